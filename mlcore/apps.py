@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlcoreConfig(AppConfig):
+    name = "mlcore"
+    verbose_name = "Machine learning"

@@ -1,0 +1,1 @@
+"""Tenant schemas: datasets, jobs, models and predictions."""

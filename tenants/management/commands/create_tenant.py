@@ -1,0 +1,28 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.hosts import tenant_url
+from tenants.services import tenant_create
+
+
+class Command(BaseCommand):
+    help = "Create a tenant with its own schema and a first admin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--slug", required=True)
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--admin-email", required=True)
+        parser.add_argument("--plan", default=None)
+
+    def handle(self, *args, **options):
+        try:
+            created = tenant_create(slug=options["slug"], name=options["name"],
+                                    admin_email=options["admin_email"], plan=options["plan"])
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages))
+        tenant = created.tenant
+        self.stdout.write(f"Created tenant {tenant.slug} ({tenant.name}) on plan {tenant.plan.slug}")
+        self.stdout.write(f"URL: {tenant_url(tenant, '/')}")
+        self.stdout.write(f"Admin: {created.admin.email}")
+        if created.set_password_url:
+            self.stdout.write(f"Set-password link (works once): {created.set_password_url}")

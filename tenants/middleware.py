@@ -1,0 +1,155 @@
+"""Request pipeline: health probes, host -> tenant routing, and the membership gate.
+
+Order in settings.MIDDLEWARE: HealthCheckMiddleware first (answers before any routing), then
+TenantRoutingMiddleware (unknown host -> plain 404), then Django's session/auth, then
+TenantAccessMiddleware (authentication by token or bound session, membership check first).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
+from django.template import loader
+from django.urls import set_urlconf
+from django.utils.deprecation import MiddlewareMixin
+
+from . import access
+from .health import readiness
+from .problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+
+def not_found(request) -> HttpResponse:
+    """The one 404 for unknown hosts, non-members and invisible objects alike."""
+    if request.path.startswith("/api/"):
+        return problem_response(404, "No such resource.")
+    body = loader.render_to_string("404.html", {"request_path": request.path})
+    return HttpResponseNotFound(body)
+
+
+class HealthCheckMiddleware:
+    """/healthz and /readyz answer on any host, before tenant routing, and reveal nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":
+            return JsonResponse({"status": "ok"})
+        if request.path == "/readyz":
+            ok, checks = readiness()
+            return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                                status=200 if ok else 503)
+        return self.get_response(request)
+
+
+class TenantRoutingMiddleware(MiddlewareMixin):
+    """Pick the schema and URL conf from the host. Unknown hosts get a plain 404, nothing else."""
+
+    def process_request(self, request):
+        connection.set_schema_to_public()
+        request.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        hostname = request.get_host().split(":")[0].lower()
+        base = settings.PORTAL_BASE_DOMAIN
+        if hostname == base:
+            tenant = access.tenant_for_host(hostname)
+            if tenant is None:
+                # The public tenant row is created by `setup_platform`; without it, say so.
+                return HttpResponse("Platform not set up: run manage.py setup_platform", status=503)
+        elif hostname.endswith("." + base):
+            tenant = access.tenant_for_host(hostname)
+            if tenant is None or tenant.is_public:
+                return not_found(request)
+        else:
+            return not_found(request)
+        tenant.domain_url = hostname
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        if tenant.is_public:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            set_urlconf(request.urlconf)
+
+    def process_response(self, request, response):
+        request_id = getattr(request, "request_id", None)
+        if request_id:
+            response["X-Request-Id"] = request_id
+        return response
+
+
+class TenantAccessMiddleware:
+    """Authenticate (bearer token on /api/, else the tenant-bound session) and check membership.
+
+    Sets request.membership (None for anonymous), request.auth_method ("token"/"session") and
+    request.api_token. A user who is authenticated but not a member of this tenant, or who holds a
+    session or token of another tenant, gets 404 before any view runs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.membership = None
+        request.auth_method = None
+        request.api_token = None
+        tenant = getattr(request, "tenant", None)
+        if tenant is None or tenant.is_public:
+            self._public_host(request)
+            return self.get_response(request)
+
+        header = request.headers.get("Authorization", "")
+        if request.path.startswith("/api/") and header:
+            refused = self._authenticate_token(request, header, tenant)
+            if refused is not None:
+                return refused
+        elif request.user.is_authenticated:
+            if request.session.get(access.SESSION_TENANT_KEY) != tenant.schema_name:
+                return not_found(request)
+            request.auth_method = "session"
+
+        if request.user.is_authenticated:
+            membership = access.membership_for(user_id=request.user.pk, tenant=tenant,
+                                               epochs=getattr(request, "_epochs", None))
+            if membership is None:
+                if request.auth_method == "session":
+                    # Removed from this tenant (or deactivated): end the session here too.
+                    request.session.flush()
+                return not_found(request)
+            request.membership = membership
+        return self.get_response(request)
+
+    @staticmethod
+    def _public_host(request) -> None:
+        # A session opened on a tenant host is not accepted on the public site.
+        bound = request.session.get(access.SESSION_TENANT_KEY) if hasattr(request, "session") else None
+        if request.user.is_authenticated and bound not in (None, "public"):
+            request.user = AnonymousUser()
+
+    @staticmethod
+    def _authenticate_token(request, header: str, tenant):
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return problem_response(401, "Use 'Authorization: Bearer <token>' or log in.")
+        try:
+            info, epochs = access.token_lookup(secret.strip())
+        except access.TokenInvalid as exc:
+            response = problem_response(401, f"Invalid token: {exc}.")
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        if info.tenant_id != tenant.id:
+            return not_found(request)
+        user = get_user_model()(id=info.user_id, email=info.user_email, is_active=True)
+        request.user = user
+        request._cached_user = user
+        request.auth_method = "token"
+        request.api_token = info
+        request._epochs = epochs
+        # DRF must not enforce CSRF for a bearer-token request.
+        request._dont_enforce_csrf_checks = True
+        return None

@@ -1,0 +1,264 @@
+"""The public schema: tenants, their domains and plans, global users, memberships and API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_tenants.models import DomainMixin, TenantMixin
+
+# The limit keys every plan sets, in the order pages show them (../shared/API.md).
+LIMIT_FIELDS = (
+    "storage_bytes",
+    "rows_per_dataset",
+    "columns_per_dataset",
+    "datasets",
+    "model_versions",
+    "concurrent_jobs",
+    "cpu_seconds",
+    "memory_per_job_bytes",
+    "wall_seconds_per_job",
+    "predicted_rows",
+    "api_requests_per_minute",
+)
+
+
+class Plan(models.Model):
+    """A bundle of limits that operators define; every tenant has one."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    storage_bytes = models.BigIntegerField(validators=[MinValueValidator(0)])
+    rows_per_dataset = models.BigIntegerField(validators=[MinValueValidator(1)])
+    columns_per_dataset = models.IntegerField(validators=[MinValueValidator(1)])
+    datasets = models.IntegerField(validators=[MinValueValidator(0)])
+    model_versions = models.IntegerField(validators=[MinValueValidator(0)])
+    concurrent_jobs = models.IntegerField(validators=[MinValueValidator(0)])
+    cpu_seconds = models.BigIntegerField(
+        validators=[MinValueValidator(0)], help_text="CPU-seconds of jobs per calendar month"
+    )
+    memory_per_job_bytes = models.BigIntegerField(validators=[MinValueValidator(64 * 1024 * 1024)])
+    wall_seconds_per_job = models.IntegerField(validators=[MinValueValidator(1)])
+    predicted_rows = models.BigIntegerField(
+        validators=[MinValueValidator(0)], help_text="rows predicted per calendar month"
+    )
+    api_requests_per_minute = models.IntegerField(validators=[MinValueValidator(1)])
+    fair_share_weight = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["storage_bytes", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def limits(self) -> dict[str, int]:
+        return {field: getattr(self, field) for field in LIMIT_FIELDS}
+
+
+class Tenant(TenantMixin):
+    """An organisation. Its data lives in its own schema, named by the server."""
+
+    slug = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=100)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants", null=True)
+    limit_overrides = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    auto_create_schema = True
+    # The template is kept empty, so a clone copies only django_migrations rows.
+    clone_mode = "DATA"
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """Clone the migrated template: its django_migrations rows come along, so unlike
+        django-tenants' default there is no need to run (fake) migrations afterwards."""
+        from django.db import connection
+        from django_tenants.clone import CloneSchema
+        from django_tenants.utils import get_tenant_base_schema, schema_exists
+
+        base = get_tenant_base_schema()
+        if not sync_schema or not base or not schema_exists(base):
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        CloneSchema().clone_schema(base, self.schema_name, self.clone_mode)
+        connection.set_schema_to_public()
+        return True
+
+    @property
+    def is_public(self) -> bool:
+        return self.schema_name == "public"
+
+
+class Domain(DomainMixin):
+    pass
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra) -> User:
+        if not email:
+            raise ValueError("an e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+    def get_by_natural_key(self, email: str) -> User:
+        return self.get(email__iexact=email)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Global: one account can belong to several tenants."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="platform operator")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. No row, no access: every page and API call checks it first."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    # Tighter limits an admin sets for this member, inside the tenant's plan.
+    limits = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["tenant", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant.slug} as {self.role}"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"
+
+
+class ApiToken(models.Model):
+    """A bearer token for one user in one tenant. Only a SHA-256 of the secret is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    # The first characters of the token, shown in lists so people can tell tokens apart.
+    prefix = models.CharField(max_length=16, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=5, choices=TokenScope.choices, default=TokenScope.READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+class TenantUsage(models.Model):
+    """Gauges of what a tenant holds now, kept exact by the services that change them."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="usage")
+    storage_bytes = models.BigIntegerField(default=0)
+    datasets = models.IntegerField(default=0)
+    model_versions = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(storage_bytes__gte=0, datasets__gte=0, model_versions__gte=0),
+                name="tenant_usage_non_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"usage of {self.tenant_id}"
+
+
+class UsageDaily(models.Model):
+    """Metered use per tenant, member and UTC day; months are sums of days."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="usage_days")
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    day = models.DateField()
+    cpu_ms = models.BigIntegerField(default=0)
+    predicted_rows = models.BigIntegerField(default=0)
+    api_requests = models.BigIntegerField(default=0)
+    jobs = models.IntegerField(default=0)
+    peak_memory_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "day"], nulls_distinct=False,
+                                    name="usage_daily_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"usage {self.tenant_id}/{self.user_id} {self.day}"

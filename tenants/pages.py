@@ -1,0 +1,44 @@
+"""Helpers shared by the HTML views of both apps."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.shortcuts import render
+
+from .access import ALL_ROLES
+
+
+def member_page(roles: frozenset[str] = ALL_ROLES):
+    """Pages need a logged-in member (non-members never get here: the middleware 404s them)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            membership = getattr(request, "membership", None)
+            if membership is None:
+                return redirect_to_login(request.get_full_path())
+            if membership.role not in roles:
+                return render(request, "403.html", {"reason": f"Your role ({membership.role}) "
+                                                              "does not give access to this page."},
+                              status=403)
+            return view(request, *args, **kwargs)
+
+        wrapped.allowed_roles = roles
+        return wrapped
+
+    return decorator
+
+
+def form_errors_from(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError next to the right form fields."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            target = field if field in form.fields else None
+            for error in errors:
+                form.add_error(target, error.message % (error.params or {}) if error.params else error.message)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)

@@ -1,0 +1,321 @@
+"""Writes in the public schema: platform set-up, tenants, memberships, API tokens."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django_tenants.utils import get_public_schema_name, schema_exists
+
+from . import access, gate
+from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
+from .hosts import tenant_url
+
+logger = logging.getLogger(__name__)
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+TEMPLATE_SCHEMA = settings.TENANT_BASE_SCHEMA
+
+GIB = 1024**3
+MIB = 1024**2
+DEFAULT_PLANS = [
+    dict(slug="free", name="Free", description="For trying the platform",
+         storage_bytes=1 * GIB, rows_per_dataset=1_000_000, columns_per_dataset=200, datasets=20,
+         model_versions=20, concurrent_jobs=1, cpu_seconds=3_600, memory_per_job_bytes=1 * GIB,
+         wall_seconds_per_job=900, predicted_rows=1_000_000, api_requests_per_minute=600,
+         fair_share_weight=1),
+    dict(slug="team", name="Team", description="For teams that train and score every day",
+         storage_bytes=20 * GIB, rows_per_dataset=20_000_000, columns_per_dataset=1_000,
+         datasets=500, model_versions=1_000, concurrent_jobs=4, cpu_seconds=100 * 3_600,
+         memory_per_job_bytes=4 * GIB, wall_seconds_per_job=3_600, predicted_rows=100_000_000,
+         api_requests_per_minute=600_000, fair_share_weight=2),
+    dict(slug="enterprise", name="Enterprise", description="Large data, many jobs at once",
+         storage_bytes=500 * GIB, rows_per_dataset=200_000_000, columns_per_dataset=5_000,
+         datasets=10_000, model_versions=20_000, concurrent_jobs=16, cpu_seconds=2_000 * 3_600,
+         memory_per_job_bytes=16 * GIB, wall_seconds_per_job=6 * 3_600,
+         predicted_rows=5_000_000_000, api_requests_per_minute=6_000_000, fair_share_weight=4),
+]
+
+
+# --- platform set-up ----------------------------------------------------------------------------
+def plans_seed() -> list[Plan]:
+    """Create the default plans that are missing; never overwrite an operator's edits."""
+    plans = []
+    for spec in DEFAULT_PLANS:
+        plan, _ = Plan.objects.get_or_create(slug=spec["slug"], defaults=spec)
+        plans.append(plan)
+    return plans
+
+
+def template_schema_sync(verbosity: int = 0) -> None:
+    """Create and migrate the empty schema new tenants are cloned from."""
+    if not schema_exists(TEMPLATE_SCHEMA):
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{TEMPLATE_SCHEMA}"')
+    call_command("migrate_schemas", tenant=True, schema_name=TEMPLATE_SCHEMA, interactive=False,
+                 verbosity=verbosity)
+    connection.set_schema_to_public()
+
+
+def platform_setup(verbosity: int = 0) -> Tenant:
+    """Idempotent: public tenant and domain, default plans, template schema. Run after migrating."""
+    connection.set_schema_to_public()
+    plans_seed()
+    public, _ = Tenant.objects.get_or_create(
+        schema_name=get_public_schema_name(), defaults={"slug": "public-site", "name": "Platform"}
+    )
+    Domain.objects.update_or_create(
+        domain=settings.PORTAL_BASE_DOMAIN, defaults={"tenant": public, "is_primary": True}
+    )
+    template_schema_sync(verbosity=verbosity)
+    return public
+
+
+# --- tenants ------------------------------------------------------------------------------------
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not slug:
+        raise ValidationError({"slug": "A slug is required."})
+    if slug != slug.lower():
+        raise ValidationError({"slug": "Use lower-case letters only."})
+    if not 3 <= len(slug) <= 30:
+        raise ValidationError({"slug": f"A slug has 3 to 30 characters; '{slug}' has {len(slug)}."})
+    if not SLUG_RE.match(slug) or "--" in slug:
+        raise ValidationError({"slug": "Use lower-case letters, digits and single hyphens; "
+                                       "start with a letter and end with a letter or digit."})
+    if slug in settings.PORTAL_RESERVED_SLUGS:
+        raise ValidationError({"slug": f"'{slug}' is reserved; choose another name."})
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A tenant with the slug '{slug}' already exists."})
+    return slug
+
+
+def _new_schema_name(slug: str) -> str:
+    return f"t_{slug.replace('-', '_')}_{secrets.token_hex(3)}"
+
+
+def tenant_domain(slug: str) -> str:
+    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
+
+
+@dataclass
+class TenantCreated:
+    tenant: Tenant
+    admin: User
+    set_password_url: str | None
+
+
+def tenant_create(*, slug: str, name: str, admin_email: str, plan: str | None = None,
+                  actor: User | None = None, notify: bool = True) -> TenantCreated:
+    """Create a tenant, its schema (cloned from the template), its domain and first admin."""
+    slug = (slug or "").strip()
+    validate_slug(slug)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A name is required."})
+    plan_slug = plan or settings.PORTAL_DEFAULT_PLAN
+    plan_obj = Plan.objects.filter(slug=plan_slug).first()
+    if plan_obj is None:
+        known = ", ".join(Plan.objects.values_list("slug", flat=True)) or "none defined"
+        raise ValidationError({"plan": f"No plan '{plan_slug}' (plans: {known})."})
+    admin_email = _clean_email(admin_email, field="admin_email")
+    if not schema_exists(TEMPLATE_SCHEMA):
+        raise ValidationError("The platform is not set up: run 'manage.py setup_platform'.")
+
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = Tenant(slug=slug, name=name, plan=plan_obj, schema_name=_new_schema_name(slug))
+        tenant.full_clean()
+        tenant.save()  # clones the template schema (inside this transaction)
+        Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
+        TenantUsage.objects.create(tenant=tenant)
+        admin, created = _user_get_or_create(admin_email)
+        Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
+    connection.set_schema_to_public()
+    access.forget_tenant_hosts()
+    link = set_password_url(admin, tenant) if created else None
+    if notify:
+        _send_welcome(admin, tenant, link, inviter=actor)
+    logger.info("tenant created", extra={"tenant": slug, "schema": tenant.schema_name})
+    return TenantCreated(tenant=tenant, admin=admin, set_password_url=link)
+
+
+def tenant_delete(*, tenant: Tenant, actor: User | None = None) -> None:
+    """Revoke every session and token, drop the schema and the files. Audit entries stay."""
+    if tenant.is_public:
+        raise ValidationError("The public site cannot be deleted.")
+    schema = tenant.schema_name
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+        _sessions_revoke(schema)
+        ApiToken.objects.filter(tenant=tenant).update(revoked_at=timezone.now())
+        gate.bump_tenant_epoch(tenant.id)
+        Domain.objects.filter(tenant=tenant).delete()
+        tenant.delete(force_drop=True)
+    connection.set_schema_to_public()
+    access.forget_tenant_hosts()
+    folder = settings.PORTAL_STORAGE_DIR / schema
+    shutil.rmtree(folder, ignore_errors=True)
+    logger.info("tenant deleted", extra={"tenant": tenant.slug, "schema": schema})
+
+
+def _sessions_revoke(schema: str) -> int:
+    doomed = [s.session_key for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+              if s.get_decoded().get(access.SESSION_TENANT_KEY) == schema]
+    Session.objects.filter(session_key__in=doomed).delete()
+    return len(doomed)
+
+
+# --- users and memberships ----------------------------------------------------------------------
+def _clean_email(email: str, *, field: str = "email") -> str:
+    from django.core.validators import validate_email
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({field: f"'{email}' is not a valid e-mail address."})
+    return email
+
+
+def _user_get_or_create(email: str) -> tuple[User, bool]:
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        return user, False
+    return User.objects.create_user(email=email), True
+
+
+def set_password_url(user: User, tenant: Tenant) -> str:
+    """A one-time link: Django's token dies as soon as the password is set."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return tenant_url(tenant, f"/account/set-password/{uid}/{token}/")
+
+
+def _send_welcome(user: User, tenant: Tenant, link: str | None, inviter: User | None) -> None:
+    who = inviter.email if inviter else "A platform operator"
+    if link:
+        body = (f"{who} invited you to the workspace '{tenant.name}'.\n\n"
+                f"Choose your password here (the link works once):\n{link}\n")
+    else:
+        body = (f"{who} added you to the workspace '{tenant.name}'.\n\n"
+                f"Sign in at {tenant_url(tenant, '/login/')}\n")
+    send_mail(f"You have been added to {tenant.name}", body, None, [user.email], fail_silently=False)
+
+
+@dataclass
+class MemberAdded:
+    membership: Membership
+    set_password_url: str | None
+
+
+def membership_add(*, tenant: Tenant, email: str, role: str, actor: User | None,
+                   notify: bool = True) -> MemberAdded:
+    email = _clean_email(email)
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role '{role}'; choose one of {', '.join(Role.values)}."})
+    with transaction.atomic():
+        user, created = _user_get_or_create(email)
+        if Membership.objects.filter(user=user, tenant=tenant).exists():
+            raise ValidationError({"email": f"{email} is already a member of {tenant.name}."})
+        membership = Membership(user=user, tenant=tenant, role=role)
+        membership.full_clean()
+        membership.save()
+        gate.bump_user_epoch(user.id)
+    link = set_password_url(user, tenant) if created else None
+    if notify:
+        _send_welcome(user, tenant, link, inviter=actor)
+    return MemberAdded(membership=membership, set_password_url=link)
+
+
+def _ensure_another_admin(membership: Membership) -> None:
+    """Called inside a transaction: lock the tenant's admins so two demotions cannot race."""
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(tenant_id=membership.tenant_id, role=Role.ADMIN, user__is_active=True)
+        .values_list("id", flat=True)
+    )
+    if admins == [membership.id]:
+        raise ValidationError({"role": "A workspace needs at least one admin; "
+                                       "make someone else admin first."})
+
+
+def membership_change_role(*, membership: Membership, role: str, actor: User | None) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role '{role}'; choose one of {', '.join(Role.values)}."})
+    with transaction.atomic():
+        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            _ensure_another_admin(membership)
+        membership.role = role
+        membership.full_clean()
+        membership.save(update_fields=["role"])
+        gate.bump_user_epoch(membership.user_id)
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor: User | None) -> None:
+    with transaction.atomic():
+        if membership.role == Role.ADMIN:
+            _ensure_another_admin(membership)
+        ApiToken.objects.filter(user_id=membership.user_id, tenant_id=membership.tenant_id,
+                                revoked_at__isnull=True).update(revoked_at=timezone.now())
+        membership.delete()
+        gate.bump_user_epoch(membership.user_id)
+
+
+def user_deactivate(*, user: User, actor: User | None) -> None:
+    """Sessions stop at the next request (Django reloads the user); tokens via the epoch."""
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        gate.bump_user_epoch(user.id)
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+MAX_TOKEN_DAYS = 365
+
+
+def api_token_create(*, user: User, tenant: Tenant, name: str, scope: str = TokenScope.READ,
+                     days: int | None = 90) -> tuple[ApiToken, str]:
+    """Returns the row and the secret; only the secret's SHA-256 is stored."""
+    name = (name or "").strip() or "API token"
+    if len(name) > 100:
+        raise ValidationError({"name": "A token name has at most 100 characters."})
+    if scope not in TokenScope.values:
+        raise ValidationError({"scope": "Scope must be 'read' or 'write'."})
+    if days is not None and not 1 <= int(days) <= MAX_TOKEN_DAYS:
+        raise ValidationError({"expires_in_days": f"Choose between 1 and {MAX_TOKEN_DAYS} days."})
+    if not Membership.objects.filter(user=user, tenant=tenant).exists():
+        raise ValidationError({"email": f"{user.email} is not a member of {tenant.name}."})
+    secret = access.TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user, tenant=tenant, name=name, scope=scope, prefix=secret[:12],
+        digest=access.token_digest(secret),
+        expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
+    )
+    token.full_clean()
+    token.save()
+    return token, secret
+
+
+def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
+    with transaction.atomic():
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+        gate.bump_user_epoch(token.user_id)
+    return token
