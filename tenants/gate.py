@@ -44,10 +44,17 @@ def _bump(key: str) -> None:
     client().incr(key)
 
 
+def _bump_now_and_after_commit(key: str) -> None:
+    # Now: the change is visible to this connection at once. After commit: a request that rebuilt
+    # its cache from the not-yet-committed (old) rows in between gets invalidated again.
+    _bump(key)
+    transaction.on_commit(lambda: _bump(key))
+
+
 def bump_user_epoch(user_id: int) -> None:
-    """Invalidate every cached credential and membership of this user, once the change commits."""
-    transaction.on_commit(lambda: _bump(user_epoch_key(user_id)))
+    """Invalidate every cached credential and membership of this user."""
+    _bump_now_and_after_commit(user_epoch_key(user_id))
 
 
 def bump_tenant_epoch(tenant_id: int) -> None:
-    transaction.on_commit(lambda: _bump(tenant_epoch_key(tenant_id)))
+    _bump_now_and_after_commit(tenant_epoch_key(tenant_id))

@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.template import loader
@@ -56,7 +57,10 @@ class TenantRoutingMiddleware(MiddlewareMixin):
     def process_request(self, request):
         connection.set_schema_to_public()
         request.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
-        hostname = request.get_host().split(":")[0].lower()
+        try:
+            hostname = request.get_host().split(":")[0].lower()
+        except DisallowedHost:
+            return not_found(request)
         base = settings.PORTAL_BASE_DOMAIN
         if hostname == base:
             tenant = access.tenant_for_host(hostname)

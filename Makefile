@@ -1,0 +1,44 @@
+# The two commands: `make run` (the platform with demo data) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: run test test-fast test-slow install chromium audit lint bench stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: install
+	$(BIN)/python -m portal.launcher run
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium)…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: install chromium
+	$(BIN)/python -m portal.launcher test $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m portal.launcher test -m "not slow and not browser" $(ARGS)
+
+test-slow: install chromium
+	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+stop:
+	$(BIN)/python -c "from portal import embedded; embedded.stop()"
+
+clean: stop
+	rm -rf var

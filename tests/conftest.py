@@ -1,0 +1,143 @@
+"""Test set-up: the platform and two tenants are created once per session, not per test.
+
+Named people (../shared/STYLE.md): Alice administers acme, Bob is a member, Vera a viewer, Audrey
+its auditor; Charlie administers globex; Dana is a member of both. Each test runs in a transaction
+that is rolled back (the `db` fixture), so the tenants stay clean between tests. Tests that need
+rows another process can see (a real worker, a browser) use the `committed` fixture instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tests import factories
+
+PEOPLE = factories.PEOPLE
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django created and migrated the test database; add the platform and the people."""
+    with django_db_blocker.unblock():
+        factories.build_world()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """In-process lookups (host, token, membership) must not leak from one test to the next."""
+    from tenants import access
+
+    access.forget_cached_credentials()
+    yield
+    access.forget_cached_credentials()
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def transactional_db():
+    raise RuntimeError(
+        "Django's transactional_db flushes every table, including the session's tenants. "
+        "Use the `committed` fixture (tests/conftest.py) for tests that need committed rows."
+    )
+
+
+@pytest.fixture
+def committed(django_db_blocker):
+    """Database access without a wrapping transaction: for real workers and browsers.
+
+    Whatever the test commits in tenant schemas is removed afterwards (see factories.wipe_data).
+    """
+    with django_db_blocker.unblock():
+        yield
+        factories.wipe_data()
+
+
+@pytest.fixture
+def world(db):
+    return factories.world()
+
+
+@pytest.fixture
+def acme(world):
+    return world.acme
+
+
+@pytest.fixture
+def globex(world):
+    return world.globex
+
+
+@pytest.fixture
+def alice(world):
+    return world.alice
+
+
+@pytest.fixture
+def bob(world):
+    return world.bob
+
+
+@pytest.fixture
+def vera(world):
+    return world.vera
+
+
+@pytest.fixture
+def audrey(world):
+    return world.audrey
+
+
+@pytest.fixture
+def charlie(world):
+    return world.charlie
+
+
+@pytest.fixture
+def dana(world):
+    return world.dana
+
+
+@pytest.fixture
+def outbox():
+    mail.outbox = []
+    return mail.outbox
+
+
+@pytest.fixture
+def anon():
+    """An anonymous browser on acme's host."""
+    return Client(HTTP_HOST=factories.host("acme"))
+
+
+@pytest.fixture
+def public_client():
+    return Client(HTTP_HOST=factories.host(None))
+
+
+def _page_client(world, name: str, tenant_slug: str | None = None) -> Client:
+    user = getattr(world, name)
+    slug = tenant_slug or factories.HOME_TENANT[name]
+    return factories.logged_in_client(user, getattr(world, slug))
+
+
+def _api_client(world, name: str, tenant_slug: str | None = None, scope: str = "write") -> APIClient:
+    user = getattr(world, name)
+    slug = tenant_slug or factories.HOME_TENANT[name]
+    return factories.token_client(user, getattr(world, slug), scope=scope)
+
+
+@pytest.fixture
+def page_as(world):
+    """page_as("alice") -> a Django test client logged in on Alice's tenant host."""
+    return lambda name, tenant=None: _page_client(world, name, tenant)
+
+
+@pytest.fixture
+def api_as(world):
+    """api_as("bob") -> an API client with a write-scoped bearer token of Bob in acme."""
+    return lambda name, tenant=None, scope="write": _api_client(world, name, tenant, scope)

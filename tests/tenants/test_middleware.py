@@ -1,0 +1,101 @@
+"""Host routing, health probes and the membership gate (tenants/middleware.py)."""
+
+import pytest
+from django.test import Client
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("host", ["nope.localhost", "acme.nope.localhost", "evil.example", "127.0.0.1"])
+def test_an_unknown_host_gets_a_plain_404(host):
+    response = Client(HTTP_HOST=host).get("/")
+    assert response.status_code == 404
+    assert b"Acme" not in response.content
+    assert b"Not found" in response.content
+
+
+def test_the_public_site_shows_the_landing_page(public_client):
+    response = public_client.get("/")
+    assert response.status_code == 200
+    assert b"Go to your workspace" in response.content
+
+
+def test_the_workspace_form_sends_you_to_your_tenants_login(public_client):
+    response = public_client.post("/", {"slug": "acme"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("http://acme.localhost")
+    assert response["Location"].endswith("/login/")
+
+
+def test_the_workspace_form_says_when_no_workspace_has_that_name(public_client):
+    response = public_client.post("/", {"slug": "initech"})
+    assert response.status_code == 200
+    assert b"There is no workspace called" in response.content
+
+
+@pytest.mark.parametrize("host", ["localhost", "acme.localhost", "nope.localhost", "evil.example"])
+def test_healthz_answers_on_any_host_and_reveals_nothing(host):
+    response = Client(HTTP_HOST=host).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_database_and_redis():
+    response = Client(HTTP_HOST="acme.localhost").get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_answers_503_when_redis_is_down(settings, monkeypatch):
+    from tenants import gate
+
+    class Down:
+        def ping(self):
+            raise ConnectionError("redis down")
+
+    monkeypatch.setattr(gate, "client", lambda: Down())
+    response = Client(HTTP_HOST="localhost").get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] == "unavailable"
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(anon):
+    response = anon.get("/members/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=/members/")
+
+
+def test_a_session_opened_on_acme_is_not_accepted_on_globex(world):
+    client = factories.logged_in_client(world.dana, world.acme)
+    assert client.get("/", HTTP_HOST="acme.localhost").status_code == 200
+    # Dana is a member of globex too: the session alone must still not carry over.
+    response = client.get("/", HTTP_HOST="globex.localhost")
+    assert response.status_code == 404
+    response = client.get("/api/v1/me/", HTTP_HOST="globex.localhost")
+    assert response.status_code == 404
+
+
+def test_a_tenant_session_is_not_accepted_on_the_public_site(world):
+    client = factories.logged_in_client(world.ops, world.acme)
+    client.defaults["HTTP_HOST"] = "localhost"
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_a_removed_member_gets_404_and_loses_the_session(world, page_as):
+    from tenants.models import Membership
+    from tenants.services import membership_remove
+
+    bob = page_as("bob")
+    assert bob.get("/").status_code == 200
+    membership_remove(membership=Membership.objects.get(user=world.bob, tenant=world.acme), actor=world.alice)
+    assert bob.get("/").status_code == 404
+    assert bob.get("/").status_code == 302  # the session was ended: now just a visitor
+
+
+def test_responses_carry_a_request_id(anon):
+    response = anon.get("/login/", HTTP_X_REQUEST_ID="abc123")
+    assert response["X-Request-Id"] == "abc123"
