@@ -20,7 +20,7 @@ from django.template import loader
 from django.urls import set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 
-from . import access
+from . import access, audit
 from .health import readiness
 from .problems import problem_response
 
@@ -121,11 +121,13 @@ class TenantAccessMiddleware:
             membership = access.membership_for(user_id=request.user.pk, tenant=tenant,
                                                epochs=getattr(request, "_epochs", None))
             if membership is None:
+                audit.bind_request(request)
                 if request.auth_method == "session":
                     # Removed from this tenant (or deactivated): end the session here too.
                     request.session.flush()
                 return not_found(request)
             request.membership = membership
+        audit.bind_request(request)
         return self.get_response(request)
 
     @staticmethod
@@ -157,3 +159,61 @@ class TenantAccessMiddleware:
         # DRF must not enforce CSRF for a bearer-token request.
         request._dont_enforce_csrf_checks = True
         return None
+
+
+# Views that are polled (job progress) or counted elsewhere (online predictions) opt out of the
+# per-request access entry with this decorator; their significant actions are still recorded.
+def audit_exempt(view):
+    view.audit_exempt = True
+    return view
+
+
+class AuditAccessMiddleware:
+    """The access log: one entry per authenticated request to tenant data that no service recorded.
+
+    Sits before TenantAccessMiddleware, so it also sees the 404 given to non-members.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with audit.request_scope():
+            response = self.get_response(request)
+            tenant = getattr(request, "tenant", None)
+            user = getattr(request, "user", None)
+            if (tenant is not None and not tenant.is_public and user is not None
+                    and user.is_authenticated and not audit.recorded_in_this_request()
+                    and not self._exempt(request)):
+                self._record(request, response, tenant)
+        return response
+
+    @staticmethod
+    def _exempt(request) -> bool:
+        match = getattr(request, "resolver_match", None)
+        func = getattr(match, "func", None)
+        view_class = getattr(func, "view_class", None)
+        return bool(getattr(func, "audit_exempt", False) or getattr(view_class, "audit_exempt", False))
+
+    @staticmethod
+    def _record(request, response, tenant) -> None:
+        status = response.status_code
+        safe = request.method in ("GET", "HEAD", "OPTIONS")
+        if status in (401, 403, 404, 405):
+            action, outcome = "access.denied", "denied"
+        elif status >= 400:
+            action, outcome = ("access.read" if safe else "access.write"), "failed"
+        else:
+            action, outcome = ("access.read" if safe else "access.write"), "allowed"
+        object_type, object_id = "", ""
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            for key, value in match.kwargs.items():
+                if key.endswith("_id"):
+                    object_type, object_id = key[: -len("_id")], value
+                    break
+            if not object_type and match.url_name:
+                object_type = match.url_name.removeprefix("api-")
+        audit.record(action, tenant=tenant, object_type=object_type, object_id=object_id,
+                     outcome=outcome, details={"method": request.method, "path": request.path[:300],
+                                               "status": status})

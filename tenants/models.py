@@ -262,3 +262,84 @@ class UsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"usage {self.tenant_id}/{self.user_id} {self.day}"
+
+
+class AuditEvent(models.Model):
+    """One entry of a tenant's hash chain. Append-only: the database refuses UPDATE and DELETE.
+
+    Holds metadata only (never dataset contents), so it outlives a deleted tenant: no foreign keys.
+    """
+
+    tenant_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    tenant_slug = models.CharField(max_length=30, blank=True)
+    seq = models.BigIntegerField()
+    ts = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    role = models.CharField(max_length=10, blank=True)
+    auth_method = models.CharField(max_length=10, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=50)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=7)
+    request_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["tenant_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "seq"], nulls_distinct=False,
+                                    name="audit_event_unique_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant_id", "ts"], name="audit_event_tenant_ts"),
+            models.Index(fields=["tenant_id", "action"], name="audit_event_tenant_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_slug or 'platform'}#{self.seq} {self.action}"
+
+
+class AuditChainHead(models.Model):
+    """The last entry of each chain; its row lock serialises appends so a chain never forks."""
+
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id"], nulls_distinct=False, name="audit_head_unique_chain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.tenant_id}: {self.last_seq}"
+
+
+class TenantKey(models.Model):
+    """A tenant's data key, stored only wrapped (encrypted) by a platform master key.
+
+    Versions grow when a tenant's files are re-encrypted under a new data key; the master key that
+    wraps each version changes on rotation. Deleting a tenant destroys its keys (crypto-shredding).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="keys")
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=16, help_text="fingerprint of the wrapping master key")
+    created_at = models.DateTimeField(default=timezone.now)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True, help_text="no longer used for new files")
+
+    class Meta:
+        ordering = ["tenant", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="tenant_key_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"key v{self.version} of {self.tenant_id}"

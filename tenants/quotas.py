@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from . import gate
+from . import audit, gate
 from .models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
 
 # Limits an admin may tighten for one member.
@@ -85,7 +85,11 @@ def member_limits_set(*, membership: Membership, limits: dict[str, int], actor) 
                                         f"({tenant_limits[key]})."})
         clean[key] = value
     with transaction.atomic():
+        previous = membership.limits
         membership.limits = clean
         membership.save(update_fields=["limits"])
         gate.bump_user_epoch(membership.user_id)
+        audit.record("limits.change", tenant=membership.tenant, object_type="member",
+                     object_id=membership.id,
+                     details={"email": membership.user.email, "from": previous, "to": clean})
     return membership

@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from . import access, gate
+from . import access, audit, gate
 from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
 from .hosts import tenant_url
 
@@ -143,7 +143,11 @@ def tenant_create(*, slug: str, name: str, admin_email: str, plan: str | None = 
         Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
         TenantUsage.objects.create(tenant=tenant)
         admin, created = _user_get_or_create(admin_email)
-        Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
+        membership = Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
+        audit.record("tenant.create", tenant=tenant, object_type="tenant", object_id=tenant.id,
+                     details={"slug": slug, "name": name, "plan": plan_obj.slug})
+        audit.record("member.add", tenant=tenant, object_type="member", object_id=membership.id,
+                     details={"email": admin.email, "role": Role.ADMIN})
     connection.set_schema_to_public()
     access.forget_tenant_hosts()
     link = set_password_url(admin, tenant) if created else None
@@ -164,6 +168,11 @@ def tenant_delete(*, tenant: Tenant, actor: User | None = None) -> None:
         _sessions_revoke(schema)
         ApiToken.objects.filter(tenant=tenant).update(revoked_at=timezone.now())
         gate.bump_tenant_epoch(tenant.id)
+        details = {"slug": tenant.slug, "schema": schema}
+        audit.record("tenant.delete", tenant=tenant, object_type="tenant", object_id=tenant.id,
+                     details=details)
+        audit.record("tenant.delete", tenant=None, object_type="tenant", object_id=tenant.id,
+                     details=details)
         Domain.objects.filter(tenant=tenant).delete()
         tenant.delete(force_drop=True)
     connection.set_schema_to_public()
@@ -236,6 +245,8 @@ def membership_add(*, tenant: Tenant, email: str, role: str, actor: User | None,
         membership.full_clean()
         membership.save()
         gate.bump_user_epoch(user.id)
+        audit.record("member.add", tenant=tenant, object_type="member", object_id=membership.id,
+                     details={"email": user.email, "role": role})
     link = set_password_url(user, tenant) if created else None
     if notify:
         _send_welcome(user, tenant, link, inviter=actor)
@@ -260,10 +271,14 @@ def membership_change_role(*, membership: Membership, role: str, actor: User | N
     with transaction.atomic():
         if membership.role == Role.ADMIN and role != Role.ADMIN:
             _ensure_another_admin(membership)
+        previous = membership.role
         membership.role = role
         membership.full_clean()
         membership.save(update_fields=["role"])
         gate.bump_user_epoch(membership.user_id)
+        audit.record("member.role_change", tenant=membership.tenant, object_type="member",
+                     object_id=membership.id,
+                     details={"email": membership.user.email, "from": previous, "to": role})
     return membership
 
 
@@ -273,8 +288,12 @@ def membership_remove(*, membership: Membership, actor: User | None) -> None:
             _ensure_another_admin(membership)
         ApiToken.objects.filter(user_id=membership.user_id, tenant_id=membership.tenant_id,
                                 revoked_at__isnull=True).update(revoked_at=timezone.now())
+        member_id = membership.id
         membership.delete()
         gate.bump_user_epoch(membership.user_id)
+        audit.record("member.remove", tenant=membership.tenant, object_type="member",
+                     object_id=member_id, details={"email": membership.user.email,
+                                                   "role": membership.role})
 
 
 def user_deactivate(*, user: User, actor: User | None) -> None:
@@ -283,6 +302,8 @@ def user_deactivate(*, user: User, actor: User | None) -> None:
         user.is_active = False
         user.save(update_fields=["is_active"])
         gate.bump_user_epoch(user.id)
+        audit.record("user.deactivate", tenant=None, object_type="user", object_id=user.id,
+                     details={"email": user.email})
 
 
 # --- API tokens ---------------------------------------------------------------------------------
@@ -309,6 +330,9 @@ def api_token_create(*, user: User, tenant: Tenant, name: str, scope: str = Toke
     )
     token.full_clean()
     token.save()
+    audit.record("token.create", tenant=tenant, object_type="token", object_id=token.id,
+                 details={"name": name, "scope": scope, "owner": user.email,
+                          "expires_at": token.expires_at.isoformat() if token.expires_at else None})
     return token, secret
 
 
@@ -318,4 +342,6 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
         gate.bump_user_epoch(token.user_id)
+        audit.record("token.revoke", tenant=token.tenant, object_type="token", object_id=token.id,
+                     details={"name": token.name, "owner": token.user.email})
     return token

@@ -12,7 +12,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import access, services
+from . import access, audit, services
 from .access import ADMIN_ROLES
 from .forms import LoginForm, MemberAddForm, RoleForm, TenantPasswordResetForm, WorkspaceForm
 from .hosts import tenant_url
@@ -40,25 +40,37 @@ def login_view(request):
         return redirect("home")
     initial = {"email": request.GET.get("email", "")}
     form = LoginForm(request, data=request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
+                     details={"email": request.POST.get("email", "")[:254], "reason": "bad credentials"})
+    elif request.method == "POST":
         user = form.user
         membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
         if membership is None:
             form.add_error(None, LoginForm.error_messages["no_access"])
+            audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
+                         actor=audit.actor_for_user(user, auth_method="session"),
+                         details={"email": user.email, "reason": "not a member"})
         else:
             login(request, user)
+            audit.record("auth.login", tenant=request.tenant,
+                         actor=audit.actor_for_user(user, role=membership.role, auth_method="session"),
+                         details={})
             next_url = request.POST.get("next") or request.GET.get("next")
             if not next_url or not url_has_allowed_host_and_scheme(
                 next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
             ):
                 next_url = reverse("home")
             return HttpResponseRedirect(next_url)
+    status = 200 if request.method == "GET" else 400
     return render(request, "tenants/login.html", {"form": form, "next": request.GET.get("next", "")},
-                  status=200 if request.method == "GET" or form.is_valid() else 400)
+                  status=status)
 
 
 @require_POST
 def logout_view(request):
+    if request.user.is_authenticated and getattr(request, "membership", None) is not None:
+        audit.record("auth.logout", tenant=request.tenant)
     logout(request)
     messages.info(request, "You have been signed out.")
     return redirect("login")

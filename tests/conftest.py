@@ -20,11 +20,24 @@ PEOPLE = factories.PEOPLE
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django created and migrated the test database; add the platform and the people."""
+def django_db_setup(django_test_environment, django_db_blocker):
+    """Create and migrate the test database, then add the platform and the people.
+
+    Replaces pytest-django's fixture, which sets up no database when only browser or `committed`
+    tests (no django_db marker) are selected.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
         factories.build_world()
     yield
+    with django_db_blocker.unblock():
+        # Servers and workers started by tests may still hold connections to the test database.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        teardown_databases(config, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
