@@ -8,7 +8,10 @@ rows another process can see (a real worker, a browser) use the `committed` fixt
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -38,6 +41,7 @@ def django_db_setup(django_test_environment, django_db_blocker):
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         teardown_databases(config, verbosity=0)
+    shutil.rmtree(settings.PORTAL_STORAGE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,21 @@
-"""pytest: fast hashing, in-memory e-mail, its own Redis database and storage folder."""
+"""pytest: fast hashing, in-memory e-mail, and per-run names so parallel runs do not collide."""
+
+import os
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR
+from .base import DATABASES, VAR_DIR
 from .env import env_str
 
 DEBUG = False
 # Argon2 is the production hasher (tests/tenants/test_settings.py checks it); tests hash fast.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-PORTAL_STORAGE_DIR = VAR_DIR / "test-storage"
 PORTAL_TENANT_CACHE_SECONDS = 0
-CACHES["default"]["KEY_PREFIX"] = env_str("PORTAL_CACHE_PREFIX", "portal-test")  # noqa: F405
+
+# One test run = one database, cache prefix and storage folder. Servers that a test starts get the
+# same values through the environment (tests/browser/conftest.py).
+_RUN = env_str("PORTAL_TEST_RUN", str(os.getpid()))
+os.environ.setdefault("PORTAL_TEST_RUN", _RUN)
+DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_portal_{_RUN}"
+CACHES["default"]["KEY_PREFIX"] = f"portal-test-{_RUN}"  # noqa: F405
+PORTAL_STORAGE_DIR = VAR_DIR / "test-storage" / _RUN
