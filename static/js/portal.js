@@ -8,12 +8,10 @@
   "use strict";
 
   // (a) <select data-autosubmit>: submit on change; the Save button is only needed without JS.
+  var SUBMITS = "button[type=submit], input[type=submit]";
   function hideAutosubmitButtons(root) {
     root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      if (!select.form) return;
-      select.form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (b) {
-        b.hidden = true;
-      });
+      if (select.form) select.form.querySelectorAll(SUBMITS).forEach(function (b) { b.hidden = true; });
     });
   }
 
@@ -29,9 +27,8 @@
   // Capture phase on the document runs before htmx's listener on the form, so stopping the
   // event here also stops an hx-post form.
   document.addEventListener("submit", function (event) {
-    var form = event.target;
     var submitter = event.submitter;
-    var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    var message = (submitter && submitter.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) {
       event.preventDefault();
       event.stopPropagation();
@@ -40,9 +37,7 @@
 
   // (c) The user menu (<details class="usermenu">): close on outside click or Escape;
   // arrow keys move between its items since the markup uses role="menu".
-  function openMenus() {
-    return document.querySelectorAll("details.usermenu[open]");
-  }
+  function openMenus() { return document.querySelectorAll("details.usermenu[open]"); }
   document.addEventListener("click", function (event) {
     openMenus().forEach(function (menu) {
       if (!menu.contains(event.target)) menu.open = false;
@@ -71,8 +66,7 @@
   // (d) Upload with progress: <form data-upload> with an <input type=file>,
   // <progress data-upload-progress> and an element [data-upload-status].
   function formatBytes(n) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
-    var i = 0;
+    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
     while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
     return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
   }
@@ -92,21 +86,44 @@
   }
 
   function setBusy(form, busy) {
-    form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (b) { b.disabled = busy; });
+    form.querySelectorAll(SUBMITS).forEach(function (b) { b.disabled = busy; });
     form.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function uploadFailed(form, text) {
+    var progress = form.querySelector("progress[data-upload-progress]");
+    if (progress) progress.classList.add("danger");
+    setStatus(form, "Upload failed: " + text, true);
+    setBusy(form, false);
+  }
+
+  // Replace this page's <main> with the one in an HTML response (a form re-rendered with its
+  // errors). Returns false when the response has no <main id="main">.
+  function swapMain(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var main = document.getElementById("main");
+    var fresh = doc.getElementById("main");
+    if (!main || !fresh) return false;
+    main.innerHTML = fresh.innerHTML;
+    if (doc.title) document.title = doc.title;
+    hideAutosubmitButtons(main);
+    if (window.htmx) window.htmx.process(main);
+    main.focus();
+    return true;
   }
 
   function onUploadLoad(form, xhr, requestUrl) {
     var type = xhr.getResponseHeader("Content-Type") || "";
+    var isHtml = type.indexOf("html") !== -1;
     var data = null;
     if (type.indexOf("json") !== -1) {
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
     }
-    if (xhr.status >= 400 || xhr.status === 0) {
+    if (xhr.status >= 400) {
+      // A form page answering 400 with its field errors: show them in place.
+      if (isHtml && /class="[^"]*\b(form-errors|field-error)\b/.test(xhr.responseText) && swapMain(xhr.responseText)) return;
       // Problem details (RFC 9457) carry a human-readable `detail`.
-      var text = (data && (data.detail || data.title)) || (xhr.status + " " + (xhr.statusText || "Upload failed"));
-      setStatus(form, "Upload failed: " + text, true);
-      setBusy(form, false);
+      uploadFailed(form, (data && (data.detail || data.title)) || (xhr.status + " " + (xhr.statusText || "error")));
       return;
     }
     var target = data ? (data.location || data.url) : null;
@@ -117,20 +134,8 @@
       window.location.assign(target);
       return;
     }
-    if (!data && type.indexOf("html") !== -1) {
-      // Same URL answered with HTML: the form came back with errors. Show that page's main.
-      var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
-      var main = document.getElementById("main");
-      var fresh = doc.getElementById("main");
-      if (main && fresh) {
-        main.innerHTML = fresh.innerHTML;
-        if (doc.title) document.title = doc.title;
-        hideAutosubmitButtons(main);
-        if (window.htmx) window.htmx.process(main);
-        main.focus();
-        return;
-      }
-    }
+    // Same URL answered 200 with HTML: the form came back with errors; show them.
+    if (isHtml && swapMain(xhr.responseText)) return;
     setStatus(form, "Upload complete.", false);
     setBusy(form, false);
   }
@@ -151,17 +156,21 @@
     xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
     if (token) xhr.setRequestHeader("X-CSRFToken", token.value);
 
-    if (progress) { progress.hidden = false; progress.max = 100; progress.removeAttribute("value"); }
+    if (progress) { // indeterminate until the first progress event
+      progress.hidden = false;
+      progress.removeAttribute("value");
+      progress.classList.remove("danger");
+    }
     xhr.upload.onprogress = function (e) {
       if (!e.lengthComputable) return;
       var pct = (e.loaded / e.total) * 100;
-      if (progress) { progress.value = pct; progress.textContent = Math.round(pct) + "%"; }
+      if (progress) { progress.max = 100; progress.value = pct; progress.textContent = Math.round(pct) + "%"; }
       setStatus(form, formatBytes(e.loaded) + " of " + formatBytes(e.total) + " (" + Math.floor(pct) + "%)", false);
     };
     xhr.upload.onload = function () { setStatus(form, "Processing…", false); };
     xhr.onload = function () { onUploadLoad(form, xhr, requestUrl); };
-    xhr.onerror = function () { setStatus(form, "Upload failed: the connection was lost.", true); setBusy(form, false); };
-    xhr.onabort = function () { setStatus(form, "Upload cancelled.", true); setBusy(form, false); };
+    xhr.onerror = function () { uploadFailed(form, "the connection was lost."); };
+    xhr.onabort = function () { uploadFailed(form, "cancelled."); };
 
     setBusy(form, true);
     setStatus(form, "Starting upload…", false);
@@ -199,11 +208,10 @@
   });
   document.addEventListener("drop", function (event) {
     var zone = dropzoneFor(event);
-    if (!zone) return;
+    var input = zone && zone.closest("form").querySelector("input[type=file]");
+    if (!input) return;
     event.preventDefault();
     zone.classList.remove("is-dragover");
-    var input = zone.closest("form").querySelector("input[type=file]");
-    if (!input) return;
     var files = event.dataTransfer.files;
     if (!input.multiple && files.length > 1) {
       var one = new DataTransfer();
