@@ -34,6 +34,11 @@ test-fast: install
 test-slow: install chromium
 	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)
 
+# Security checks: bandit (no high-severity finding), `check --deploy` under the production
+# settings, and verify_audit of every tenant's chain in the configured database (set up if needed).
+audit: install
+	$(BIN)/python -m portal.launcher audit
+
 lint: install
 	$(BIN)/ruff check .
 

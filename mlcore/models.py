@@ -1,1 +1,216 @@
-"""Tenant schemas: datasets, jobs, models and predictions."""
+"""Tenant schemas: datasets, jobs, models and predictions.
+
+Every row here lives in one tenant's schema; users are global (public schema). Uploaded bytes never
+live in these tables: files, profiles and previews are encrypted objects in storage
+(mlcore/storage.py), named by ``object_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+class SharePermission(models.TextChoices):
+    NONE = "", "Not shared"
+    VIEW = "view", "View"
+    EDIT = "edit", "Edit"
+
+
+class Dataset(models.Model):
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        TSV = "tsv", "TSV"
+        CSV_GZ = "csv.gz", "CSV (gzip)"
+        TSV_GZ = "tsv.gz", "TSV (gzip)"
+        PARQUET = "parquet", "Parquet"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              related_name="+")
+    object_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    original_filename = models.CharField(max_length=255)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    rows = models.BigIntegerField()
+    column_count = models.IntegerField()
+    # Workspace-wide share ("everyone in the tenant"); per-person grants are guardian rows.
+    everyone_permission = models.CharField(max_length=4, choices=SharePermission.choices, blank=True,
+                                           default=SharePermission.NONE)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="dataset_owner_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Dataset, on_delete=models.CASCADE)
+
+
+class DatasetGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Dataset, on_delete=models.CASCADE)
+
+
+class ModelPermission(models.TextChoices):
+    NONE = "", "Not shared"
+    VIEW = "view", "View"
+    USE = "use", "Use"
+    EDIT = "edit", "Edit"
+
+
+class Job(models.Model):
+    """One run of work (training, batch prediction) as its owner sees it.
+
+    Scheduling state lives in the public ledger (tenants.JobTicket); both change together.
+    """
+
+    class Kind(models.TextChoices):
+        TRAINING = "training", "Training"
+        PREDICTION = "prediction", "Batch prediction"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    params = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="jobs")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cpu_seconds = models.FloatField(default=0.0)
+    peak_memory_bytes = models.BigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_by", "-created_at"], name="job_owner_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class MLModel(models.Model):
+    """A named model; every training run adds a version."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True, max_length=5000)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              related_name="+")
+    task = models.CharField(max_length=20)
+    production_version = models.ForeignKey("ModelVersion", on_delete=models.SET_NULL, null=True,
+                                           blank=True, related_name="+")
+    everyone_permission = models.CharField(max_length=4, choices=ModelPermission.choices, blank=True,
+                                           default=ModelPermission.NONE)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("use_mlmodel", "Can use the model for predictions")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    # One version per training job: a re-delivered job can never add a second one.
+    job = models.OneToOneField(Job, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="model_version")
+    dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    dataset_name = models.CharField(max_length=200)
+    dataset_rows = models.BigIntegerField(default=0)
+    target = models.CharField(max_length=300)
+    features = models.JSONField(default=list)
+    column_types = models.JSONField(default=dict)
+    task = models.CharField(max_length=20)
+    algorithm = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    evaluation = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    charts = models.JSONField(default=dict, blank=True)
+    feature_importance = models.JSONField(default=dict, blank=True)
+    classes = models.JSONField(default=list, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    train_seconds = models.FloatField(default=0.0)
+    artifact_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    artifact_sha256 = models.CharField(max_length=64)
+    artifact_bytes = models.BigIntegerField(default=0)
+    onnx_object_id = models.UUIDField(null=True, blank=True)
+    onnx_sha256 = models.CharField(max_length=64, blank=True)
+    onnx_bytes = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.artifact_bytes + self.onnx_bytes
+
+
+class MLModelUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(MLModel, on_delete=models.CASCADE)
+
+
+class MLModelGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(MLModel, on_delete=models.CASCADE)
+
+
+class PredictionOutput(models.Model):
+    """The encrypted output and errors file of a batch prediction job, and its receipt."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="prediction_output")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True,
+                                      related_name="+")
+    output_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    output_bytes = models.BigIntegerField(default=0)
+    output_sha256 = models.CharField(max_length=64, blank=True)
+    errors_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    errors_bytes = models.BigIntegerField(default=0)
+    rows_scored = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    receipt = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"output of job {self.job_id}"

@@ -1,9 +1,33 @@
 from django.urls import path
 
-from . import views
+from . import apis
+from .views import datasets as dataset_views
 
 page_patterns = [
-    path("", views.home, name="home"),
+    path("", dataset_views.home, name="home"),
+    path("datasets/", dataset_views.datasets, name="datasets"),
+    path("datasets/upload/", dataset_views.dataset_upload, name="dataset_upload"),
+    path("datasets/<int:dataset_id>/", dataset_views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:dataset_id>/download/", dataset_views.dataset_download, name="dataset_download"),
+    path("datasets/<int:dataset_id>/share/", dataset_views.dataset_share, name="dataset_share"),
+    path("datasets/<int:dataset_id>/unshare/", dataset_views.dataset_unshare, name="dataset_unshare"),
+    path("datasets/<int:dataset_id>/delete/", dataset_views.dataset_delete, name="dataset_delete"),
 ]
 
-api_patterns: list = []
+api_patterns = [
+    path("datasets/", apis.DatasetListApi.as_view(), name="api-datasets"),
+    path("datasets/<int:dataset_id>/", apis.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<int:dataset_id>/preview/", apis.DatasetPreviewApi.as_view(), name="api-dataset-preview"),
+    path("datasets/<int:dataset_id>/download/", apis.DatasetDownloadApi.as_view(), name="api-dataset-download"),
+    path("datasets/<int:dataset_id>/share/", apis.DatasetShareApi.as_view(), name="api-dataset-share"),
+    path("training-jobs/", apis.TrainingJobCreateApi.as_view(), name="api-training-jobs"),
+    path("jobs/", apis.JobListApi.as_view(), name="api-jobs"),
+    path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api-job"),
+    path("jobs/<int:job_id>/cancel/", apis.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("models/", apis.ModelListApi.as_view(), name="api-models"),
+    path("models/<int:model_id>/", apis.ModelDetailApi.as_view(), name="api-model"),
+    path("models/<int:model_id>/share/", apis.ModelShareApi.as_view(), name="api-model-share"),
+    path("model-versions/<int:version_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
+    path("model-versions/<int:version_id>/promote/", apis.ModelVersionPromoteApi.as_view(),
+         name="api-model-version-promote"),
+]

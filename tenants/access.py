@@ -26,7 +26,7 @@ ADMIN_ROLES = frozenset({Role.ADMIN})
 AUDIT_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 
 SESSION_TENANT_KEY = "portal_tenant"
-TOKEN_PREFIX = "mlp_"
+TOKEN_PREFIX = "mlp_"  # noqa: S105 - a public marker, not a secret
 _CACHE_MAX = 10_000
 
 

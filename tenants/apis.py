@@ -1,18 +1,28 @@
-"""REST API v1 of the tenants app: me, members, usage, tokens."""
+"""REST API v1 of the tenants app: me, members, usage, tokens, audit events and exports."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import StreamingHttpResponse
 from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from . import quotas, services
-from .access import ADMIN_ROLES, ALL_ROLES
+from . import audit, audit_export, quotas, services, signing
+from .access import ADMIN_ROLES, ALL_ROLES, AUDIT_ROLES
 from .api import TenantAPI
+from .forms import AuditFilterForm
 from .models import Role, TokenScope
 from .problems import Problem
-from .selectors import api_token_list, get_api_token_for_user, get_member_for_admin, membership_list
+from .selectors import (
+    api_token_list,
+    audit_event_list,
+    get_api_token_for_user,
+    get_audit_export_for_user,
+    get_member_for_admin,
+    membership_list,
+)
 
 
 def _conflict_or_invalid(exc: DjangoValidationError) -> Problem:
@@ -161,3 +171,109 @@ class TokenDetailApi(TenantAPI):
         token = get_api_token_for_user(user=request.user, tenant=self.tenant, token_id=token_id)
         services.api_token_revoke(token=token, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- audit trail ----------------------------------------------------------------------------------
+class AuditEventOutput(serializers.Serializer):
+    """../shared/API.md "Audit event fields"; the same keys as the exports."""
+
+    seq = serializers.IntegerField()
+    id = serializers.IntegerField()
+    ts = serializers.CharField()
+    tenant = serializers.CharField()
+    actor_id = serializers.IntegerField(allow_null=True)
+    actor_email = serializers.CharField()
+    role = serializers.CharField()
+    auth_method = serializers.CharField()
+    source_ip = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    outcome = serializers.CharField()
+    request_id = serializers.CharField()
+    details = serializers.JSONField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+    def to_representation(self, instance):
+        return audit.entry_dict(instance)
+
+
+def _audit_filters(request) -> AuditFilterForm:
+    form = AuditFilterForm(request.query_params)
+    if not form.is_valid():
+        raise DjangoValidationError({field: list(errors) for field, errors in form.errors.items()})
+    return form
+
+
+class AuditEventListApi(TenantAPI):
+    """Entries in chain order (`?order=desc` for newest first), filtered like the export."""
+
+    read_roles = AUDIT_ROLES
+    write_roles = AUDIT_ROLES  # nothing to write: those who may read get 405, the rest 403
+
+    def get(self, request):
+        form = _audit_filters(request)
+        order = "-seq" if request.query_params.get("order") == "desc" else "seq"
+        events = audit_event_list(tenant=self.tenant, filters=form.filters()).order_by(order)
+        return self.paginated(events, AuditEventOutput)
+
+
+class _IgnoreClientNegotiation(BaseContentNegotiation):
+    """The export picks its format from ?format=; errors are problem+json whatever Accept says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AuditExportApi(TenantAPI):
+    """A streamed export of the entries matching the filters, up to the last one when it starts."""
+
+    read_roles = AUDIT_ROLES
+    write_roles = AUDIT_ROLES
+    content_negotiation_class = _IgnoreClientNegotiation
+
+    def get(self, request):
+        fmt = request.query_params.get("format", "")
+        if fmt not in audit_export.FORMATS:
+            raise Problem(400, "Choose ?format=csv or ?format=jsonl.",
+                          errors=[{"field": "format", "message": "Must be csv or jsonl."}])
+        form = _audit_filters(request)
+        export = audit_export.audit_export_start(tenant=self.tenant, fmt=fmt, user=request.user,
+                                                 filters=form.filters_json())
+        events = audit_export.export_queryset(export, audit_event_list(tenant=self.tenant,
+                                                                       filters=form.filters()))
+        response = StreamingHttpResponse(audit_export.stream(export, events),
+                                         content_type=audit_export.CONTENT_TYPES[fmt])
+        response["Audit-Export-Id"] = str(export.id)
+        response["Content-Disposition"] = (f'attachment; filename="audit-{self.tenant.slug}-'
+                                           f'{export.id}.{fmt}"')
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class AuditExportManifestApi(TenantAPI):
+    read_roles = AUDIT_ROLES
+    write_roles = AUDIT_ROLES
+
+    def get(self, request, export_id):
+        export = get_audit_export_for_user(membership=self.membership, tenant=self.tenant,
+                                           export_id=export_id)
+        if export.completed_at is None:
+            raise Problem(409, "This export has not finished streaming; its manifest is written "
+                               "when the last byte is sent.")
+        return Response(audit_export.manifest(export))
+
+
+class SigningKeyApi(TenantAPI):
+    """The public key that signs manifests and receipts: any member may check a signature."""
+
+    read_roles = ALL_ROLES
+    write_roles = ALL_ROLES
+
+    def get(self, request):
+        return Response(signing.public_key_info())

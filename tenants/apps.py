@@ -6,8 +6,15 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and access"
 
     def ready(self):
-        from django.contrib.auth.signals import user_logged_in
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from .signals import bind_session_to_tenant
+        from .signals import (
+            audit_operator_login,
+            audit_operator_login_failed,
+            bind_session_to_tenant,
+        )
 
         user_logged_in.connect(bind_session_to_tenant, dispatch_uid="tenants.bind_session")
+        user_logged_in.connect(audit_operator_login, dispatch_uid="tenants.audit_operator_login")
+        user_login_failed.connect(audit_operator_login_failed,
+                                  dispatch_uid="tenants.audit_operator_login_failed")

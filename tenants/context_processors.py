@@ -11,7 +11,8 @@ def workspace(request):
     if tenant is None or tenant.is_public:
         return context
     context.update(tenant=tenant, membership=membership, role=membership.role if membership else None)
-    if membership is not None:
+    # A DRF view without authentication (the API docs) leaves an anonymous user beside a membership.
+    if membership is not None and request.user.is_authenticated:
         context["workspaces"] = [
             {"name": m.tenant.name, "slug": m.tenant.slug, "role": m.role,
              "url": tenant_url(m.tenant, "/"), "current": m.tenant_id == tenant.id}

@@ -84,3 +84,64 @@ def _email_matches(a: str, b: str) -> bool:
     from django.contrib.auth.forms import _unicode_ci_compare
 
     return _unicode_ci_compare(a, b)
+
+
+def lockout_username(request, credentials: dict | None) -> str:
+    """The lockout key's user part (AXES_USERNAME_CALLABLE): the e-mail as typed, case-folded,
+    so ALICE@acme.test and alice@acme.test count as the same account."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    value = source.get("username") or source.get("email") or ""
+    return str(value).strip().lower()[:254]
+
+
+class TwoFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Authentication code", max_length=8, min_length=6, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "pattern": "[0-9]*", "autofocus": True}),
+        help_text="The 6-digit code your authenticator app shows now.",
+    )
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not code.isdigit():
+            raise forms.ValidationError("Enter the digits your authenticator app shows.")
+        return code
+
+
+class SecuritySettingsForm(forms.Form):
+    require_admin_2fa = forms.BooleanField(
+        label="Require two-factor sign-in for admins", required=False,
+        help_text="Admins without an authenticator app are sent to set one up before anything else.",
+    )
+
+
+class AuditFilterForm(forms.Form):
+    """Filters of the audit page and of GET /api/v1/audit-events/ (and its export)."""
+
+    since = forms.DateTimeField(label="From (UTC)", required=False, widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local", "title": "from (UTC)"}))
+    until = forms.DateTimeField(label="Until (UTC)", required=False, widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local", "title": "until (UTC)"}))
+    actor = forms.CharField(label="Actor (e-mail or id)", max_length=254, required=False,
+                            widget=forms.TextInput(attrs={"placeholder": "actor e-mail or id"}))
+    action = forms.CharField(label="Action", max_length=50, required=False,
+                             help_text="e.g. auth.login, or auth.* for a family",
+                             widget=forms.TextInput(attrs={"placeholder": "action, e.g. auth.*"}))
+    object_type = forms.CharField(label="Object type", max_length=40, required=False,
+                                  widget=forms.TextInput(attrs={"placeholder": "object type"}))
+    object_id = forms.CharField(label="Object id", max_length=64, required=False,
+                                widget=forms.TextInput(attrs={"placeholder": "object id"}))
+    outcome = forms.ChoiceField(label="Outcome", required=False,
+                                choices=[("", "any"), ("allowed", "allowed"), ("denied", "denied"),
+                                         ("failed", "failed")])
+
+    def filters(self) -> dict:
+        """The cleaned, non-empty filters (dates as aware datetimes)."""
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+    def filters_json(self) -> dict:
+        """The same filters as stored in an export manifest (dates in ISO 8601 UTC)."""
+        from .audit import format_ts
+
+        return {k: format_ts(v) if k in ("since", "until") else v for k, v in self.filters().items()}

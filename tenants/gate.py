@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30,
+                                **getattr(settings, "REDIS_TLS_OPTIONS", {}))
 
 
 def _prefix() -> str:
@@ -58,3 +59,16 @@ def bump_user_epoch(user_id: int) -> None:
 
 def bump_tenant_epoch(tenant_id: int) -> None:
     _bump_now_and_after_commit(tenant_epoch_key(tenant_id))
+
+
+def model_epoch_key(tenant_id: int, model_id: int) -> str:
+    return f"{_prefix()}:ep:m:{tenant_id}:{model_id}"
+
+
+def bump_model_epoch(tenant_id: int, model_id: int) -> None:
+    """A model's production version or sharing changed: processes drop what they cached of it."""
+    _bump_now_and_after_commit(model_epoch_key(tenant_id, model_id))
+
+
+def read_model_epoch(tenant_id: int, model_id: int) -> int:
+    return int(client().get(model_epoch_key(tenant_id, model_id)) or 0)

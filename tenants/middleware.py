@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -217,3 +218,78 @@ class AuditAccessMiddleware:
         audit.record(action, tenant=tenant, object_type=object_type, object_id=object_id,
                      outcome=outcome, details={"method": request.method, "path": request.path[:300],
                                                "status": status})
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict Content-Security-Policy on every response: our own scripts, styles and images only.
+
+    No 'unsafe-inline' anywhere, so the templates carry no inline script, handler or style
+    attribute (behaviour is in static/js/portal.js, styles in static/css/portal.css). Forms may
+    post to the tenant hosts too: the workspace finder on the public site redirects to one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.policy = self._policy()
+
+    @staticmethod
+    def _policy() -> str:
+        port = settings.PORTAL_PUBLIC_PORT
+        default = {"http": "80", "https": "443"}.get(settings.PORTAL_SCHEME, "")
+        suffix = f":{port}" if port and port != default else ""
+        tenants = f"{settings.PORTAL_SCHEME}://*.{settings.PORTAL_BASE_DOMAIN}{suffix}"
+        directives = [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            f"form-action 'self' {tenants}",
+            "frame-ancestors 'none'",
+        ]
+        if settings.PORTAL_SCHEME == "https":
+            directives.append("upgrade-insecure-requests")
+        return "; ".join(directives)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", self.policy)
+        # Also on answers given before XFrameOptionsMiddleware runs (unknown hosts, health probes).
+        response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        return response
+
+
+class TwoFactorMiddleware:
+    """Keeps an admin of a tenant that requires two factors on the enrolment (or code) page.
+
+    Only for sessions: API tokens are credentials of their own, created only by a verified
+    session. Runs after TenantAccessMiddleware, which has set request.membership.
+    """
+
+    ALLOWED = ("/account/two-factor/", "/login/two-factor/", "/logout/", "/static/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import two_factor
+
+        membership = getattr(request, "membership", None)
+        tenant = getattr(request, "tenant", None)
+        if (membership is None or getattr(request, "auth_method", None) != "session"
+                or not two_factor.required_for(tenant=tenant, role=membership.role)
+                or request.path.startswith(self.ALLOWED)
+                or two_factor.session_verified(request)):
+            return self.get_response(request)
+        enrolled = two_factor.confirmed_device(request.user) is not None
+        target = "/login/two-factor/" if enrolled else "/account/two-factor/"
+        if request.path.startswith("/api/"):
+            return problem_response(403, f"{tenant.name} requires two-factor sign-in for admins: "
+                                         f"complete it at {target} first.")
+        from django.shortcuts import redirect
+
+        return redirect(f"{target}?next={quote(request.get_full_path())}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import MinValueValidator
@@ -68,6 +70,10 @@ class Tenant(TenantMixin):
     limit_overrides = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    require_admin_2fa = models.BooleanField(
+        "require two-factor sign-in for admins", default=False,
+        help_text="Admins without a confirmed authenticator are sent to enrol before anything else.",
+    )
 
     auto_create_schema = True
     # The template is kept empty, so a clone copies only django_migrations rows.
@@ -320,6 +326,83 @@ class AuditChainHead(models.Model):
         return f"chain {self.tenant_id}: {self.last_seq}"
 
 
+class AuditExport(models.Model):
+    """One export of a tenant's audit entries; once its stream ends it holds the signed manifest."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    tenant_slug = models.CharField(max_length=30, blank=True)
+    format = models.CharField(max_length=5)
+    filters = models.JSONField(default=dict, blank=True)
+    # The chain's last sequence number when the export started: nothing after it is exported.
+    through_seq = models.BigIntegerField(default=0)
+    first_seq = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    count = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=16, blank=True)
+    signature = models.TextField(blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.id} ({self.format})"
+
+
+class AuditCheckpoint(models.Model):
+    """Left by a retention purge: the chain now starts after `through_seq`, whose hash was
+    `through_hash`. Signed with the platform key, so it cannot be forged to hide a deletion."""
+
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    tenant_slug = models.CharField(max_length=30, blank=True)
+    through_seq = models.BigIntegerField()
+    through_hash = models.CharField(max_length=64)
+    purged = models.BigIntegerField()
+    before = models.DateTimeField()
+    actor_email = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    key_id = models.CharField(max_length=16)
+    signature = models.TextField()
+
+    class Meta:
+        ordering = ["tenant_id", "-through_seq"]
+        indexes = [models.Index(fields=["tenant_id", "through_seq"], name="audit_checkpoint_chain")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tenant_slug or 'platform'} through #{self.through_seq}"
+
+
+class AuditVerification(models.Model):
+    """The result of verifying one chain (daily job, command, or the verify button)."""
+
+    run = models.UUIDField(db_index=True)
+    trigger = models.CharField(max_length=10)  # schedule, command, manual
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    tenant_slug = models.CharField(max_length=30, blank=True)
+    ok = models.BooleanField()
+    entries = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "tenant_slug"]
+        indexes = [models.Index(fields=["tenant_id", "-started_at"], name="audit_verification_chain")]
+
+    def __str__(self) -> str:
+        return f"verification of {self.tenant_slug or 'platform'}: {'ok' if self.ok else 'BROKEN'}"
+
+
 class TenantKey(models.Model):
     """A tenant's data key, stored only wrapped (encrypted) by a platform master key.
 
@@ -343,3 +426,47 @@ class TenantKey(models.Model):
 
     def __str__(self) -> str:
         return f"key v{self.version} of {self.tenant_id}"
+
+
+class JobTicket(models.Model):
+    """The platform-wide ledger of jobs: what workers claim from, fairly, across tenants.
+
+    The job itself (parameters, progress, results) lives in the tenant's schema (mlcore.Job); the
+    ticket holds only what scheduling needs. Workers claim tickets under a lock, so a job runs at
+    most once at a time; Celery messages are only wake-ups.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="job_tickets")
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    job_id = models.BigIntegerField()
+    kind = models.CharField(max_length=20)
+    queue = models.CharField(max_length=20)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    wait_reason = models.CharField(max_length=200, blank=True)
+    cpu_ms = models.BigIntegerField(default=0)
+    peak_memory_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "job_id"], name="job_ticket_unique_job"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "state", "created_at"], name="job_ticket_queue_state"),
+            models.Index(fields=["tenant", "state"], name="job_ticket_tenant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.job_id} of {self.tenant_id} ({self.state})"

@@ -85,6 +85,11 @@ def _flatten(data, prefix: str = "") -> list[dict]:
 
 
 def exception_handler(exc, context):
+    from .quotas import QuotaExceeded
+
+    if isinstance(exc, QuotaExceeded):
+        exc = Problem(exc.status, str(exc), slug="quota-exceeded", quota=exc.quota, used=exc.used,
+                      limit=exc.limit)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Sum
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import audit, gate
@@ -46,8 +46,11 @@ def gauges(tenant: Tenant) -> TenantUsage:
     return usage
 
 
-def usage_summary(*, tenant: Tenant, running_jobs: int = 0, requests_this_minute: int = 0) -> dict:
+def usage_summary(*, tenant: Tenant, requests_this_minute: int = 0) -> dict:
     """The body of GET /api/v1/usage/: limits and usage under the same keys."""
+    from .models import JobTicket
+
+    running_jobs = JobTicket.objects.filter(tenant=tenant, state=JobTicket.State.RUNNING).count()
     held = gauges(tenant)
     month = _month_totals(tenant)
     period = month_start()
@@ -63,7 +66,7 @@ def usage_summary(*, tenant: Tenant, running_jobs: int = 0, requests_this_minute
             "predicted_rows": month["predicted_rows"],
             "api_requests_per_minute": requests_this_minute,
         },
-        "period_start": datetime.combine(period, time.min, tzinfo=dt_timezone.utc).isoformat().replace("+00:00", "Z"),
+        "period_start": datetime.combine(period, time.min, tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     }
 
 
@@ -93,3 +96,118 @@ def member_limits_set(*, membership: Membership, limits: dict[str, int], actor) 
                      object_id=membership.id,
                      details={"email": membership.user.email, "from": previous, "to": clean})
     return membership
+
+
+# --- enforcement of held amounts (storage, datasets, model versions) ------------------------------
+class QuotaExceeded(Exception):
+    """A request would go over a limit. status: 413 for bytes/rows/columns, 403 for counts/budgets."""
+
+    def __init__(self, message: str, *, quota: str, used: int, limit: int, status: int = 403):
+        super().__init__(message)
+        self.quota = quota
+        self.used = used
+        self.limit = limit
+        self.status = status
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} bytes"
+
+
+def _try_add(tenant: Tenant, field: str, amount: int, limit: int) -> bool:
+    """Atomic check-and-add: concurrent uploads cannot both squeeze under the limit."""
+    gauges(tenant)
+    updated = (
+        TenantUsage.objects.filter(tenant=tenant)
+        .filter(**{f"{field}__lte": limit - amount})
+        .update(**{field: models.F(field) + amount})
+    )
+    return updated == 1
+
+
+def storage_reserve(tenant: Tenant, nbytes: int) -> None:
+    if nbytes <= 0:
+        return
+    limit = effective_limits(tenant)["storage_bytes"]
+    if not _try_add(tenant, "storage_bytes", nbytes, limit):
+        used = gauges(tenant).storage_bytes
+        raise QuotaExceeded(
+            f"Storage limit reached: the workspace uses {human_bytes(used)} of its "
+            f"{human_bytes(limit)}, and this file does not fit. Delete datasets or ask an admin "
+            f"about a larger plan.",
+            quota="storage_bytes", used=used, limit=limit, status=413,
+        )
+
+
+def storage_release(tenant: Tenant, nbytes: int) -> None:
+    if nbytes > 0:
+        TenantUsage.objects.filter(tenant=tenant).update(
+            storage_bytes=Greatest(models.F("storage_bytes") - nbytes, 0))
+
+
+_COUNT_LABELS = {"datasets": "datasets", "model_versions": "model versions"}
+
+
+def count_reserve(tenant: Tenant, quota: str) -> None:
+    limit = effective_limits(tenant)[quota]
+    if not _try_add(tenant, quota, 1, limit):
+        used = getattr(gauges(tenant), quota)
+        label = _COUNT_LABELS[quota]
+        raise QuotaExceeded(
+            f"Your plan allows {limit} {label} and the workspace has {used}; delete some first.",
+            quota=quota, used=used, limit=limit, status=403,
+        )
+
+
+def count_release(tenant: Tenant, quota: str) -> None:
+    TenantUsage.objects.filter(tenant=tenant).update(**{quota: Greatest(models.F(quota) - 1, 0)})
+
+
+# --- budgets (per month) and metering ----------------------------------------------------------
+def _member_limit(tenant: Tenant, user_id: int | None, key: str) -> int | None:
+    if user_id is None:
+        return None
+    limits = Membership.objects.filter(tenant=tenant, user_id=user_id).values_list("limits", flat=True).first()
+    return int(limits[key]) if limits and key in limits else None
+
+
+def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
+    """A job is refused when the month's CPU-seconds are spent (tenant's, or the member's own)."""
+    limit_s = effective_limits(tenant)["cpu_seconds"]
+    used_s = _month_totals(tenant)["cpu_ms"] / 1000
+    if used_s >= limit_s:
+        raise QuotaExceeded(
+            f"The workspace has used {used_s:,.0f} of its {limit_s:,} CPU-seconds this month; "
+            f"no new job can start until next month or a larger plan.",
+            quota="cpu_seconds", used=int(used_s), limit=limit_s, status=403)
+    member_limit = _member_limit(tenant, user_id, "cpu_seconds")
+    if member_limit is not None:
+        mine = _month_totals(tenant, user_id)["cpu_ms"] / 1000
+        if mine >= member_limit:
+            raise QuotaExceeded(
+                f"You have used {mine:,.0f} of your {member_limit:,} CPU-seconds this month.",
+                quota="cpu_seconds", used=int(mine), limit=member_limit, status=403)
+
+
+def _usage_row(tenant: Tenant, user_id: int | None) -> UsageDaily:
+    today = timezone.now().date()
+    row, _ = UsageDaily.objects.get_or_create(tenant=tenant, user_id=user_id, day=today)
+    return row
+
+
+def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_bytes: int) -> None:
+    row = _usage_row(tenant, user_id)
+    UsageDaily.objects.filter(pk=row.pk).update(
+        cpu_ms=models.F("cpu_ms") + cpu_ms, jobs=models.F("jobs") + 1,
+        peak_memory_bytes=Greatest(models.F("peak_memory_bytes"), peak_memory_bytes))
+
+
+def meter_predictions(tenant: Tenant, *, user_id: int | None, rows: int, requests: int = 0) -> None:
+    row = _usage_row(tenant, user_id)
+    UsageDaily.objects.filter(pk=row.pk).update(
+        predicted_rows=models.F("predicted_rows") + rows, api_requests=models.F("api_requests") + requests)

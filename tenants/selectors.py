@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
 from .access import MembershipInfo
-from .models import ApiToken, Membership, Role, Tenant, User
+from .models import (
+    ApiToken,
+    AuditEvent,
+    AuditExport,
+    AuditVerification,
+    Membership,
+    Role,
+    Tenant,
+    User,
+)
 
 
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
@@ -42,5 +52,76 @@ def get_api_token_for_user(*, user: User, tenant: Tenant, token_id) -> ApiToken:
         raise Http404
 
 
+def tenant_api_token_list(*, tenant: Tenant) -> QuerySet[ApiToken]:
+    """Every member's tokens, for admins (roles table: admins manage others' tokens)."""
+    return ApiToken.objects.filter(tenant=tenant).select_related("user").order_by("-created_at")
+
+
+def get_api_token_for_revoke(*, membership: MembershipInfo, user: User, tenant: Tenant,
+                             token_id) -> ApiToken:
+    """Own tokens for everyone; any token of the tenant for its admins; 404 for the rest."""
+    tokens = (tenant_api_token_list(tenant=tenant) if membership.role == Role.ADMIN
+              else api_token_list(user=user, tenant=tenant).select_related("user"))
+    try:
+        return tokens.get(pk=int(token_id))
+    except (ApiToken.DoesNotExist, TypeError, ValueError):
+        raise Http404
+
+
 def admin_count(*, tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role=Role.ADMIN).count()
+
+
+# --- audit trail (auditors and admins; the role check is the caller's access function) ---------
+def audit_event_list(*, tenant: Tenant, filters: dict) -> QuerySet[AuditEvent]:
+    """A tenant's entries matching cleaned filters (tenants.forms.AuditFilterForm.filters())."""
+    events = AuditEvent.objects.filter(tenant_id=tenant.id)
+    if filters.get("since"):
+        events = events.filter(ts__gte=filters["since"])
+    if filters.get("until"):
+        events = events.filter(ts__lte=filters["until"])
+    actor = filters.get("actor")
+    if actor:
+        events = events.filter(actor_id=int(actor)) if actor.isdigit() else events.filter(
+            actor_email__iexact=actor)
+    action = filters.get("action")
+    if action:
+        # "auth.*" (or "auth.") selects a family of actions.
+        if action.endswith(("*", ".")):
+            events = events.filter(action__startswith=action.rstrip("*"))
+        else:
+            events = events.filter(action=action)
+    for name in ("outcome", "object_type", "object_id"):
+        if filters.get(name):
+            events = events.filter(**{name: filters[name]})
+    return events
+
+
+def get_audit_export_for_user(*, membership: MembershipInfo, tenant: Tenant, export_id) -> AuditExport:
+    """The one access function for exports: auditors and admins of the tenant; 404 for the rest."""
+    from django.core.exceptions import PermissionDenied
+
+    from .access import AUDIT_ROLES
+
+    if membership is None:
+        raise Http404
+    if membership.role not in AUDIT_ROLES:
+        raise PermissionDenied("Only auditors and admins read audit exports.")
+    try:
+        return AuditExport.objects.get(pk=export_id, tenant_id=tenant.id)
+    except (AuditExport.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404
+
+
+def audit_export_recent(*, tenant: Tenant, limit: int = 10) -> QuerySet[AuditExport]:
+    return AuditExport.objects.filter(tenant_id=tenant.id).order_by("-created_at")[:limit]
+
+
+def audit_verification_last(*, tenant_id: int | None) -> AuditVerification | None:
+    return AuditVerification.objects.filter(tenant_id=tenant_id).order_by("-started_at").first()
+
+
+def audit_verification_latest_per_chain() -> list[AuditVerification]:
+    """The newest result of every chain, for the operator page."""
+    rows = AuditVerification.objects.order_by("tenant_id", "-started_at").distinct("tenant_id")
+    return sorted(rows, key=lambda r: (r.tenant_slug != "", r.tenant_slug))

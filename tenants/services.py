@@ -21,9 +21,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from . import access, audit, gate
-from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
+from . import access, audit, gate, keys
 from .hosts import tenant_url
+from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ def tenant_create(*, slug: str, name: str, admin_email: str, plan: str | None = 
         tenant.save()  # clones the template schema (inside this transaction)
         Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
         TenantUsage.objects.create(tenant=tenant)
+        keys.ensure_tenant_key(tenant)
         admin, created = _user_get_or_create(admin_email)
         membership = Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
         audit.record("tenant.create", tenant=tenant, object_type="tenant", object_id=tenant.id,
@@ -158,7 +159,8 @@ def tenant_create(*, slug: str, name: str, admin_email: str, plan: str | None = 
 
 
 def tenant_delete(*, tenant: Tenant, actor: User | None = None) -> None:
-    """Revoke every session and token, drop the schema and the files. Audit entries stay."""
+    """Revoke every session and token, destroy the data keys, drop the schema and the files.
+    Audit entries stay."""
     if tenant.is_public:
         raise ValidationError("The public site cannot be deleted.")
     schema = tenant.schema_name
@@ -168,7 +170,9 @@ def tenant_delete(*, tenant: Tenant, actor: User | None = None) -> None:
         _sessions_revoke(schema)
         ApiToken.objects.filter(tenant=tenant).update(revoked_at=timezone.now())
         gate.bump_tenant_epoch(tenant.id)
-        details = {"slug": tenant.slug, "schema": schema}
+        # Crypto-shredding first: even files that survive on disk or in backups stay unreadable.
+        destroyed = keys.destroy_tenant_keys(tenant)
+        details = {"slug": tenant.slug, "schema": schema, "keys_destroyed": destroyed}
         audit.record("tenant.delete", tenant=tenant, object_type="tenant", object_id=tenant.id,
                      details=details)
         audit.record("tenant.delete", tenant=None, object_type="tenant", object_id=tenant.id,

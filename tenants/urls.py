@@ -4,10 +4,12 @@ from . import apis, views
 
 public_patterns = [
     path("", views.landing, name="landing"),
+    path("ops/audit/", views.ops_audit, name="ops_audit"),
 ]
 
 page_patterns = [
     path("login/", views.login_view, name="login"),
+    path("login/two-factor/", views.login_two_factor, name="login_two_factor"),
     path("logout/", views.logout_view, name="logout"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
@@ -20,6 +22,12 @@ page_patterns = [
     path("members/", views.members, name="members"),
     path("members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+    path("account/two-factor/", views.two_factor_setup, name="two_factor"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/security/", views.security_settings, name="security_settings"),
+    path("audit/", views.audit_log, name="audit"),
+    path("audit/verify/", views.audit_verify, name="audit_verify"),
 ]
 
 api_patterns = [
@@ -29,4 +37,9 @@ api_patterns = [
     path("usage/", apis.UsageApi.as_view(), name="api-usage"),
     path("tokens/", apis.TokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", apis.TokenDetailApi.as_view(), name="api-token"),
+    path("audit-events/", apis.AuditEventListApi.as_view(), name="api-audit-events"),
+    path("audit-events/export/", apis.AuditExportApi.as_view(), name="api-audit-export"),
+    path("audit-events/exports/<uuid:export_id>/manifest/", apis.AuditExportManifestApi.as_view(),
+         name="api-audit-manifest"),
+    path("audit-events/signing-key/", apis.SigningKeyApi.as_view(), name="api-signing-key"),
 ]

@@ -137,3 +137,82 @@ def wipe_data() -> None:
 
 def _wipe_extra_public_tables() -> None:
     """Public tables added by later features register their clean-up here."""
+    # Audit entries cannot be deleted (the append-only trigger): they stay, chains intact.
+    from axes.models import AccessAttempt
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenants.models import AuditExport, AuditVerification, Tenant
+
+    TOTPDevice.objects.all().delete()
+    AccessAttempt.objects.all().delete()
+    AuditExport.objects.all().delete()
+    AuditVerification.objects.all().delete()
+    Tenant.objects.filter(require_admin_2fa=True).update(require_admin_2fa=False)
+
+
+def audit_chain(*, tenant_id: int, slug: str = "acme", n: int = 1000, start=None) -> list[dict]:
+    """A valid chain of `n` entries with computed hashes, loaded with COPY (fast: no record() loop).
+
+    Use a tenant_id of your own (e.g. 900_001) unless the test is about a real tenant's chain.
+    Returns the entries as dicts (entry_dict form, without ids).
+    """
+    from tenants.models import AuditChainHead
+
+    entries = _audit_entries(tenant_id, slug, n, start)
+    columns = ("tenant_id", "tenant_slug", "seq", "ts", "actor_id", "actor_email", "role",
+               "auth_method", "source_ip", "user_agent", "action", "object_type", "object_id",
+               "outcome", "request_id", "details", "prev_hash", "hash")
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY tenants_auditevent ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in entries:
+                copy.write_row(row["_row"])
+    AuditChainHead.objects.update_or_create(tenant_id=tenant_id, defaults={
+        "last_seq": n, "last_hash": entries[-1]["hash"] if entries else "0" * 64})
+    return entries
+
+
+_chains: dict = {}
+
+
+def _audit_entries(tenant_id: int, slug: str, n: int, start) -> list[dict]:
+    """Computed once per (chain, size, start) and test session: hashing is the slow part."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from tenants import audit
+
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    key = (tenant_id, slug, n, start)
+    if key in _chains:
+        return _chains[key]
+    prev, entries = audit.GENESIS_HASH, []
+    for seq in range(1, n + 1):
+        ts = start + timedelta(seconds=seq)
+        entry = {
+            "seq": seq, "id": None, "ts": audit.format_ts(ts), "tenant": slug,
+            "actor_id": seq % 7 + 1, "actor_email": f"user{seq % 7}@{slug}.test", "role": "member",
+            "auth_method": "session", "source_ip": "10.0.0.1", "user_agent": "pytest",
+            "action": "access.read" if seq % 3 else "dataset.download", "object_type": "dataset",
+            "object_id": str(seq % 50), "outcome": "allowed" if seq % 11 else "denied",
+            "request_id": f"req-{seq}", "details": {"n": seq}, "prev_hash": prev,
+        }
+        entry["hash"] = prev = audit.entry_hash(entry)
+        entry["_row"] = (tenant_id, slug, seq, ts, entry["actor_id"], entry["actor_email"], "member",
+                         "session", "10.0.0.1", "pytest", entry["action"], "dataset",
+                         entry["object_id"], entry["outcome"], entry["request_id"],
+                         json.dumps(entry["details"]), entry["prev_hash"], entry["hash"])
+        entries.append(entry)
+    _chains[key] = entries
+    return entries
+
+
+def audit_export_done(tenant, user, fmt: str = "jsonl"):
+    """A finished (signed) export of `tenant`'s log, as if `user` had downloaded it."""
+    import hashlib
+
+    from tenants import audit_export
+    from tenants.models import AuditExport
+
+    export = AuditExport.objects.create(tenant_id=tenant.id, tenant_slug=tenant.slug, format=fmt,
+                                        actor_id=user.pk, actor_email=user.email)
+    return audit_export.audit_export_finish(export, audit_export._Tally(digest=hashlib.sha256()))

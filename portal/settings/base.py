@@ -1,12 +1,17 @@
 """Every setting lives here; local/test/production override a few values."""
 
+import base64
 import os
 import secrets
+import ssl
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_keys, env_list, env_str, parse_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -20,6 +25,34 @@ def _secret_from_var(name: str, make) -> str:
         path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _master_key_from_var() -> list[str]:
+    """One master key generated once under var/ (development; production sets the variable).
+
+    Created with a hard link from a private temporary file, so two processes starting together
+    (web, worker) cannot each write a different key: the first link wins, the other reads it.
+    """
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "master_keys"
+    if not path.exists():
+        tmp = VAR_DIR / f".master_keys.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, base64.b64encode(os.urandom(32)) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    keys = parse_keys(path.read_text(), source=str(path))
+    if not keys:
+        raise ImproperlyConfigured(f"{path} holds no master key; restore it from your backup.")
+    return keys
 
 
 # --- core -------------------------------------------------------------------------------------
@@ -75,6 +108,10 @@ SHARED_APPS = [
     "django.contrib.admin",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 TENANT_APPS = [
     "guardian",
@@ -95,6 +132,7 @@ PORTAL_TENANT_CACHE_SECONDS = env_int("PORTAL_TENANT_CACHE_SECONDS", 30)
 MIDDLEWARE = [
     "tenants.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "tenants.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,7 +142,10 @@ MIDDLEWARE = [
     "tenants.middleware.AuditAccessMiddleware",
     "tenants.middleware.TenantAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login attempt into the lockout page (tenants.views.locked_out).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -127,6 +168,8 @@ WSGI_APPLICATION = "portal.wsgi.application"
 # --- users and authentication -----------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any login attempt of a locked-out (e-mail, IP) pair before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -155,7 +198,45 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("PORTAL_SESSION_SECONDS", 12 * 3600)
 CSRF_COOKIE_NAME = "portal_csrftoken"
 
+# Lockout (django-axes): repeated failures for one e-mail from one IP address lock that pair out for a
+# while. Keyed on the pair, so one person's mistakes never lock out everyone behind the same address,
+# and an attacker cannot lock a victim out from elsewhere. Tenant sign-in and the operator console alike.
+AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "tenants.forms.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "tenants.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "tenants.views.locked_out"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout neither extend it nor reach the password check.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail
+AXES_VERBOSE = False
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Two-factor sign-in (django-otp, TOTP): optional per user; a tenant may require it of its admins.
+OTP_TOTP_ISSUER = env_str("PORTAL_OTP_ISSUER", "ML Portal")
+
+# Response headers on every environment; production.py adds HTTPS, HSTS and secure cookies.
+# The Content-Security-Policy comes from tenants.middleware.ContentSecurityPolicyMiddleware.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Ed25519 key that signs audit-export manifests, retention checkpoints and prediction receipts:
+# base64 of the raw 32-byte private key. Unset in development: generated once under var/.
+PORTAL_SIGNING_KEY = env_str("PORTAL_SIGNING_KEY", "")
+
 # --- Redis: cache, broker, counters -----------------------------------------------------------
+# TLS: give a rediss:// REDIS_URL; the server certificate is always verified, against the CA bundle
+# in REDIS_SSL_CA_CERTS when set (else the system's). Cache, auth epochs, counters and broker alike.
+REDIS_SSL_CA_CERTS = env_str("REDIS_SSL_CA_CERTS", "")
+REDIS_TLS_OPTIONS: dict = {}
+if REDIS_URL.startswith("rediss://"):
+    REDIS_TLS_OPTIONS = {"ssl_cert_reqs": "required"}
+    if REDIS_SSL_CA_CERTS:
+        REDIS_TLS_OPTIONS["ssl_ca_certs"] = REDIS_SSL_CA_CERTS
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -164,6 +245,7 @@ CACHES = {
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
         "KEY_PREFIX": env_str("PORTAL_CACHE_PREFIX", "portal"),
         "TIMEOUT": 300,
+        "OPTIONS": dict(REDIS_TLS_OPTIONS),
     }
 }
 
@@ -189,6 +271,29 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
+if CELERY_BROKER_URL.startswith("rediss://"):
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if REDIS_SSL_CA_CERTS:
+        CELERY_BROKER_USE_SSL["ssl_ca_certs"] = REDIS_SSL_CA_CERTS
+# Beat runs in the public schema; each task fans out per tenant itself.
+CELERY_BEAT_SCHEDULE = {
+    # Every tenant's audit chain, daily; the operator page (/ops/audit/) shows the last result.
+    "audit-verify-chains": {"task": "tenants.audit_verify_chains", "schedule": crontab(hour=3, minute=17)},
+    # Online-prediction counters (Redis) -> prediction.online entries, well within 10 s.
+    "audit-flush-online": {"task": "tenants.audit_flush_online", "schedule": 5.0},
+    # Jobs whose worker vanished are retried or failed within a minute.
+    "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
+    # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
+    "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
+}
+# Queue names get this prefix (tests give every run its own queues on a shared broker).
+PORTAL_QUEUE_PREFIX = env_str("PORTAL_QUEUE_PREFIX", "")
+# A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
+PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
+CELERY_TASK_ROUTES = {
+    "mlcore.reap_stale_jobs": {"queue": "default"},
+    "mlcore.kick_queues": {"queue": "default"},
+}
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -215,6 +320,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from our own static files (drf-spectacular-sidecar): no CDN, and the CSP holds.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # `check --deploy` is for deployment security; schema-quality warnings of the API docs are not
+    # (see them with `manage.py spectacular --validate --file /dev/null`).
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 # --- static files and storage -----------------------------------------------------------------
@@ -230,6 +342,15 @@ WHITENOISE_USE_FINDERS = True
 # Encrypted tenant files; every name starts with the tenant's schema.
 PORTAL_STORAGE_DIR = Path(env_str("PORTAL_STORAGE_DIR", str(VAR_DIR / "storage"))).resolve()
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temporary file
+PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
+# newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
+# has not re-wrapped yet. Data under a lost master key is gone: back them up (README).
+PORTAL_MASTER_KEYS = env_keys("PORTAL_MASTER_KEYS") or _master_key_from_var()
+# Uploaded files are only ever stored encrypted: views that accept one install the encrypting
+# handler (mlcore.storage.install_encrypting_upload); anywhere else files are dropped unread,
+# never spilled to a plaintext temporary file.
+FILE_UPLOAD_HANDLERS = ["mlcore.storage.uploads.DiscardUnencryptedUploads"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- e-mail -----------------------------------------------------------------------------------
@@ -271,5 +392,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django_tenants": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

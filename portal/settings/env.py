@@ -1,5 +1,7 @@
 """One place that reads the environment; a bad value fails loudly at start-up."""
 
+import base64
+import binascii
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -39,3 +41,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_keys(raw: str, *, source: str, size: int = 32) -> list[str]:
+    """Comma-separated base64 keys of exactly `size` bytes each, in the given order.
+
+    Returns the canonical base64 strings; any bad entry fails loudly, naming its position (never
+    the value: it is a secret).
+    """
+    keys = []
+    for position, item in enumerate((part.strip() for part in raw.split(",")), start=1):
+        if not item:
+            continue
+        try:
+            key = base64.b64decode(item, validate=True)
+        except (binascii.Error, ValueError):
+            raise ImproperlyConfigured(f"{source}: key #{position} is not valid base64.")
+        if len(key) != size:
+            raise ImproperlyConfigured(
+                f"{source}: key #{position} decodes to {len(key)} bytes; each key must be exactly "
+                f"{size} random bytes, base64-encoded."
+            )
+        keys.append(base64.b64encode(key).decode())
+    return keys
+
+
+def env_keys(name: str, *, size: int = 32) -> list[str]:
+    """A list of base64 keys from the environment (empty when unset)."""
+    return parse_keys(os.environ.get(name, ""), source=name, size=size)

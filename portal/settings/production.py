@@ -3,12 +3,29 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .env import env_bool, env_int, env_str
+from .env import env_bool, env_int, env_keys, env_str
 
 DEBUG = False
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set (50+ random characters) in production")
+
+# Never the development key under var/: a deployment's master keys are backed up by its operators.
+PORTAL_MASTER_KEYS = env_keys("PORTAL_MASTER_KEYS")
+if not PORTAL_MASTER_KEYS:
+    raise ImproperlyConfigured(
+        "PORTAL_MASTER_KEYS must be set in production (comma-separated base64 32-byte keys, newest "
+        "first); keep a backup of every key, data encrypted under a lost key cannot be recovered"
+    )
+
+# The key that signs audit manifests, checkpoints and receipts: the same on every host and kept
+# across deployments, so signatures stay verifiable (tenants/signing.py).
+PORTAL_SIGNING_KEY = env_str("PORTAL_SIGNING_KEY", "")
+if not PORTAL_SIGNING_KEY:
+    raise ImproperlyConfigured(
+        "PORTAL_SIGNING_KEY must be set in production (base64 of a raw 32-byte Ed25519 private key; "
+        "`python -c \"import base64,os;print(base64.b64encode(os.urandom(32)).decode())\"`)"
+    )
 
 PORTAL_SCHEME = "https"
 PORTAL_PUBLIC_PORT = env_str("PORTAL_PUBLIC_PORT", "")

@@ -19,3 +19,5 @@ os.environ.setdefault("PORTAL_TEST_RUN", _RUN)
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_portal_{_RUN}"
 CACHES["default"]["KEY_PREFIX"] = f"portal-test-{_RUN}"  # noqa: F405
 PORTAL_STORAGE_DIR = VAR_DIR / "test-storage" / _RUN
+PORTAL_QUEUE_PREFIX = f"t{_RUN}-"
+PORTAL_JOB_STALE_SECONDS = 6

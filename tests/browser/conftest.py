@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests import factories
+from tests.servers import database_url, free_port
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 # Playwright's sync API keeps an event loop in this thread; our ORM calls in tests are still sync.
@@ -29,30 +27,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    host = db.get("HOST") or ""
-    host = quote(host, safe="") if host.startswith("/") else host
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def server(django_db_setup, django_db_blocker):
     """Yields a function: url("acme", "/login/") -> http://acme.localhost:PORT/login/."""
     with django_db_blocker.unblock():
-        database_url = _database_url()
-    port = _free_port()
+        url_of_database = database_url()
+    port = free_port()
     # The same PORTAL_TEST_RUN (set by the test settings) gives the server the same cache prefix and
     # storage folder as this process; DATABASE_URL points it at the test database itself.
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="portal.settings.test",
+    env = dict(os.environ, DATABASE_URL=url_of_database, DJANGO_SETTINGS_MODULE="portal.settings.test",
                PORT=str(port), PORTAL_PUBLIC_PORT=str(port))
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "live-server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(

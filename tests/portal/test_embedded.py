@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from django.conf import settings
 
-from tests.browser.conftest import _free_port
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_the_embedded_servers_start_migrate_serve_a_request_and_stop(tmp_path):
     assert urls["REDIS_URL"].startswith("unix://")
 
     # 2. one request through a real server process.
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind",
                                f"127.0.0.1:{port}", "--workers", "1"], env=env, cwd=settings.BASE_DIR)
     try:

@@ -1,0 +1,427 @@
+"""REST API v1 of a tenant's data: datasets (jobs, models and predictions join them)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from tenants.access import WRITER_ROLES
+from tenants.api import TenantAPI
+from tenants.problems import Problem
+
+from . import jobs, storage
+from .responses import download_response
+from .selectors import (
+    DELETE,
+    EDIT,
+    SHARE,
+    VIEW,
+    dataset_grants,
+    dataset_list,
+    get_dataset_for_user,
+    get_job_for_user,
+    get_model_for_user,
+    get_model_version_for_user,
+    job_list,
+    model_grants,
+    model_list,
+)
+from .services import datasets as dataset_services
+from .services import jobs as job_services
+from .services import models as model_services
+
+
+def _invalid(exc: DjangoValidationError) -> Problem:
+    errors = [{"field": field or None, "message": message}
+              for field, messages in getattr(exc, "message_dict", {"": exc.messages}).items()
+              for message in messages]
+    detail = errors[0]["message"] if errors else "Invalid input."
+    return Problem(409 if "already exists" in detail else 400, detail, errors=errors)
+
+
+def _rejected(exc: dataset_services.DatasetRejected) -> Problem:
+    extra = {k: v for k, v in (("line", exc.line), ("column", exc.column)) if v is not None}
+    return Problem(exc.status, str(exc), slug=f"dataset-{exc.code.replace('_', '-')}",
+                   errors=[{"field": "file", "message": str(exc)}], **extra)
+
+
+class DatasetOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    original_filename = serializers.CharField()
+    format = serializers.CharField()
+    rows = serializers.IntegerField()
+    column_count = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    shared_with_everyone = serializers.CharField(source="everyone_permission")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_owner(self, obj):
+        return obj.owner.email if obj.owner_id else None
+
+
+class DatasetListApi(TenantAPI):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def initial(self, request, *args, **kwargs):
+        # The encrypting handler must be in place before anything reads the body (incl. the CSRF
+        # check of session requests); its first callback checks role and dataset count.
+        self.budget = None
+        if request.method == "POST":
+            django_request = request._request
+            self.budget = dataset_services.UploadBudget(django_request.tenant,
+                                                        getattr(django_request, "membership", None))
+            dataset_services.install_upload(request, self.budget)
+        super().initial(request, *args, **kwargs)
+
+    def get(self, request):
+        rows = dataset_list(membership=self.membership, user_id=request.user.pk)
+        return self.paginated(rows, DatasetOutput)
+
+    def post(self, request):
+        uploaded = request.FILES.get("file")
+        try:
+            dataset = dataset_services.dataset_create(
+                tenant=self.tenant, user=request.user, upload=uploaded, budget=self.budget,
+                name=request.data.get("name", ""), description=request.data.get("description", ""))
+        except dataset_services.DatasetRejected as exc:
+            raise _rejected(exc)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        body = DatasetOutput(dataset).data
+        body["columns"] = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)["columns"]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Refused before or during the upload (CSRF, role, quota, bad file): give back every byte.
+        if self.budget is not None:
+            self.budget.release_all()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class DatasetDetailApi(TenantAPI):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def _dataset(self, dataset_id, need):
+        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                    dataset_id=dataset_id, need=need)
+
+    def get(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, "view")
+        body = DatasetOutput(dataset).data
+        profile = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)
+        body["columns"] = profile["columns"]
+        body["permissions"] = sorted(dataset.allowed_actions)
+        return Response(body)
+
+    def patch(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, EDIT)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            dataset_services.dataset_update(tenant=self.tenant, dataset=dataset, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(DatasetOutput(dataset).data)
+
+    def delete(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, DELETE)
+        dataset_services.dataset_delete(tenant=self.tenant, dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetPreviewApi(TenantAPI):
+    def get(self, request, dataset_id):
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=dataset_id)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
+        except ValueError:
+            raise Problem(400, "limit must be a whole number between 1 and 100.",
+                          errors=[{"field": "limit", "message": "Not a number."}])
+        profile = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)
+        return Response({"columns": [c["name"] for c in profile["columns"]],
+                         "rows": profile["preview"][:limit]})
+
+
+class DatasetDownloadApi(TenantAPI):
+    def get(self, request, dataset_id):
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=dataset_id)
+        try:
+            return download_response(self.tenant, dataset)
+        except storage.StorageIntegrityError as exc:
+            raise Problem(500, str(exc), slug="integrity-error", title="Integrity check failed")
+
+
+class DatasetShareApi(TenantAPI):
+    """Owner and admins list and change grants; write_roles lets members in, the access
+    function then requires the share right on this dataset."""
+
+    write_roles = WRITER_ROLES
+
+    class GrantInput(serializers.Serializer):
+        email = serializers.EmailField(required=False)
+        everyone = serializers.BooleanField(required=False, default=False)
+        permission = serializers.ChoiceField(choices=["view", "edit"], required=False)
+
+    def _dataset(self, dataset_id):
+        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                    dataset_id=dataset_id, need=SHARE)
+
+    def get(self, request, dataset_id):
+        return Response(dataset_grants(dataset=self._dataset(dataset_id)))
+
+    def post(self, request, dataset_id):
+        dataset = self._dataset(dataset_id)
+        data = self.GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "permission" not in data.validated_data:
+            raise Problem(400, "Choose a permission: 'view' or 'edit'.",
+                          errors=[{"field": "permission", "message": "This field is required."}])
+        try:
+            dataset_services.dataset_share(tenant=self.tenant, dataset=dataset, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(dataset_grants(dataset=dataset), status=status.HTTP_201_CREATED)
+
+    def delete(self, request, dataset_id):
+        dataset = self._dataset(dataset_id)
+        data = self.GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = {k: v for k, v in data.validated_data.items() if k in ("email", "everyone")}
+        try:
+            dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(dataset_grants(dataset=dataset))
+
+
+# --- training jobs and jobs ----------------------------------------------------------------------
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    cpu_seconds = serializers.FloatField()
+    peak_memory_bytes = serializers.IntegerField()
+    result = serializers.JSONField()
+    dataset = serializers.IntegerField(source="dataset_id")
+    created_by = serializers.SerializerMethodField()
+    wait_reason = serializers.SerializerMethodField()
+
+    def get_created_by(self, obj):
+        return obj.created_by.email if obj.created_by_id else None
+
+    def get_wait_reason(self, obj):
+        return job_services.wait_reason(tenant=self.context["request"]._request.tenant, job=obj)
+
+
+class TrainingJobCreateApi(TenantAPI):
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.IntegerField()
+        model_name = serializers.CharField(max_length=200)
+        target = serializers.CharField(max_length=300)
+        features = serializers.ListField(child=serializers.CharField(max_length=300), required=False,
+                                         allow_empty=False)
+        task = serializers.ChoiceField(choices=["classification", "regression"], required=False)
+        algorithm = serializers.CharField(max_length=40)
+        params = serializers.DictField(required=False, default=dict)
+        evaluation = serializers.DictField(required=False)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=values.pop("dataset"))
+        model_name = values.pop("model_name")
+        try:
+            job = model_services.training_job_start(tenant=self.tenant, membership=self.membership,
+                                                    user=request.user, dataset=dataset,
+                                                    model_name=model_name, spec=values)
+        except model_services.TrainingRefused as exc:
+            raise Problem(422, str(exc), slug="training-refused",
+                          errors=[{"field": exc.field, "message": str(exc)}])
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobListApi(TenantAPI):
+    def get(self, request):
+        rows = job_list(membership=self.membership, user_id=request.user.pk)
+        kind = request.query_params.get("kind")
+        if kind:
+            rows = rows.filter(kind=kind)
+        return self.paginated(rows, JobOutput)
+
+
+class JobDetailApi(TenantAPI):
+    def get(self, request, job_id):
+        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
+        return Response(JobOutput(job, context={"request": request}).data)
+
+
+class JobCancelApi(TenantAPI):
+    def post(self, request, job_id):
+        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
+        job = jobs.job_cancel(tenant=self.tenant, job=job)
+        return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- models and versions ---------------------------------------------------------------------------
+class VersionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.IntegerField(source="model_id")
+    version = serializers.IntegerField()
+    metrics = serializers.JSONField()
+    params = serializers.JSONField()
+    features = serializers.JSONField()
+    target = serializers.CharField()
+    task = serializers.CharField()
+    algorithm = serializers.CharField()
+    evaluation = serializers.JSONField()
+    dataset = serializers.IntegerField(source="dataset_id")
+    dataset_name = serializers.CharField()
+    train_seconds = serializers.FloatField()
+    library_versions = serializers.JSONField()
+    classes = serializers.JSONField()
+    feature_importance = serializers.JSONField()
+    job = serializers.IntegerField(source="job_id")
+    created_at = serializers.DateTimeField()
+
+
+class ModelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    task = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    production_version = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+    shared_with_everyone = serializers.CharField(source="everyone_permission")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_owner(self, obj):
+        return obj.owner.email if obj.owner_id else None
+
+    def get_production_version(self, obj):
+        return obj.production_version.version if obj.production_version_id else None
+
+    def get_versions(self, obj):
+        return [{"id": v.id, "version": v.version, "metrics": v.metrics, "algorithm": v.algorithm,
+                 "created_at": v.created_at} for v in obj.versions.all()]
+
+
+class ModelListApi(TenantAPI):
+    def get(self, request):
+        rows = model_list(membership=self.membership, user_id=request.user.pk).prefetch_related("versions")
+        return self.paginated(rows, ModelOutput)
+
+
+class ModelDetailApi(TenantAPI):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def _model(self, model_id, need):
+        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                  model_id=model_id, need=need)
+
+    def get(self, request, model_id):
+        model = self._model(model_id, VIEW)
+        body = ModelOutput(model).data
+        body["permissions"] = sorted(model.allowed_actions)
+        return Response(body)
+
+    def patch(self, request, model_id):
+        model = self._model(model_id, EDIT)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            model_services.model_update(tenant=self.tenant, model=model, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(ModelOutput(model).data)
+
+    def delete(self, request, model_id):
+        model = self._model(model_id, DELETE)
+        model_services.model_delete(tenant=self.tenant, model=model)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelShareApi(TenantAPI):
+    class GrantInput(serializers.Serializer):
+        email = serializers.EmailField(required=False)
+        everyone = serializers.BooleanField(required=False, default=False)
+        permission = serializers.ChoiceField(choices=["view", "use", "edit"], required=False)
+
+    def _model(self, model_id):
+        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                  model_id=model_id, need=SHARE)
+
+    def get(self, request, model_id):
+        return Response(model_grants(model=self._model(model_id)))
+
+    def post(self, request, model_id):
+        model = self._model(model_id)
+        data = self.GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "permission" not in data.validated_data:
+            raise Problem(400, "Choose a permission: 'view', 'use' or 'edit'.",
+                          errors=[{"field": "permission", "message": "This field is required."}])
+        try:
+            model_services.model_share(tenant=self.tenant, model=model, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(model_grants(model=model), status=status.HTTP_201_CREATED)
+
+    def delete(self, request, model_id):
+        model = self._model(model_id)
+        data = self.GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = {k: v for k, v in data.validated_data.items() if k in ("email", "everyone")}
+        try:
+            model_services.model_unshare(tenant=self.tenant, model=model, **values)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(model_grants(model=model))
+
+
+class ModelVersionDetailApi(TenantAPI):
+    def get(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id)
+        return Response(VersionOutput(version).data)
+
+    def delete(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id, need=DELETE)
+        try:
+            model_services.model_version_delete(tenant=self.tenant, version=version)
+        except DjangoValidationError as exc:
+            raise Problem(409, " ".join(exc.messages))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionPromoteApi(TenantAPI):
+    def post(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id, need=EDIT)
+        model = model_services.model_version_promote(tenant=self.tenant, version=version)
+        return Response(ModelOutput(model).data)

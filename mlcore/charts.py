@@ -1,0 +1,103 @@
+"""Small server-side SVG charts: no JavaScript, no inline styles (CSP), colours from CSS.
+
+Every chart has role="img", a <title> and an aria-label that says what it shows, so it reads well
+in a screen reader; the pages also show the numbers in text or tables.
+"""
+
+from __future__ import annotations
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "–"
+        if abs(value) >= 1e5 or (abs(value) < 1e-3 and value != 0):
+            return f"{value:.3g}"
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return escape(str(value))
+
+
+def _svg(width: int, height: int, label: str, body: list[str]) -> SafeString:
+    head = (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg" '
+            f'preserveAspectRatio="xMidYMid meet"><title>{escape(label)}</title>')
+    return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 - every text part is escaped
+
+
+def histogram(bins: list[dict], *, label: str, width: int = 260, height: int = 90) -> SafeString:
+    """Vertical bars, one per bin ({start, end, count})."""
+    if not bins:
+        return mark_safe("")
+    top = max(b["count"] for b in bins) or 1
+    plot_h = height - 18
+    bar_w = width / len(bins)
+    body = [f'<line class="axis" x1="0" y1="{plot_h}" x2="{width}" y2="{plot_h}"/>']
+    for i, b in enumerate(bins):
+        h = 0 if not b["count"] else max(1.0, plot_h * b["count"] / top)
+        tip = f"{_fmt(b['start'])} – {_fmt(b['end'])}: {b['count']:,}"
+        body.append(f'<rect x="{i * bar_w + 1:.1f}" y="{plot_h - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+                    f'height="{h:.1f}"><title>{tip}</title></rect>')
+    body.append(f'<text x="0" y="{height - 3}" class="tick">{_fmt(bins[0]["start"])}</text>')
+    body.append(f'<text x="{width}" y="{height - 3}" text-anchor="end" class="tick">'
+                f'{_fmt(bins[-1]["end"])}</text>')
+    return _svg(width, height, label, body)
+
+
+def bars(items: list[tuple[str, int]], *, label: str, width: int = 260, row: int = 18) -> SafeString:
+    """Horizontal bars with their labels, for categories and booleans."""
+    if not items:
+        return mark_safe("")
+    top = max(count for _, count in items) or 1
+    label_w = 96
+    height = row * len(items)
+    body = []
+    for i, (name, count) in enumerate(items):
+        y = i * row
+        w = max(1.0, (width - label_w - 48) * count / top)
+        text = escape(str(name)[:14] + ("…" if len(str(name)) > 14 else ""))
+        body.append(f'<text x="{label_w - 6}" y="{y + row * 0.7:.1f}" text-anchor="end" class="tick">{text}</text>')
+        body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}">'
+                    f'<title>{escape(str(name))}: {count:,}</title></rect>')
+        body.append(f'<text x="{label_w + w + 4:.1f}" y="{y + row * 0.7:.1f}" class="tick">{count:,}</text>')
+    return _svg(width, height, label, body)
+
+
+def line(series: list[tuple[str, list[tuple[float, float]]]], *, label: str, x_label: str = "",
+         y_label: str = "", width: int = 320, height: int = 260, diagonal: bool = False,
+         x_range: tuple[float, float] = (0.0, 1.0), y_range: tuple[float, float] = (0.0, 1.0),
+         points_only: bool = False) -> SafeString:
+    """Lines (ROC curves) or points (predicted vs actual) in a square-ish plot with axes."""
+    pad_l, pad_b, pad_t, pad_r = 40, 34, 8, 10
+    pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+    (x0, x1), (y0, y1) = x_range, y_range
+    sx = (lambda x: pad_l + pw * (x - x0) / ((x1 - x0) or 1))
+    sy = (lambda y: pad_t + ph - ph * (y - y0) / ((y1 - y0) or 1))
+    body = [f'<rect class="bg" x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}"/>',
+            f'<line class="axis" x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}"/>',
+            f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + ph}"/>']
+    for frac in (0.25, 0.5, 0.75):
+        gy = pad_t + ph * frac
+        body.append(f'<line x1="{pad_l}" y1="{gy:.1f}" x2="{pad_l + pw}" y2="{gy:.1f}"/>')
+    if diagonal:
+        body.append(f'<path class="diagonal" d="M{sx(x0):.1f},{sy(y0):.1f} L{sx(x1):.1f},{sy(y1):.1f}"/>')
+    for index, (name, pts) in enumerate(series):
+        css = f"s{index % 5 + 1}"
+        if points_only:
+            for x, y in pts:
+                body.append(f'<circle class="{css}" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2"/>')
+        elif pts:
+            d = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(pts))
+            body.append(f'<path class="{css}" d="{d}"><title>{escape(name)}</title></path>')
+    body += [
+        f'<text x="{pad_l}" y="{height - 18}" class="tick">{_fmt(x0)}</text>',
+        f'<text x="{pad_l + pw}" y="{height - 18}" text-anchor="end" class="tick">{_fmt(x1)}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + ph}" text-anchor="end" class="tick">{_fmt(y0)}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end" class="tick">{_fmt(y1)}</text>',
+        f'<text x="{pad_l + pw / 2}" y="{height - 4}" text-anchor="middle" class="axis-label">{escape(x_label)}</text>',
+        f'<text x="12" y="{pad_t + ph / 2}" text-anchor="middle" class="axis-label" '
+        f'transform="rotate(-90 12 {pad_t + ph / 2})">{escape(y_label)}</text>',
+    ]
+    return _svg(width, height, label, body)

@@ -1,0 +1,419 @@
+"""The job machinery shared by every kind of job (training, batch prediction, …).
+
+- State lives in PostgreSQL: the Job row in the tenant's schema (what the user sees) and a ticket
+  in the public ledger (what the scheduler sees). Celery messages only wake workers up.
+- A woken worker claims tickets fairly (tenants.scheduler.claim_next) and runs each job in its own
+  forked child process: a hard memory cap, a wall-time limit, a hard cancel (the process group is
+  killed), CPU-seconds and peak memory read from the child itself.
+- The parent sends heartbeats; a reaper re-queues or fails jobs whose worker vanished, so a job is
+  never left "running" forever. A job that is already finished is never run again.
+
+A job kind is a function registered with @job_handler("kind"); it gets a JobContext, reports
+progress, and commits its results together with the job's success through ctx.succeed().
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from tenants import audit, quotas, scheduler
+from tenants.models import JobTicket, Membership, Tenant
+
+from .models import Job
+
+logger = logging.getLogger(__name__)
+
+KIND_QUEUES = {Job.Kind.TRAINING: "training", Job.Kind.PREDICTION: "prediction"}
+HEARTBEAT_SECONDS = 2.0
+POLL_SECONDS = 0.05
+DRAIN_MAX_JOBS = 50
+DRAIN_MAX_SECONDS = 600
+
+_handlers: dict[str, Callable[[JobContext], None]] = {}
+
+
+class JobFailed(Exception):
+    """Ends the job as failed; the message is shown to the user as is, so write it for them."""
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def queue_for(kind: str) -> str:
+    """Separate queues: long training never blocks scoring."""
+    return settings.PORTAL_QUEUE_PREFIX + KIND_QUEUES[kind]
+
+
+def all_queues() -> list[str]:
+    return [queue_for(kind) for kind in KIND_QUEUES]
+
+
+def job_handler(kind: str):
+    def register(func):
+        _handlers[kind] = func
+        return func
+
+    return register
+
+
+# --- submitting ------------------------------------------------------------------------------
+def job_submit(*, tenant: Tenant, user, kind: str, params: dict, dataset=None, message: str = "") -> Job:
+    """Create the job and its ticket (call inside the service's transaction); the worker is woken
+    once the transaction commits. Refused when the month's CPU budget is spent."""
+    quotas.cpu_budget_check(tenant, user_id=user.pk)
+    job = Job.objects.create(kind=kind, params=params, created_by_id=user.pk, dataset=dataset,
+                             message=message or "Waiting for a worker")
+    queue = queue_for(kind)
+    scheduler.ticket_create(tenant=tenant, user_id=user.pk, job_id=job.id, kind=kind, queue=queue)
+    transaction.on_commit(lambda: wake(queue))
+    return job
+
+
+def wake(queue: str) -> None:
+    from .tasks import run_jobs
+
+    try:
+        run_jobs.apply_async(args=[queue], queue=queue)
+    except Exception:  # the broker is down: the periodic kick will wake a worker later
+        logger.exception("could not send a wake-up", extra={"queue": queue})
+
+
+def job_cancel(*, tenant: Tenant, job: Job) -> Job:
+    """Queued jobs are cancelled at once; running ones are stopped by their worker within seconds."""
+    if job.is_finished:
+        return job
+    with transaction.atomic():
+        ticket = scheduler.request_cancel(tenant=tenant, job_id=job.id)
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.status == Job.Status.QUEUED:
+            locked.status = Job.Status.CANCELLED
+            locked.message = "Cancelled before it started"
+            locked.finished_at = timezone.now()
+            locked.save(update_fields=["status", "message", "finished_at"])
+            if ticket is not None:
+                scheduler.ticket_finish(ticket.id)
+        else:
+            locked.message = "Stopping…"
+            locked.save(update_fields=["message"])
+        audit.record("job.cancel", tenant=tenant, object_type="job", object_id=job.id,
+                     details={"kind": job.kind, "status_before": job.status})
+    job.refresh_from_db()
+    return job
+
+
+# --- the worker side -------------------------------------------------------------------------
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_available(queue: str) -> int:
+    """Claim and run jobs from `queue` until none may start (bounded, so shutdowns stay quick)."""
+    started, ran = time.monotonic(), 0
+    while ran < DRAIN_MAX_JOBS and time.monotonic() - started < DRAIN_MAX_SECONDS:
+        ticket = scheduler.claim_next(queue, worker_name())
+        if ticket is None:
+            return ran
+        execute(ticket)
+        ran += 1
+    if scheduler.has_queued(queue):
+        wake(queue)
+    return ran
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | cancelled
+    error: str = ""
+    cpu_ms: int = 0
+    peak_memory_bytes: int = 0
+
+
+def execute(ticket: JobTicket) -> Outcome:
+    tenant = ticket.tenant
+    with tenant_context(tenant):
+        job = Job.objects.filter(pk=ticket.job_id).first()
+        if job is None or job.is_finished:
+            # Re-delivered or already handled: never run a finished job twice.
+            scheduler.ticket_finish(ticket.id)
+            return Outcome(status=job.status if job else "failed")
+        Job.objects.filter(pk=job.pk).update(
+            status=Job.Status.RUNNING, started_at=job.started_at or timezone.now(),
+            attempts=ticket.attempts, message="Starting", error="")
+    limits = _job_limits(tenant, ticket.user_id)
+    outcome = _run_in_child(ticket, limits)
+    _finish(ticket, outcome)
+    return outcome
+
+
+def _job_limits(tenant: Tenant, user_id: int | None) -> dict[str, int]:
+    limits = quotas.effective_limits(tenant)
+    member = Membership.objects.filter(tenant=tenant, user_id=user_id).first()
+    for key in ("memory_per_job_bytes", "wall_seconds_per_job"):
+        if member and key in member.limits:
+            limits[key] = min(limits[key], int(member.limits[key]))
+    return limits
+
+
+def _finish(ticket: JobTicket, outcome: Outcome) -> None:
+    tenant = ticket.tenant
+    now = timezone.now()
+    with tenant_context(tenant), transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=ticket.job_id)
+        fields = {"cpu_seconds": outcome.cpu_ms / 1000, "peak_memory_bytes": outcome.peak_memory_bytes}
+        if job.status != Job.Status.SUCCEEDED:  # the child committed no success: say why
+            cancelled = outcome.status == Job.Status.CANCELLED
+            fields.update(
+                status=Job.Status.CANCELLED if cancelled else Job.Status.FAILED,
+                error="" if cancelled else (outcome.error or "The job ended without a result."),
+                message="Cancelled" if cancelled else "Failed", finished_at=now)
+        Job.objects.filter(pk=job.pk).update(**fields)
+        scheduler.ticket_finish(ticket.id, cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes)
+        quotas.meter_job(tenant, user_id=ticket.user_id, cpu_ms=outcome.cpu_ms,
+                         peak_memory_bytes=outcome.peak_memory_bytes)
+    if outcome.status != Job.Status.SUCCEEDED:
+        logger.info("job ended", extra={"tenant": tenant.slug, "job": ticket.job_id,
+                                        "status": outcome.status, "reason": outcome.error})
+    # This worker's drain loop takes the next job of its own queue; a slot this job freed may let
+    # a waiting job of the other queue start, so wake that one.
+    for queue in set(all_queues()) - {ticket.queue}:
+        if scheduler.has_queued(queue):
+            wake(queue)
+
+
+# --- the child process -------------------------------------------------------------------------
+def _set_parent_death_signal() -> None:
+    """If the worker dies (even by SIGKILL), the job process dies with it (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        logger.warning("prctl(PR_SET_PDEATHSIG) unavailable: orphaned jobs rely on the reaper")
+
+
+def _private_memory(pid: int) -> int:
+    """Bytes the process owns itself (not the pages it shares with the worker it forked from)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            total = 0
+            for line in fh:
+                if line.startswith(("Private_Clean:", "Private_Dirty:", "Swap:")):
+                    total += int(line.split()[1]) * 1024
+            return total
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+
+
+def _vm_data_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _cap_memory(limit_bytes: int) -> None:
+    """A hard cap on new allocations (the polling in the parent reports the overrun)."""
+    import resource
+
+    cap = _vm_data_bytes() + limit_bytes + 64 * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+    except (ValueError, OSError):
+        logger.warning("could not set RLIMIT_DATA")
+
+
+def _human_mb(n: int) -> str:
+    return f"{n / (1024 * 1024):,.0f} MB"
+
+
+def _run_in_child(ticket: JobTicket, limits: dict[str, int]) -> Outcome:
+    mem_limit = limits["memory_per_job_bytes"]
+    wall_limit = limits["wall_seconds_per_job"]
+    connections.close_all()  # the child must open its own database connections
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child; covered by the worker tests
+        code = 70
+        try:
+            os.close(read_fd)
+            os.setpgid(0, 0)
+            _set_parent_death_signal()
+            _cap_memory(mem_limit)
+            code = _child_main(ticket, write_fd)
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    return _watch_child(pid, read_fd, ticket, mem_limit, wall_limit)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _watch_child(pid: int, read_fd: int, ticket: JobTicket, mem_limit: int, wall_limit: int) -> Outcome:
+    started = time.monotonic()
+    next_beat = started + HEARTBEAT_SECONDS
+    peak, stop_reason, stop_status, killed_at = 0, "", "", None
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done == pid:
+            break
+        now = time.monotonic()
+        peak = max(peak, _private_memory(pid))
+        if not stop_status:
+            if peak > mem_limit:
+                stop_status = Job.Status.FAILED
+                stop_reason = (f"Stopped: the job used more than {_human_mb(mem_limit)} of memory, the "
+                               f"limit per job on your plan. Use fewer rows or columns, or a lighter algorithm.")
+                _kill_group(pid, signal.SIGKILL)
+            elif now - started > wall_limit:
+                stop_status = Job.Status.FAILED
+                stop_reason = (f"Stopped: the job ran longer than {wall_limit:,} seconds, the time limit "
+                               f"per job on your plan.")
+                _kill_group(pid, signal.SIGKILL)
+            elif now >= next_beat:
+                next_beat = now + HEARTBEAT_SECONDS
+                if scheduler.heartbeat(ticket.id):
+                    stop_status, killed_at = Job.Status.CANCELLED, now
+                    _kill_group(pid, signal.SIGTERM)
+        elif killed_at is not None and now - killed_at > 3:
+            _kill_group(pid, signal.SIGKILL)
+            killed_at = None
+        time.sleep(POLL_SECONDS)
+    report = _read_report(read_fd)
+    cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
+    peak = max(peak, 0)
+    if stop_status:
+        return Outcome(status=stop_status, error=stop_reason, cpu_ms=cpu_ms, peak_memory_bytes=peak)
+    if report is None:
+        why = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}")
+        return Outcome(status=Job.Status.FAILED, cpu_ms=cpu_ms, peak_memory_bytes=peak,
+                       error=f"The job process stopped unexpectedly ({why}).")
+    return Outcome(status=report["status"], error=report.get("error", ""), cpu_ms=cpu_ms,
+                   peak_memory_bytes=peak)
+
+
+def _read_report(read_fd: int) -> dict | None:
+    with os.fdopen(read_fd, "rb") as pipe:
+        raw = pipe.read()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _child_main(ticket: JobTicket, write_fd: int) -> int:  # pragma: no cover - in the child
+    signal.signal(signal.SIGTERM, _raise_cancelled)
+    report: dict
+    try:
+        with tenant_context(ticket.tenant):
+            job = Job.objects.get(pk=ticket.job_id)
+            ctx = JobContext(tenant=ticket.tenant, job=job, ticket_id=ticket.id, attempt=ticket.attempts)
+            with audit.acting_as(_job_actor(job)):
+                _handlers[job.kind](ctx)
+        report = {"status": Job.Status.SUCCEEDED}
+    except JobCancelled:
+        report = {"status": Job.Status.CANCELLED}
+    except JobFailed as exc:
+        report = {"status": Job.Status.FAILED, "error": str(exc)}
+    except MemoryError:
+        report = {"status": Job.Status.FAILED,
+                  "error": "Stopped: the job needed more memory than the limit per job on your plan."}
+    except Exception as exc:
+        logger.exception("job crashed", extra={"job": ticket.job_id, "tenant": ticket.tenant.slug})
+        report = {"status": Job.Status.FAILED,
+                  "error": f"An unexpected error stopped the job ({type(exc).__name__}); it has been "
+                           f"logged for the operators."}
+        traceback.print_exc()
+    finally:
+        connections.close_all()
+    os.write(write_fd, json.dumps(report).encode())
+    os.close(write_fd)
+    return 0
+
+
+def _raise_cancelled(signum, frame):  # pragma: no cover - in the child
+    raise JobCancelled()
+
+
+def _job_actor(job: Job) -> audit.Actor:
+    user = job.created_by
+    return audit.Actor(actor_id=user.pk if user else None, actor_email=user.email if user else "",
+                       auth_method="job", request_id=f"job-{job.id}")
+
+
+@dataclass
+class JobContext:
+    tenant: Tenant
+    job: Job
+    ticket_id: int
+    attempt: int
+    _last_progress: float = 0.0
+
+    def progress(self, percent: float, message: str, *, force: bool = False) -> None:
+        """Throttled: at most ~4 writes a second, always for stage changes (force=True)."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
+            progress=max(0.0, min(100.0, round(percent, 1))), message=message[:300])
+
+    def should_stop(self) -> bool:
+        return JobTicket.objects.filter(pk=self.ticket_id, cancel_requested=True).exists()
+
+    def succeed(self, result: dict, message: str = "Done") -> None:
+        """Call inside the transaction that writes the job's results: both commit or neither."""
+        updated = Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.attempt).update(
+            status=Job.Status.SUCCEEDED, progress=100.0, message=message, result=result,
+            finished_at=timezone.now(), error="")
+        if updated != 1:
+            raise JobCancelled()  # someone else finished or re-queued this job meanwhile
+
+
+# --- the reaper --------------------------------------------------------------------------------
+def reap_stale_jobs() -> int:
+    """Jobs whose worker stopped sending heartbeats: retry once, then fail with the reason."""
+    reaped = 0
+    stale_after = timedelta(seconds=settings.PORTAL_JOB_STALE_SECONDS)
+    for ticket in scheduler.stale_tickets(older_than=stale_after):
+        with tenant_context(ticket.tenant), transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=ticket.job_id).first()
+            if job is None or job.is_finished:
+                scheduler.ticket_finish(ticket.id)
+                continue
+            if ticket.attempts < scheduler.MAX_ATTEMPTS and not ticket.cancel_requested:
+                scheduler.ticket_requeue(ticket.id, "retrying: the worker running it stopped")
+                Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, progress=0.0,
+                                                     message="Retrying: the worker running it stopped")
+                transaction.on_commit(lambda q=ticket.queue: wake(q))
+            else:
+                scheduler.ticket_finish(ticket.id)
+                Job.objects.filter(pk=job.pk).update(
+                    status=Job.Status.CANCELLED if ticket.cancel_requested else Job.Status.FAILED,
+                    finished_at=timezone.now(), message="Failed",
+                    error=(f"The worker running this job stopped unexpectedly "
+                           f"({ticket.attempts} attempts)."))
+        reaped += 1
+    if reaped:
+        logger.warning("reaped stale jobs", extra={"count": reaped})
+    connection.set_schema_to_public()
+    return reaped

@@ -1,0 +1,373 @@
+"""Writes for datasets: upload (stream -> encrypt -> validate -> profile), edit, share, delete.
+
+An upload is streamed by EncryptingUploadHandler straight into an encrypted object while
+UploadBudget reserves storage as bytes arrive (413 as soon as the quota is passed). The stored
+object is then validated and profiled in one streaming pass. Any failure removes the object and
+releases every reservation: no row, no file, no usage counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from tenants import audit, quotas
+from tenants.access import MembershipInfo
+from tenants.models import Membership, Role, Tenant
+
+from .. import storage
+from ..models import Dataset, DatasetUserObjectPermission, SharePermission
+from ..selectors import EDIT, VIEW
+
+logger = logging.getLogger(__name__)
+
+DATASETS = "datasets"
+PROFILES = "profiles"
+# Storage is reserved ahead of the stream in steps, so a 1 GB upload costs ~100 UPDATEs, not 16,000.
+RESERVE_STEP = 8 * 1024 * 1024
+SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns"}
+
+
+class DatasetRejected(Exception):
+    """The upload cannot become a dataset; status is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "invalid", line=None, column=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.line = line
+        self.column = column
+
+
+# --- the upload budget: storage reserved while the bytes stream in --------------------------------
+class UploadBudget:
+    """What one upload holds of the tenant's quotas: a dataset slot and reserved bytes.
+
+    Its on_progress hook runs inside the upload handler: first with 0 before any byte is stored
+    (role and dataset-count checks), then as plaintext bytes arrive (size and storage checks).
+    """
+
+    def __init__(self, tenant: Tenant, membership: MembershipInfo | None):
+        self.tenant = tenant
+        self.membership = membership
+        self.reserved = 0
+        self.counted = False
+        self.kept = False
+        self.max_bytes = settings.PORTAL_MAX_UPLOAD_BYTES
+
+    def begin(self) -> None:
+        if self.counted:
+            return
+        if self.membership is None or not self.membership.can_write_data:
+            raise storage.UploadRefused(403, "Your role does not allow uploading datasets.")
+        try:
+            quotas.count_reserve(self.tenant, "datasets")
+        except quotas.QuotaExceeded as exc:
+            raise storage.UploadRefused(403, str(exc), slug="quota-exceeded")
+        self.counted = True
+
+    def on_progress(self, total_bytes: int) -> None:
+        """Called by the upload handler as plaintext bytes arrive; raises to stop the upload."""
+        if total_bytes == 0:
+            self.begin()
+            return
+        if total_bytes > self.max_bytes:
+            raise storage.UploadRefused(
+                413, f"The file is larger than the {quotas.human_bytes(self.max_bytes)} upload limit.")
+        if total_bytes <= self.reserved:
+            return
+        need = total_bytes - self.reserved
+        try:
+            quotas.storage_reserve(self.tenant, need + RESERVE_STEP)
+            self.reserved += need + RESERVE_STEP
+        except quotas.QuotaExceeded:
+            try:
+                quotas.storage_reserve(self.tenant, need)
+                self.reserved += need
+            except quotas.QuotaExceeded as exc:
+                raise storage.UploadRefused(413, str(exc), slug="quota-exceeded") from exc
+
+    def settle(self, final_bytes: int) -> None:
+        """Keep exactly what was stored."""
+        if self.reserved > final_bytes:
+            quotas.storage_release(self.tenant, self.reserved - final_bytes)
+        elif final_bytes > self.reserved:
+            quotas.storage_reserve(self.tenant, final_bytes - self.reserved)
+        self.reserved = final_bytes
+
+    def release_all(self) -> None:
+        """Undo every reservation of an upload that did not become a dataset."""
+        if self.kept:
+            return
+        quotas.storage_release(self.tenant, self.reserved)
+        self.reserved = 0
+        if self.counted:
+            quotas.count_release(self.tenant, "datasets")
+            self.counted = False
+
+
+def install_upload(request, budget: UploadBudget) -> None:
+    """Before anything reads the body (pages: inside csrf_exempt + csrf_protect; API: initial()).
+
+    A stored file that does not become a dataset is deleted when the request ends.
+    """
+    storage.install_encrypting_upload(request, kind=DATASETS, field="file", tenant=budget.tenant,
+                                      on_progress=budget.on_progress, delete_unless_kept=True)
+
+
+# --- create ------------------------------------------------------------------------------------
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"\s+", " ", (name or "").strip())
+    if len(name) > 200:
+        raise ValidationError({"name": "A name has at most 200 characters."})
+    return name
+
+
+def _name_from_filename(filename: str) -> str:
+    base = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    for suffix in (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".txt", ".gz"):
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return _clean_name(base.replace("_", " ")) or "Untitled dataset"
+
+
+def _free_name(wanted: str) -> str:
+    """A derived name that is taken gets a suffix: "sales", "sales (2)", …"""
+    if not Dataset.objects.filter(name__iexact=wanted).exists():
+        return wanted
+    n = 2
+    while Dataset.objects.filter(name__iexact=f"{wanted} ({n})").exists():
+        n += 1
+    return f"{wanted} ({n})"
+
+
+def _ensure_name_free(name: str, exclude_id: int | None = None) -> None:
+    taken = Dataset.objects.filter(name__iexact=name)
+    if exclude_id is not None:
+        taken = taken.exclude(pk=exclude_id)
+    if taken.exists():
+        raise ValidationError({"name": f"A dataset named '{name}' already exists; choose another name."})
+
+
+def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: str = "",
+                   description: str = "") -> Dataset:
+    """Validate, profile and register an uploaded, already encrypted file.
+
+    `upload` is the EncryptedUploadedFile of the request (or None when no file was sent).
+    """
+    try:
+        if upload is None:
+            raise DatasetRejected("Choose a file to upload (form field 'file').", code="required")
+        chosen = _clean_name(name)
+        if chosen:
+            _ensure_name_free(chosen)
+        else:
+            chosen = _free_name(_name_from_filename(upload.name or "upload.csv"))
+        result = _profile(tenant, upload)
+        budget.settle(upload.stored.plaintext_bytes)
+        _write_profile(tenant, upload.object_id, result)
+        with transaction.atomic():
+            dataset = Dataset(
+                name=chosen, description=(description or "").strip()[:5000], owner=user,
+                object_id=uuid.UUID(upload.object_id), original_filename=(upload.name or "upload.csv")[:255],
+                format=result.format, size_bytes=upload.stored.plaintext_bytes,
+                sha256=upload.stored.sha256_hex, rows=result.rows, column_count=len(result.columns),
+            )
+            dataset.full_clean()
+            dataset.save()
+            audit.record("dataset.upload", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                         details={"name": dataset.name, "rows": dataset.rows,
+                                  "columns": dataset.column_count, "size_bytes": dataset.size_bytes,
+                                  "format": dataset.format, "sha256": dataset.sha256})
+        upload.keep()
+        budget.kept = True
+        return dataset
+    except (DatasetRejected, ValidationError, IntegrityError) as exc:
+        _discard(tenant, upload, budget)
+        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        audit.record("dataset.upload", tenant=tenant, object_type="dataset", outcome="failed",
+                     details={"filename": upload.name if upload else None, "reason": reason})
+        raise
+    except BaseException:
+        _discard(tenant, upload, budget)
+        raise
+
+
+def _profile(tenant: Tenant, upload):
+    # Imported here: pyarrow is heavy and only upload requests need it.
+    from ..ingest import IngestError, IngestLimits, ingest
+
+    limits = quotas.effective_limits(tenant)
+    try:
+        with storage.open_object(tenant, DATASETS, upload.object_id) as stream:
+            return ingest(stream, filename=upload.name or "upload.csv",
+                          limits=IngestLimits(max_rows=limits["rows_per_dataset"],
+                                              max_columns=limits["columns_per_dataset"]))
+    except IngestError as exc:
+        status = 413 if exc.code in SIZE_ERROR_CODES else 400
+        raise DatasetRejected(str(exc), status=status, code=exc.code, line=exc.line, column=exc.column)
+
+
+def _write_profile(tenant: Tenant, object_id: str, result) -> None:
+    body = json.dumps({
+        "format": result.format,
+        "rows": result.rows,
+        "columns": [c.to_dict() for c in result.columns],
+        "preview": result.preview,
+    }, default=str).encode()
+    with storage.EncryptedWriter(tenant, PROFILES, object_id) as writer:
+        writer.write(body)
+        writer.commit()
+
+
+def _discard(tenant: Tenant, upload, budget: UploadBudget) -> None:
+    if upload is not None:
+        upload.discard()
+        storage.delete_object(tenant, PROFILES, upload.object_id)
+    budget.release_all()
+
+
+# --- profile (read back from encrypted storage) ----------------------------------------------------
+_profile_cache: dict[tuple[str, str], dict] = {}
+
+
+def dataset_profile(*, tenant: Tenant, dataset: Dataset) -> dict:
+    """The stored profile and preview: {"format", "rows", "columns": [...], "preview": [[...]]}."""
+    key = (tenant.schema_name, str(dataset.object_id))
+    cached = _profile_cache.get(key)
+    if cached is not None:
+        return cached
+    with storage.open_object(tenant, PROFILES, str(dataset.object_id)) as stream:
+        profile = json.loads(stream.read())
+    if len(_profile_cache) > 256:
+        _profile_cache.clear()
+    _profile_cache[key] = profile
+    return profile
+
+
+# --- edit, share, delete -----------------------------------------------------------------------
+def dataset_update(*, tenant: Tenant, dataset: Dataset, name: str | None = None,
+                   description: str | None = None) -> Dataset:
+    changed = {}
+    if name is not None:
+        cleaned = _clean_name(name)
+        if not cleaned:
+            raise ValidationError({"name": "A name is required."})
+        _ensure_name_free(cleaned, exclude_id=dataset.id)
+        changed["name"] = (dataset.name, cleaned)
+        dataset.name = cleaned
+    if description is not None:
+        changed["description"] = True
+        dataset.description = description.strip()[:5000]
+    if changed:
+        with transaction.atomic():
+            dataset.full_clean()
+            dataset.save(update_fields=["name", "description", "updated_at"])
+            audit.record("dataset.update", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                         details={k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()})
+    return dataset
+
+
+def dataset_delete(*, tenant: Tenant, dataset: Dataset) -> None:
+    """The row goes, the encrypted files go, and the bytes are freed at once."""
+    dataset_id, object_id, size = dataset.id, str(dataset.object_id), dataset.size_bytes
+    with transaction.atomic():
+        dataset.delete()
+        quotas.storage_release(tenant, size)
+        quotas.count_release(tenant, "datasets")
+        audit.record("dataset.delete", tenant=tenant, object_type="dataset", object_id=dataset_id,
+                     details={"name": dataset.name, "size_bytes": size})
+        transaction.on_commit(lambda: _delete_files(tenant, object_id))
+    _profile_cache.pop((tenant.schema_name, object_id), None)
+
+
+def _delete_files(tenant: Tenant, object_id: str) -> None:
+    storage.delete_object(tenant, DATASETS, object_id)
+    storage.delete_object(tenant, PROFILES, object_id)
+
+
+def _grantee(tenant: Tenant, email: str, permission: str) -> object:
+    user = get_user_model().objects.filter(email__iexact=(email or "").strip()).first()
+    membership = Membership.objects.filter(user=user, tenant=tenant).first() if user else None
+    if membership is None:
+        raise ValidationError({"email": f"{email} is not a member of this workspace."})
+    if membership.role == Role.AUDITOR:
+        raise ValidationError({"email": f"{email} is an auditor; auditors never see dataset contents."})
+    if membership.role == Role.VIEWER and permission != VIEW:
+        raise ValidationError({"permission": f"{email} is a viewer and can hold 'view' at most."})
+    return user
+
+
+def dataset_share(*, tenant: Tenant, dataset: Dataset, permission: str, email: str | None = None,
+                  everyone: bool = False) -> None:
+    if permission not in (VIEW, EDIT):
+        raise ValidationError({"permission": "Permission must be 'view' or 'edit'."})
+    if everyone == bool(email):
+        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
+    with transaction.atomic():
+        if everyone:
+            dataset.everyone_permission = permission
+            dataset.save(update_fields=["everyone_permission", "updated_at"])
+            target = {"everyone": True}
+        else:
+            user = _grantee(tenant, email, permission)
+            if user.pk == dataset.owner_id:
+                raise ValidationError({"email": "The owner already has every permission."})
+            assign_perm("view_dataset", user, dataset)
+            if permission == EDIT:
+                assign_perm("change_dataset", user, dataset)
+            else:
+                remove_perm("change_dataset", user, dataset)
+            target = {"email": user.email}
+        audit.record("dataset.share", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                     details={**target, "permission": permission})
+
+
+def dataset_unshare(*, tenant: Tenant, dataset: Dataset, email: str | None = None,
+                    everyone: bool = False) -> None:
+    if everyone == bool(email):
+        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
+    with transaction.atomic():
+        if everyone:
+            dataset.everyone_permission = SharePermission.NONE
+            dataset.save(update_fields=["everyone_permission", "updated_at"])
+            target = {"everyone": True}
+        else:
+            deleted, _ = DatasetUserObjectPermission.objects.filter(
+                content_object=dataset, user__email__iexact=email.strip()).delete()
+            if not deleted:
+                raise ValidationError({"email": f"{email} has no grant on this dataset."})
+            target = {"email": email.strip().lower()}
+        audit.record("dataset.unshare", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                     details=target)
+
+
+def dataset_open_for_download(*, tenant: Tenant, dataset: Dataset):
+    """Verify the whole object first (a clear integrity error beats a truncated download), then
+    return a fresh stream for the response."""
+    try:
+        with storage.open_object(tenant, DATASETS, str(dataset.object_id)) as stream:
+            while stream.read(4 * 1024 * 1024):
+                pass
+    except storage.StorageIntegrityError as exc:
+        logger.error("integrity check failed", extra={"dataset": dataset.id, "tenant": tenant.slug})
+        audit.record("dataset.download", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                     outcome="failed", details={"reason": str(exc)})
+        raise
+    audit.record("dataset.download", tenant=tenant, object_type="dataset", object_id=dataset.id,
+                 details={"name": dataset.name, "size_bytes": dataset.size_bytes})
+    return storage.open_object(tenant, DATASETS, str(dataset.object_id))
+
+
+def membership_can_upload(membership: MembershipInfo) -> bool:
+    return membership is not None and membership.can_write_data

@@ -1,0 +1,234 @@
+"""Writes for training and the model registry: start a training job, promote, share, delete."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from guardian.shortcuts import assign_perm, remove_perm
+
+from tenants import audit, quotas
+from tenants.access import MembershipInfo
+from tenants.models import Membership, Role, Tenant
+
+from .. import jobs, storage
+from ..models import (
+    Dataset,
+    Job,
+    MLModel,
+    MLModelUserObjectPermission,
+    ModelPermission,
+    ModelVersion,
+)
+from ..selectors import EDIT, USE, VIEW, model_actions
+from .datasets import dataset_profile
+
+logger = logging.getLogger(__name__)
+
+MODELS = "models"
+
+
+class TrainingRefused(Exception):
+    """What the dataset's profile already shows cannot work (422), with a plain-language reason."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: Dataset,
+                       model_name: str, spec: dict) -> Job:
+    """Validate against the dataset's profile (no job for what cannot work), then queue the job."""
+    from ..ml.spec import SpecError, validate_spec
+
+    model_name = " ".join((model_name or "").split())
+    if not model_name:
+        raise ValidationError({"model_name": "Give the model a name."})
+    if len(model_name) > 200:
+        raise ValidationError({"model_name": "A model name has at most 200 characters."})
+    existing = MLModel.objects.filter(name__iexact=model_name).first()
+    if existing is not None and EDIT not in model_actions(membership=membership, user_id=user.pk, model=existing):
+        raise ValidationError({"model_name": f"A model named '{model_name}' already exists and you cannot "
+                                             f"add versions to it; choose another name."})
+    profile = dataset_profile(tenant=tenant, dataset=dataset)
+    try:
+        checked = validate_spec(spec, profile["columns"], dataset.rows)
+    except SpecError as exc:
+        raise TrainingRefused(str(exc), getattr(exc, "field", None))
+    _check_version_room(tenant)
+    params = {"dataset": dataset.id, "dataset_name": dataset.name, "model_name": model_name,
+              "spec": checked.to_dict()}
+    with transaction.atomic():
+        job = jobs.job_submit(tenant=tenant, user=user, kind=Job.Kind.TRAINING, params=params,
+                              dataset=dataset)
+        audit.record("training.start", tenant=tenant, object_type="job", object_id=job.id,
+                     details={"dataset": dataset.id, "model_name": model_name,
+                              "algorithm": checked.algorithm, "target": checked.target})
+    return job
+
+
+def _check_version_room(tenant: Tenant) -> None:
+    limits = quotas.effective_limits(tenant)
+    held = quotas.gauges(tenant)
+    if held.model_versions >= limits["model_versions"]:
+        raise quotas.QuotaExceeded(
+            f"Your plan allows {limits['model_versions']} model versions and the workspace has "
+            f"{held.model_versions}; delete old versions first.",
+            quota="model_versions", used=held.model_versions, limit=limits["model_versions"], status=403)
+
+
+def model_version_register(*, tenant: Tenant, job: Job, user_id: int | None, dataset: Dataset | None,
+                           fields: dict, stored_bytes: int) -> ModelVersion:
+    """Inside the training job's final transaction: the next version of the named model.
+
+    Counts against model_versions and storage; the first version becomes the production one.
+    """
+    name = job.params["model_name"]
+    model = MLModel.objects.select_for_update().filter(name__iexact=name).first()
+    if model is None:
+        model = MLModel.objects.create(name=name, owner_id=user_id, task=fields["task"])
+    number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+    quotas.count_reserve(tenant, "model_versions")
+    quotas.storage_reserve(tenant, stored_bytes)
+    version = ModelVersion.objects.create(model=model, version=number, job=job, dataset=dataset,
+                                          created_by_id=user_id, **fields)
+    if model.production_version_id is None:
+        model.production_version = version
+        model.save(update_fields=["production_version", "updated_at"])
+    audit.record("model.version_create", tenant=tenant, object_type="model_version", object_id=version.id,
+                 details={"model": model.id, "name": model.name, "version": number,
+                          "metrics": {k: v for k, v in fields.get("metrics", {}).items()
+                                      if isinstance(v, (int, float))}})
+    return version
+
+
+def model_version_promote(*, tenant: Tenant, version: ModelVersion) -> MLModel:
+    with transaction.atomic():
+        model = MLModel.objects.select_for_update().get(pk=version.model_id)
+        previous = model.production_version.version if model.production_version_id else None
+        model.production_version = version
+        model.save(update_fields=["production_version", "updated_at"])
+        audit.record("model.promote", tenant=tenant, object_type="model_version", object_id=version.id,
+                     details={"model": model.id, "name": model.name, "from": previous, "to": version.version})
+        transaction.on_commit(lambda: _forget_cached(tenant, model.id))
+    return model
+
+
+def _forget_cached(tenant: Tenant, model_id: int) -> None:
+    from ..serving import forget_model
+
+    forget_model(tenant, model_id)
+
+
+def model_version_delete(*, tenant: Tenant, version: ModelVersion) -> None:
+    model = version.model
+    if model.production_version_id == version.id:
+        raise ValidationError({"version": f"Version {version.version} is the production version of "
+                                          f"{model.name}; promote another version first."})
+    object_ids = [str(version.artifact_object_id)] + ([str(version.onnx_object_id)] if version.onnx_object_id else [])
+    with transaction.atomic():
+        version_id, number, size = version.id, version.version, version.stored_bytes
+        version.delete()
+        quotas.count_release(tenant, "model_versions")
+        quotas.storage_release(tenant, size)
+        audit.record("model.version_delete", tenant=tenant, object_type="model_version", object_id=version_id,
+                     details={"model": model.id, "name": model.name, "version": number})
+        transaction.on_commit(lambda: [storage.delete_object(tenant, MODELS, oid) for oid in object_ids])
+
+
+def model_delete(*, tenant: Tenant, model: MLModel) -> None:
+    versions = list(model.versions.all())
+    object_ids = [str(oid) for v in versions for oid in (v.artifact_object_id, v.onnx_object_id) if oid]
+    with transaction.atomic():
+        model_id, name = model.id, model.name
+        MLModel.objects.filter(pk=model.pk).update(production_version=None)
+        model.delete()
+        for version in versions:
+            quotas.count_release(tenant, "model_versions")
+            quotas.storage_release(tenant, version.stored_bytes)
+        audit.record("model.delete", tenant=tenant, object_type="model", object_id=model_id,
+                     details={"name": name, "versions": len(versions)})
+        transaction.on_commit(lambda: [storage.delete_object(tenant, MODELS, oid) for oid in object_ids])
+        transaction.on_commit(lambda: _forget_cached(tenant, model_id))
+
+
+def model_update(*, tenant: Tenant, model: MLModel, name: str | None = None,
+                 description: str | None = None) -> MLModel:
+    if name is not None:
+        name = " ".join(name.split())
+        if not name:
+            raise ValidationError({"name": "A name is required."})
+        if MLModel.objects.filter(name__iexact=name).exclude(pk=model.pk).exists():
+            raise ValidationError({"name": f"A model named '{name}' already exists; choose another name."})
+        model.name = name
+    if description is not None:
+        model.description = description.strip()[:5000]
+    with transaction.atomic():
+        model.full_clean()
+        model.save(update_fields=["name", "description", "updated_at"])
+        audit.record("model.update", tenant=tenant, object_type="model", object_id=model.id,
+                     details={"name": model.name})
+    return model
+
+
+_CODENAMES = {VIEW: ["view_mlmodel"], USE: ["view_mlmodel", "use_mlmodel"],
+              EDIT: ["view_mlmodel", "use_mlmodel", "change_mlmodel"]}
+
+
+def model_share(*, tenant: Tenant, model: MLModel, permission: str, email: str | None = None,
+                everyone: bool = False) -> None:
+    if permission not in _CODENAMES:
+        raise ValidationError({"permission": "Permission must be 'view', 'use' or 'edit'."})
+    if everyone == bool(email):
+        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
+    with transaction.atomic():
+        if everyone:
+            model.everyone_permission = permission
+            model.save(update_fields=["everyone_permission", "updated_at"])
+            target = {"everyone": True}
+        else:
+            user = _grantee(tenant, email, permission)
+            if user.pk == model.owner_id:
+                raise ValidationError({"email": "The owner already has every permission."})
+            for codename in ("view_mlmodel", "use_mlmodel", "change_mlmodel"):
+                if codename in _CODENAMES[permission]:
+                    assign_perm(codename, user, model)
+                else:
+                    remove_perm(codename, user, model)
+            target = {"email": user.email}
+        audit.record("model.share", tenant=tenant, object_type="model", object_id=model.id,
+                     details={**target, "permission": permission})
+    _forget_cached(tenant, model.id)
+
+
+def model_unshare(*, tenant: Tenant, model: MLModel, email: str | None = None, everyone: bool = False) -> None:
+    if everyone == bool(email):
+        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
+    with transaction.atomic():
+        if everyone:
+            model.everyone_permission = ModelPermission.NONE
+            model.save(update_fields=["everyone_permission", "updated_at"])
+            target = {"everyone": True}
+        else:
+            deleted, _ = MLModelUserObjectPermission.objects.filter(
+                content_object=model, user__email__iexact=email.strip()).delete()
+            if not deleted:
+                raise ValidationError({"email": f"{email} has no grant on this model."})
+            target = {"email": email.strip().lower()}
+        audit.record("model.unshare", tenant=tenant, object_type="model", object_id=model.id, details=target)
+    _forget_cached(tenant, model.id)
+
+
+def _grantee(tenant: Tenant, email: str, permission: str):
+    user = get_user_model().objects.filter(email__iexact=(email or "").strip()).first()
+    membership = Membership.objects.filter(user=user, tenant=tenant).first() if user else None
+    if membership is None:
+        raise ValidationError({"email": f"{email} is not a member of this workspace."})
+    if membership.role == Role.AUDITOR:
+        raise ValidationError({"email": f"{email} is an auditor; auditors never see models."})
+    if membership.role == Role.VIEWER and permission != VIEW:
+        raise ValidationError({"permission": f"{email} is a viewer and can hold 'view' at most."})
+    return user

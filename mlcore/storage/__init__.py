@@ -1,0 +1,39 @@
+"""The encrypted object store for tenant files; see objects.py for the file format.
+
+    from mlcore import storage
+    with storage.EncryptedWriter(tenant, "datasets", object_id) as out: ...; out.commit()
+    reader = storage.open_object(tenant, "datasets", object_id)
+"""
+
+from .objects import (
+    CHUNK_SIZE,
+    EncryptedReader,
+    EncryptedWriter,
+    ObjectExists,
+    ObjectInfo,
+    ObjectMissing,
+    StorageError,
+    StorageIntegrityError,
+    StorageKeyError,
+    StoredObject,
+    delete_object,
+    iter_objects,
+    object_path,
+    open_object,
+    verify_object,
+)
+from .rotation import ReencryptResult, count_by_key_version, reencrypt_object, reencrypt_tenant
+from .uploads import (
+    EncryptedUploadedFile,
+    EncryptingUploadHandler,
+    UploadRefused,
+    install_encrypting_upload,
+)
+
+__all__ = [
+    "CHUNK_SIZE", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
+    "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
+    "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
+    "count_by_key_version", "delete_object", "install_encrypting_upload", "iter_objects",
+    "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "verify_object",
+]

@@ -1,0 +1,1 @@
+"""HTML pages of a tenant's workspace, one module per resource."""

@@ -1,0 +1,206 @@
+"""HTML pages: the overview and datasets."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tenants import quotas
+from tenants.access import DATA_ROLES, WRITER_ROLES
+from tenants.models import Membership, Role
+from tenants.pages import form_errors_from, member_page
+
+from .. import charts, storage
+from ..responses import download_response
+from ..selectors import EDIT, SHARE, dataset_grants, dataset_list, get_dataset_for_user
+from ..services import datasets as dataset_services
+
+
+@member_page()
+def home(request):
+    context = {"usage": quotas.usage_summary(tenant=request.tenant)}
+    if request.membership.can_see_data:
+        context["recent_datasets"] = dataset_list(membership=request.membership,
+                                                  user_id=request.user.pk)[:5]
+    return render(request, "mlcore/home.html", context)
+
+
+# --- datasets ----------------------------------------------------------------------------------
+class DatasetEditForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+
+
+class ShareForm(forms.Form):
+    email = forms.ChoiceField(label="Person", required=False)
+    everyone = forms.BooleanField(label="Everyone in the workspace", required=False)
+    permission = forms.ChoiceField(choices=[("view", "Can view"), ("edit", "Can edit")])
+
+    def __init__(self, *args, people=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].choices = [("", "— choose a person —")] + [(p, p) for p in people]
+
+
+def _dataset(request, dataset_id, need="view"):
+    return get_dataset_for_user(membership=request.membership, user_id=request.user.pk,
+                                dataset_id=dataset_id, need=need)
+
+
+@member_page(roles=DATA_ROLES)
+def datasets(request):
+    rows = dataset_list(membership=request.membership, user_id=request.user.pk)
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    return render(request, "mlcore/datasets/list.html", {
+        "page": page, "can_upload": request.membership.can_write_data,
+        "usage": quotas.usage_summary(tenant=request.tenant),
+    })
+
+
+@csrf_exempt
+@member_page(roles=WRITER_ROLES)
+@require_http_methods(["GET", "POST"])
+def dataset_upload(request):
+    """csrf_exempt + csrf_protect inside: the encrypting upload handler must be installed before
+    the CSRF check reads the request body (Django's documented pattern)."""
+    budget = dataset_services.UploadBudget(request.tenant, request.membership)
+    if request.method == "POST":
+        dataset_services.install_upload(request, budget)
+    try:
+        return _dataset_upload(request, budget)
+    except storage.UploadRefused as exc:  # raised while the CSRF check parsed the body
+        return _upload_form(request, error=str(exc.detail), status=exc.status_code)
+    finally:
+        budget.release_all()  # a no-op once the upload became a dataset
+
+
+@csrf_protect
+def _dataset_upload(request, budget):
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            dataset = dataset_services.dataset_create(
+                tenant=request.tenant, user=request.user, upload=request.FILES.get("file"), budget=budget,
+                name=request.POST.get("name", ""), description=request.POST.get("description", ""))
+        except storage.UploadRefused as exc:
+            error, status = str(exc.detail), exc.status_code
+        except dataset_services.DatasetRejected as exc:
+            error, status = str(exc), exc.status
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 409 if "already exists" in " ".join(exc.messages) else 400
+        else:
+            messages.success(request, f"Uploaded {dataset.name}: {dataset.rows:,} rows, "
+                                      f"{dataset.column_count} columns.")
+            return redirect("dataset_detail", dataset_id=dataset.id)
+    return _upload_form(request, error=error, status=status)
+
+
+def _upload_form(request, *, error: str | None, status: int):
+    return render(request, "mlcore/datasets/upload.html", {
+        "error": error, "limits": quotas.effective_limits(request.tenant),
+        "usage": quotas.usage_summary(tenant=request.tenant),
+        "name": request.POST.get("name", "") if request.method == "POST" and error else "",
+    }, status=status)
+
+
+def _column_charts(profile: dict) -> list[dict]:
+    out = []
+    for column in profile["columns"]:
+        chart = ""
+        label = f"Distribution of {column['name']}"
+        if column["type"] in ("number", "datetime") and column.get("histogram"):
+            chart = charts.histogram(column["histogram"], label=label)
+        elif column.get("top"):
+            chart = charts.bars([(str(v), c) for v, c in column["top"][:8]], label=label)
+        out.append({**column, "chart": chart})
+    return out
+
+
+@member_page(roles=DATA_ROLES)
+def dataset_detail(request, dataset_id: int):
+    dataset = _dataset(request, dataset_id)
+    form = DatasetEditForm(request.POST or None, initial={"name": dataset.name,
+                                                         "description": dataset.description})
+    if request.method == "POST":
+        dataset = _dataset(request, dataset_id, need=EDIT)
+        if form.is_valid():
+            try:
+                dataset_services.dataset_update(tenant=request.tenant, dataset=dataset, **form.cleaned_data)
+            except ValidationError as exc:
+                form_errors_from(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("dataset_detail", dataset_id=dataset.id)
+    try:
+        profile = dataset_services.dataset_profile(tenant=request.tenant, dataset=dataset)
+    except storage.StorageIntegrityError as exc:
+        return render(request, "mlcore/datasets/damaged.html", {"dataset": dataset, "error": str(exc)},
+                      status=500)
+    return render(request, "mlcore/datasets/detail.html", {
+        "dataset": dataset, "columns": _column_charts(profile), "preview": profile["preview"],
+        "column_names": [c["name"] for c in profile["columns"]], "form": form,
+        "actions": dataset.allowed_actions, "grants": dataset_grants(dataset=dataset),
+    }, status=400 if request.method == "POST" else 200)
+
+
+@member_page(roles=DATA_ROLES)
+def dataset_download(request, dataset_id: int):
+    dataset = _dataset(request, dataset_id)
+    try:
+        return download_response(request.tenant, dataset)
+    except storage.StorageIntegrityError as exc:
+        return render(request, "mlcore/datasets/damaged.html", {"dataset": dataset, "error": str(exc)},
+                      status=500)
+
+
+@member_page(roles=WRITER_ROLES)
+def dataset_share(request, dataset_id: int):
+    dataset = _dataset(request, dataset_id, need=SHARE)
+    people = (Membership.objects.filter(tenant=request.tenant)
+              .exclude(role=Role.AUDITOR).exclude(user_id=dataset.owner_id)
+              .select_related("user").order_by("user__email").values_list("user__email", flat=True))
+    form = ShareForm(request.POST or None, people=list(people))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            dataset_services.dataset_share(tenant=request.tenant, dataset=dataset,
+                                           permission=data["permission"], everyone=data["everyone"],
+                                           email=None if data["everyone"] else data["email"])
+        except ValidationError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, "Shared.")
+            return redirect("dataset_share", dataset_id=dataset.id)
+    return render(request, "mlcore/datasets/share.html", {
+        "dataset": dataset, "form": form, "grants": dataset_grants(dataset=dataset),
+    }, status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@member_page(roles=WRITER_ROLES)
+def dataset_unshare(request, dataset_id: int):
+    dataset = _dataset(request, dataset_id, need=SHARE)
+    everyone = request.POST.get("everyone") == "1"
+    try:
+        dataset_services.dataset_unshare(tenant=request.tenant, dataset=dataset, everyone=everyone,
+                                         email=None if everyone else request.POST.get("email"))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Access removed.")
+    return redirect("dataset_share", dataset_id=dataset.id)
+
+
+@member_page(roles=WRITER_ROLES)
+def dataset_delete(request, dataset_id: int):
+    dataset = _dataset(request, dataset_id, need="delete")
+    if request.method == "POST":
+        name = dataset.name
+        dataset_services.dataset_delete(tenant=request.tenant, dataset=dataset)
+        messages.success(request, f"Deleted {name}; its storage was freed.")
+        return redirect("datasets")
+    return render(request, "mlcore/datasets/delete.html", {"dataset": dataset})

@@ -1,0 +1,59 @@
+"""HTML pages: jobs, with a live progress bar (htmx polling of a small partial)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from tenants.access import WRITER_ROLES
+from tenants.middleware import audit_exempt
+from tenants.pages import member_page
+
+from .. import jobs
+from ..selectors import get_job_for_user, job_list
+from ..services.jobs import wait_reason
+
+
+def _job(request, job_id):
+    return get_job_for_user(membership=request.membership, user_id=request.user.pk, job_id=job_id)
+
+
+@member_page(roles=WRITER_ROLES)
+def jobs_page(request):
+    rows = job_list(membership=request.membership, user_id=request.user.pk)
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    return render(request, "mlcore/jobs/list.html", {"page": page})
+
+
+def _status_context(request, job) -> dict:
+    version = getattr(job, "model_version", None) if job.kind == job.Kind.TRAINING else None
+    return {"job": job, "wait_reason": wait_reason(tenant=request.tenant, job=job),
+            "version": version if job.status == job.Status.SUCCEEDED else None}
+
+
+@member_page(roles=WRITER_ROLES)
+def job_detail(request, job_id: int):
+    job = _job(request, job_id)
+    return render(request, "mlcore/jobs/detail.html", _status_context(request, job))
+
+
+@audit_exempt  # polled every second while the job runs; the job page itself is logged
+@member_page(roles=WRITER_ROLES)
+def job_status(request, job_id: int):
+    job = _job(request, job_id)
+    return render(request, "mlcore/jobs/_status.html", _status_context(request, job))
+
+
+@require_POST
+@member_page(roles=WRITER_ROLES)
+def job_cancel(request, job_id: int):
+    job = jobs.job_cancel(tenant=request.tenant, job=_job(request, job_id))
+    if job.status == job.Status.CANCELLED:
+        messages.success(request, "The job was cancelled.")
+    elif job.is_finished:
+        messages.info(request, f"The job had already {job.status}.")
+    else:
+        messages.info(request, "Stopping the job; this takes a few seconds.")
+    return redirect("job_detail", job_id=job.id)
