@@ -474,7 +474,8 @@ class _TextSource(io.RawIOBase):
         self.lines = 0  # line breaks in everything validated so far
         self.quotes_seen = False
         self.blank_lines_seen = False
-        self.error: IngestError | None = None
+        self.error: IngestError | None = None  # raised while pyarrow was reading
+        self.failure: Exception | None = None  # the upload stream's own exception, if any
         self._first = True
         self._cr_only = False
         self._utf8_carry = b""  # an unfinished UTF-8 character at the end of the last block
@@ -508,6 +509,9 @@ class _TextSource(io.RawIOBase):
             return data
         except IngestError as exc:
             self.error = exc
+            raise
+        except Exception as exc:
+            self.failure = exc
             raise
         finally:
             with self._turn:
@@ -823,6 +827,7 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
     preview: list[list[str | None]] = []
     rows = 0
     try:
+        source.consumer_waiting = True  # while pyarrow reads the first block for open_csv
         reader = pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=internal, block_size=source.block_size,
@@ -844,7 +849,11 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
     except IngestError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
+        if source.failure is not None:  # the upload stream itself failed: not the file's fault
+            raise source.failure from exc
         raise _csv_failure(exc, source, header, invalid_rows) from exc
+    finally:
+        source.cancel()  # pyarrow's read-ahead must not touch the upload once we return
     if rows == 0:
         raise IngestError("The file has a header but no data rows.", code="empty")
     return IngestResult(format=fmt, rows=rows, columns=[c.profile() for c in columns],

@@ -3,7 +3,14 @@
 Who acted, from where and with which credentials is taken from the current context: the request
 (bound by TenantAccessMiddleware) or, in tasks and commands, ``acting_as(...)``. Services call
 ``record(...)``; if called inside a transaction the entry is appended right after it commits, in its
-own short transaction, so the chain's lock is never held during the business work.
+own short transaction, so the chain's lock is never held during the business work (a test case's
+own wrapping transaction does not count: there, as in production, the entry is appended at once).
+
+Online predictions write nothing to PostgreSQL per call: ``online_count(...)`` (or the same Redis
+layout written by a Lua script, see below) counts them, and ``online_flush()`` (Celery beat, every
+5 s, and before any export) appends one ``prediction.online`` entry per (token, model version,
+minute) through ``append_counted(...)``. Verification, retention purge: tenants/audit_chain.py;
+exports and manifests: tenants/audit_export.py; signatures: tenants/signing.py.
 """
 
 from __future__ import annotations
