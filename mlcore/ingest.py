@@ -86,6 +86,8 @@ import os
 import queue
 import re
 import threading
+import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -97,14 +99,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
+DEFAULT_BLOCK_SIZE = 1024 * 1024
 HEAD_BYTES = 64 * 1024
 HEADER_MAX_BYTES = 1024 * 1024
 READ_AHEAD_BLOCKS = 3
-SEARCH_WINDOW_BLOCKS = 2
+SEARCH_WINDOW_BLOCKS = READ_AHEAD_BLOCKS + 2  # pyarrow may be parsing a block this far back
 PROFILE_THREADS = min(4, os.cpu_count() or 1)
 
-DISTINCT_EXACT_CAP = 100_000
+DISTINCT_EXACT_CAP = 65_536
+SKETCH_SIZE = 16_384
 TOP_CAPACITY = 1024
 STATE_BUDGET_BYTES = 48 * 1024 * 1024  # summaries of all columns together, at most
 TOP_SIZE = 10
@@ -472,8 +475,6 @@ class _TextSource(io.RawIOBase):
         self.delimiter = delimiter
         self.names: list[str] = []  # once the header is known, to name columns in errors
         self.lines = 0  # line breaks in everything validated so far
-        self.quotes_seen = False
-        self.blank_lines_seen = False
         self.error: IngestError | None = None  # raised while pyarrow was reading
         self.failure: Exception | None = None  # the upload stream's own exception, if any
         self._first = True
@@ -488,15 +489,17 @@ class _TextSource(io.RawIOBase):
         self._reading = 0
         self._cancelled = False
         self.consumer_waiting = False
+        self._lent = 0
+        self._views: set[weakref.ref] = set()
 
     # -- pyarrow's side
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1) -> memoryview:
         if not self._wait_for_turn():
-            return b""
+            return memoryview(b"")
         try:
             # Hand out the blocks as they come, without copying: a short block is fine for
             # pyarrow, a longer one (transcoded text grows) is not.
@@ -504,9 +507,9 @@ class _TextSource(io.RawIOBase):
                 self._pending = self.next_block()
             if 0 <= size < len(self._pending):
                 data, self._pending = self._pending[:size], self._pending[size:]
-                return data
-            data, self._pending = self._pending, b""
-            return data
+            else:
+                data, self._pending = self._pending, b""
+            return self._lend(data)
         except IngestError as exc:
             self.error = exc
             raise
@@ -522,6 +525,26 @@ class _TextSource(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def _lend(self, data: bytes) -> memoryview:
+        """A view pyarrow can hold; we learn when it lets go, which it may do on its own thread.
+
+        A Python object released by one of pyarrow's threads while the interpreter shuts down
+        aborts the process, so ``wait_until_returned`` waits for every view before ingest ends.
+        """
+        view = memoryview(data)
+        self._lent += 1
+        self._views.add(weakref.ref(view, self._returned))
+        return view
+
+    def _returned(self, ref: weakref.ref) -> None:
+        self._views.discard(ref)
+        self._lent -= 1
+
+    def wait_until_returned(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (self._lent or self._reading) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def _wait_for_turn(self) -> bool:
         """Block pyarrow's read-ahead until the profiler has caught up; False once cancelled."""
@@ -601,10 +624,8 @@ class _TextSource(io.RawIOBase):
                 code="binary", line=line)
         previous = self._window[-1].data if self._window else b"\n"
         self._window.append(_Block(self.lines + 1, previous.endswith(b"\n"), data))
-        self.lines += data.count(b"\n")
-        self.quotes_seen = self.quotes_seen or b'"' in data
-        self.blank_lines_seen = self.blank_lines_seen or b"\n\n" in data or b"\n\r\n" in data or (
-            previous.endswith(b"\n") and data.startswith((b"\n", b"\r\n")))
+        # numpy counts bytes several times faster than bytes.count
+        self.lines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
 
     def _to_utf8(self, raw: bytes, *, final: bool) -> bytes:
         if self._first and self._decoder is None and raw.startswith(_UTF16_BOMS):
@@ -826,6 +847,7 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
     columns = [_Column(name, seed=i, budget=budget) for i, name in enumerate(header.names)]
     preview: list[list[str | None]] = []
     rows = 0
+    reader: pa.RecordBatchReader | None = None
     try:
         source.consumer_waiting = True  # while pyarrow reads the first block for open_csv
         reader = pacsv.open_csv(
@@ -853,7 +875,10 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
             raise source.failure from exc
         raise _csv_failure(exc, source, header, invalid_rows) from exc
     finally:
-        source.cancel()  # pyarrow's read-ahead must not touch the upload once we return
+        # pyarrow's read-ahead must not touch the upload, nor hold our blocks, once we return.
+        source.cancel()
+        reader = None
+        source.wait_until_returned()
     if rows == 0:
         raise IngestError("The file has a header but no data rows.", code="empty")
     return IngestResult(format=fmt, rows=rows, columns=[c.profile() for c in columns],
@@ -883,6 +908,8 @@ def _pipelined(reader: pa.RecordBatchReader, source: _TextSource) -> Iterator[pa
     """
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
+    holder = [reader]
+    del reader
 
     def put(item: tuple[str, Any]) -> None:
         while not stop.is_set():
@@ -893,11 +920,12 @@ def _pipelined(reader: pa.RecordBatchReader, source: _TextSource) -> Iterator[pa
                 continue
 
     def produce() -> None:
+        # Once stopped, reads return nothing, and the reader is run to its end anyway: only
+        # then has pyarrow finished with the source on its own threads.
         try:
-            for batch in reader:
-                if stop.is_set():
-                    return
-                put(("batch", batch))
+            for batch in holder[0]:
+                if not stop.is_set():
+                    put(("batch", batch))
             put(("end", None))
         except BaseException as exc:  # handed to the consumer, which raises it
             put(("error", exc))
@@ -919,6 +947,9 @@ def _pipelined(reader: pa.RecordBatchReader, source: _TextSource) -> Iterator[pa
         stop.set()
         source.cancel()
         thread.join()
+        # An exception's traceback keeps these frames, and through them the reader and the
+        # blocks pyarrow holds: let go of it here.
+        holder.clear()
 
 
 def _csv_failure(exc: Exception, source: _TextSource, header: _Header,
@@ -943,10 +974,9 @@ def _ragged_row_error(row: pacsv.InvalidRow, source: _TextSource, header: _Heade
     fields = f"has {_count(row.actual_columns, 'field')} but the header has " \
              f"{_count(row.expected_columns, 'column')}."
     number = row.number or 0
-    if not source.quotes_seen and not source.blank_lines_seen and number:
-        line: int | None = header.end_line + number  # one record per line
-    else:
-        line = source.find_line(row.text.encode("utf-8"), after_line=header.end_line)
+    # pyarrow counts records, not lines (quoted line breaks, skipped blank lines): look for the
+    # row's text in the blocks just read to tell which line it is on.
+    line = source.find_line(row.text.encode("utf-8"), after_line=header.end_line)
     if line is not None:
         return IngestError(f"Line {line:,} {fields}", code="ragged_row", line=line)
     snippet = row.text[:40] + ("…" if len(row.text) > 40 else "")
@@ -1163,16 +1193,18 @@ def _mixed_hashes(values: pa.Array, tz: str | None) -> np.ndarray:
 
 
 class _Distinct:
-    """Distinct values as a "k minimum values" sketch: the ``cap`` smallest 64-bit hashes seen.
+    """Distinct count from 64-bit hashes: exact up to ``cap`` values, then estimated.
 
-    While the column has at most ``cap`` distinct values the sketch holds all of them and the
-    count is exact. Beyond, the cap-th smallest hash h estimates it as (cap - 1) * 2**64 / h
-    (relative error about 1/sqrt(cap)), and only hashes below h can still matter, so a block
-    costs one comparison per value. Hashes are merged in bulk: per-call costs dominate.
+    Up to ``cap`` distinct values, all their hashes are kept and the count is exact. Beyond, only
+    the SKETCH_SIZE smallest are (a "k minimum values" sketch): if the k-th smallest hash is h,
+    there are about (k - 1) * 2**64 / h distinct values (relative error about 1/sqrt(k), 0.8%).
+    Only hashes below h can still matter, so a block then costs one comparison per value.
+    Hashes wait in a list and are merged in bulk, because per-call costs dominate small blocks.
     """
 
     def __init__(self, cap: int) -> None:
         self._cap = cap
+        self._limit = cap  # becomes SKETCH_SIZE once the count is an estimate
         self._kept = np.empty(0, np.uint64)
         self._pending: list[np.ndarray] = []
         self._pending_size = 0
@@ -1185,7 +1217,7 @@ class _Distinct:
                 return
         self._pending.append(hashes)
         self._pending_size += len(hashes)
-        if self._pending_size > max(self._cap, len(self._kept)):
+        if self._pending_size > max(self._limit, len(self._kept)):
             self._merge()
 
     def at_most(self, limit: int) -> bool:
@@ -1198,18 +1230,33 @@ class _Distinct:
         self._merge()
         if self._bound is None:
             return len(self._kept), False
-        return round((self._cap - 1) * 2.0**64 / (float(self._bound) + 1.0)), True
+        return round((self._limit - 1) * 2.0**64 / (float(self._bound) + 1.0)), True
 
     def _merge(self) -> None:
+        """Sorted merge: a hash table over the kept hashes would take several times their size."""
         if not self._pending:
             return
-        combined = pa.array(np.concatenate([self._kept, *self._pending]))
-        merged = pc.unique(combined, memory_pool=_pool()).to_numpy()  # hashing, not sorting
+        fresh = _sorted_unique(np.concatenate(self._pending))
         self._pending, self._pending_size = [], 0
-        if len(merged) > self._cap:
-            merged = np.partition(merged, self._cap - 1)[: self._cap]
-            self._bound = merged.max()
+        merged = np.concatenate([self._kept, fresh])
+        merged.sort(kind="stable")  # two sorted runs: timsort merges them in linear time
+        merged = _sorted_unique(merged, presorted=True)
+        if len(merged) > self._limit:
+            self._limit = min(self._cap, SKETCH_SIZE)
+            merged = merged[: self._limit].copy()
+            self._bound = merged[-1]
         self._kept = merged
+
+
+def _sorted_unique(values: np.ndarray, *, presorted: bool = False) -> np.ndarray:
+    if not presorted:
+        values = np.sort(values)
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class _TopK:
@@ -1223,7 +1270,8 @@ class _TopK:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.counts: dict[int, int] = {}
+        self.keys = np.empty(0, np.uint64)
+        self.counts = np.empty(0, np.int64)
         self.labels: dict[int, str] = {}
         self.pruned = False
         self.active = True  # tracking stops for number/datetime columns with many values
@@ -1231,35 +1279,40 @@ class _TopK:
 
     def stop(self) -> None:
         self.active, self.complete = False, False
-        self.counts, self.labels = {}, {}
+        self.keys, self.counts, self.labels = self.keys[:0], self.counts[:0], {}
 
     def add(self, hashes: np.ndarray, counts: np.ndarray,
             label_of: Callable[[np.ndarray], list[str]]) -> None:
+        counts = counts.astype(np.int64, copy=False)
         if len(hashes) > self.capacity:
-            kth = _kth_largest(counts, self.capacity + 1)
-            keep = counts > kth
-            hashes, counts = hashes[keep], counts[keep] - kth
-            self.pruned = True
-        keys = hashes.tolist()
-        new = [i for i, key in enumerate(keys) if key not in self.counts]
-        if new:
-            labels = label_of(np.array(new, dtype=np.int64))
-            for i, label in zip(new, labels, strict=True):
-                self.labels[keys[i]] = label[:LABEL_MAX_CHARS]
-        for key, count in zip(keys, counts.tolist(), strict=True):
-            self.counts[key] = self.counts.get(key, 0) + count
-        if len(self.counts) > self.capacity:
-            self._prune()
+            hashes, counts = self._cut(hashes, counts)
+        if not len(hashes):
+            return
+        new = np.flatnonzero(~np.isin(hashes, self.keys))
+        if len(new):
+            for key, label in zip(hashes[new].tolist(), label_of(new), strict=True):
+                self.labels[key] = label[:LABEL_MAX_CHARS]
+        keys = np.concatenate([self.keys, hashes])
+        totals = np.concatenate([self.counts, counts])
+        order = np.argsort(keys, kind="stable")
+        keys, totals = keys[order], totals[order]
+        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        self.keys, self.counts = keys[starts], np.add.reduceat(totals, starts)
+        if len(self.keys) > self.capacity:
+            self.keys, self.counts = self._cut(self.keys, self.counts)
+        if len(self.labels) > 2 * self.capacity:  # forget the labels of keys cut long ago
+            self.labels = {key: self.labels[key] for key in self.keys.tolist()}
 
-    def _prune(self) -> None:
-        kth = sorted(self.counts.values(), reverse=True)[self.capacity]
-        self.counts = {key: count - kth for key, count in self.counts.items() if count > kth}
-        self.labels = {key: self.labels[key] for key in self.counts}
+    def _cut(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        kth = _kth_largest(counts, self.capacity + 1)
+        keep = counts > kth
         self.pruned = True
+        return keys[keep], counts[keep] - kth
 
     def top(self, n: int = TOP_SIZE) -> list[tuple[str, int]]:
-        ranked = sorted(self.counts.items(), key=lambda item: (-item[1], self.labels[item[0]]))
-        return [(self.labels[key], count) for key, count in ranked[:n]]
+        entries = [(self.labels[key], count)
+                   for key, count in zip(self.keys.tolist(), self.counts.tolist(), strict=True)]
+        return sorted(entries, key=lambda entry: (-entry[1], entry[0]))[:n]
 
 
 def _kth_largest(counts: np.ndarray, k: int) -> int:
@@ -1535,7 +1588,7 @@ class _Column:
         self.sample.add(numbers)
         if not self.top.active:
             self.boolean = False
-            self.distinct.add(_float_hashes(numbers))
+            self._add_distinct(numbers, _float_hashes)
             return
         counted = pc.value_counts(pa.array(numbers), memory_pool=_pool())
         unique = counted.field("values").to_numpy(zero_copy_only=False)
@@ -1555,7 +1608,7 @@ class _Column:
         self.sample.add(times)
         self.date_only = self.date_only and not np.any(times % _US_PER_DAY)
         if not self.top.active:
-            self.distinct.add(_time_hashes(times))
+            self._add_distinct(times, _time_hashes)
             return
         counted = pc.value_counts(pa.array(times), memory_pool=_pool())
         unique = counted.field("values").to_numpy(zero_copy_only=False)
@@ -1564,6 +1617,15 @@ class _Column:
         self.top.add(hashes, counted.field("counts").to_numpy(zero_copy_only=False),
                      lambda i: [_iso(v, self.tz) for v in unique[i].tolist()])
         self._limit_top()
+
+    def _add_distinct(self, values: np.ndarray, hasher: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Hash the block's values, deduplicated first when blocks repeat values (dates, small
+        integers): a hash table pass then costs less than sorting the repeats later."""
+        if self.unique_share < 0.5:
+            unique = pc.unique(pa.array(values), memory_pool=_pool()).to_numpy()
+            self.unique_share = len(unique) / max(len(values), 1)
+            values = unique
+        self.distinct.add(hasher(values))
 
     def _limit_top(self) -> None:
         # A number column with many values cannot become a category: stop counting its values.

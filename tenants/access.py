@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -122,48 +123,46 @@ class TokenInvalid(Exception):
     """No such token, or revoked, or expired: the caller answers 401."""
 
 
-def token_lookup(secret: str) -> tuple[TokenInfo, tuple[int, int]]:
-    """Resolve a presented token and the epochs it was checked under.
-
-    Revocation and expiry take effect on the next request.
+def token_lookup(secret: str, gate_for: Callable[[int, int], gate.GateResult] | None = None
+                 ) -> tuple[TokenInfo, gate.GateResult]:
+    """Resolve a presented token; `gate_for(user_id, tenant_id)` is the request's one Redis trip
+    (epochs, rate counting), returned with the token. Revocation and expiry take effect on the
+    very next request.
     """
+    gate_for = gate_for or (lambda user_id, tenant_id: gate.check(user_id, tenant_id, count_api=False))
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise TokenInvalid("malformed token")
     digest = token_digest(secret)
     cached = _tokens.get(digest)
+    result = None
     if cached and cached[1] is not None:
         info = cached[1]
-        epochs = gate.read_epochs(info.user_id, info.tenant_id)
-        if cached[0] == epochs:
+        result = gate_for(info.user_id, info.tenant_id)
+        if cached[0] == result.epochs:
             if info.expired():
                 raise TokenInvalid("token expired")
-            return info, epochs
+            return info, result
     rows = ApiToken.objects.select_related("user").filter(
         digest=digest, revoked_at__isnull=True, user__is_active=True
     )
-    first = rows.values("user_id", "tenant_id").first()
-    if first is None:
-        raise TokenInvalid("unknown or revoked token")
-    # Epochs first, then the row: a revocation that commits in between moves the epoch, so the
-    # entry cached here is rebuilt on the next request instead of living on stale.
-    epochs = gate.read_epochs(first["user_id"], first["tenant_id"])
+    if result is None:
+        first = rows.values("user_id", "tenant_id").first()
+        if first is None:
+            raise TokenInvalid("unknown or revoked token")
+        # Epochs first, then the row: a revocation that commits in between moves the epoch, so
+        # the entry cached here is rebuilt on the next request instead of living on stale.
+        result = gate_for(first["user_id"], first["tenant_id"])
     row = rows.first()
     if row is None:
         raise TokenInvalid("unknown or revoked token")
-    info = TokenInfo(
-        id=row.id,
-        user_id=row.user_id,
-        user_email=row.user.email,
-        tenant_id=row.tenant_id,
-        scope=row.scope,
-        expires_at=row.expires_at,
-    )
+    info = TokenInfo(id=row.id, user_id=row.user_id, user_email=row.user.email,
+                     tenant_id=row.tenant_id, scope=row.scope, expires_at=row.expires_at)
     if info.expired():
         raise TokenInvalid("token expired")
     if len(_tokens) > _CACHE_MAX:
         _tokens.clear()
-    _tokens[digest] = (epochs, info)
-    return info, epochs
+    _tokens[digest] = (result.epochs, info)
+    return info, result
 
 
 def forget_cached_credentials() -> None:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
-from . import services
+from . import quotas, services
 from .forms import TenantCreateForm
 from .hosts import tenant_url
 from .models import ApiToken, Membership, Plan, Tenant, User
@@ -18,6 +18,14 @@ class PlanAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "storage_bytes", "concurrent_jobs", "cpu_seconds",
                     "api_requests_per_minute", "fair_share_weight")
     search_fields = ("slug", "name")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            quotas.plan_changed(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.tenants.exists()
 
 
 class _ReadOnlyMembershipInline(admin.TabularInline):
@@ -76,6 +84,16 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deletion goes through destroy_view (crypto-shredding + schema drop)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        limits_changed = {"plan", "limit_overrides"} & set(form.changed_data)
+        Tenant.objects.filter(pk=obj.pk).update(name=obj.name, is_active=obj.is_active)
+        if limits_changed:
+            quotas.tenant_limits_set(tenant=obj, plan=obj.plan, overrides=obj.limit_overrides)
+        if "is_active" in form.changed_data:
+            services.tenant_set_active(tenant=obj, active=obj.is_active)
 
     def create_view(self, request):
         form = TenantCreateForm(request.POST or None, plans=Plan.objects.all())

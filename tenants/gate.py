@@ -9,6 +9,8 @@ epochs in one round trip and rebuilds any cache entry built under an older epoch
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import redis
@@ -72,3 +74,70 @@ def bump_model_epoch(tenant_id: int, model_id: int) -> None:
 
 def read_model_epoch(tenant_id: int, model_id: int) -> int:
     return int(client().get(model_epoch_key(tenant_id, model_id)) or 0)
+
+
+# --- the per-request gate: one Redis round trip -------------------------------------------------
+# KEYS: 1 user epoch, 2 tenant epoch, 3 tenant requests this minute, 4 member requests this minute,
+#       5 daily API requests (hash, field = user id), 6 rows predicted this month
+# ARGV: 1 "1" to count this request as an API call, 2 the user id
+_GATE_LUA = """
+local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0', 0, 0, '0'}
+if ARGV[1] == '1' then
+  out[3] = redis.call('INCR', KEYS[3])
+  if out[3] == 1 then redis.call('EXPIRE', KEYS[3], 120) end
+  out[4] = redis.call('INCR', KEYS[4])
+  if out[4] == 1 then redis.call('EXPIRE', KEYS[4], 120) end
+  redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
+  redis.call('EXPIRE', KEYS[5], 1209600)
+end
+out[5] = redis.call('GET', KEYS[6]) or '0'
+return out
+"""
+_gate_script = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    user_epoch: int
+    tenant_epoch: int
+    tenant_requests: int  # this minute, this one included (0 when not counted)
+    member_requests: int
+    month_predicted_rows: int
+    retry_after: int  # seconds to the next minute window
+
+    @property
+    def epochs(self) -> tuple[int, int]:
+        return self.user_epoch, self.tenant_epoch
+
+
+def usage_keys(tenant_id: int, now: datetime) -> dict[str, str]:
+    p = _prefix()
+    return {
+        "api_day": f"{p}:use:api:{tenant_id}:{now:%Y%m%d}",
+        "pred_day": f"{p}:use:pred:{tenant_id}:{now:%Y%m%d}",
+        "pred_month": f"{p}:use:predm:{tenant_id}:{now:%Y%m}",
+    }
+
+
+def check(user_id: int, tenant_id: int, *, count_api: bool) -> GateResult:
+    """Epochs for the caches, the request counted against the rate limit, usage counted: one trip."""
+    global _gate_script
+    if _gate_script is None:
+        _gate_script = client().register_script(_GATE_LUA)
+    now = datetime.now(UTC)
+    minute = f"{now:%Y%m%d%H%M}"
+    p = _prefix()
+    keys = usage_keys(tenant_id, now)
+    result = _gate_script(
+        keys=[user_epoch_key(user_id), tenant_epoch_key(tenant_id), f"{p}:rl:t:{tenant_id}:{minute}",
+              f"{p}:rl:u:{tenant_id}:{user_id}:{minute}", keys["api_day"], keys["pred_month"]],
+        args=["1" if count_api else "0", user_id],
+    )
+    return GateResult(user_epoch=int(result[0]), tenant_epoch=int(result[1]),
+                      tenant_requests=int(result[2]), member_requests=int(result[3]),
+                      month_predicted_rows=int(result[4]), retry_after=60 - now.second)
+
+
+def requests_this_minute(tenant_id: int) -> int:
+    now = datetime.now(UTC)
+    return int(client().get(f"{_prefix()}:rl:t:{tenant_id}:{now:%Y%m%d%H%M}") or 0)

@@ -21,7 +21,7 @@ from django.template import loader
 from django.urls import set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 
-from . import access, audit
+from . import access, audit, gate, quotas
 from .health import readiness
 from .problems import problem_response
 
@@ -108,9 +108,16 @@ class TenantAccessMiddleware:
             self._public_host(request)
             return self.get_response(request)
 
+        is_api = request.path.startswith("/api/")
+
+        def gate_for(user_id: int, tenant_id: int) -> gate.GateResult:
+            # The request's one Redis round trip: auth epochs, rate counting, usage counting.
+            request.gate = gate.check(user_id, tenant_id, count_api=is_api)
+            return request.gate
+
         header = request.headers.get("Authorization", "")
-        if request.path.startswith("/api/") and header:
-            refused = self._authenticate_token(request, header, tenant)
+        if is_api and header:
+            refused = self._authenticate_token(request, header, tenant, gate_for)
             if refused is not None:
                 return refused
         elif request.user.is_authenticated:
@@ -119,8 +126,9 @@ class TenantAccessMiddleware:
             request.auth_method = "session"
 
         if request.user.is_authenticated:
+            result = getattr(request, "gate", None) or gate_for(request.user.pk, tenant.id)
             membership = access.membership_for(user_id=request.user.pk, tenant=tenant,
-                                               epochs=getattr(request, "_epochs", None))
+                                               epochs=result.epochs)
             if membership is None:
                 audit.bind_request(request)
                 if request.auth_method == "session":
@@ -128,8 +136,28 @@ class TenantAccessMiddleware:
                     request.session.flush()
                 return not_found(request)
             request.membership = membership
+            if is_api:
+                refused = self._over_rate_limit(request, tenant, membership, result)
+                if refused is not None:
+                    return refused
         audit.bind_request(request)
         return self.get_response(request)
+
+    @staticmethod
+    def _over_rate_limit(request, tenant, membership, result: gate.GateResult):
+        limits = quotas.limits_cached(tenant, epoch=result.tenant_epoch)
+        limit, count, whose = limits["api_requests_per_minute"], result.tenant_requests, "this workspace"
+        own = membership.limits.get("api_requests_per_minute")
+        if own is not None and result.member_requests > int(own) and (count <= limit):
+            limit, count, whose = int(own), result.member_requests, "you"
+        if count <= limit:
+            return None
+        request.audit_skip = True  # counted in Redis; one log entry per refused call would be a DoS lever
+        response = problem_response(
+            429, f"Rate limit reached: {limit:,} API requests per minute for {whose}. "
+                 f"Retry in {result.retry_after} s.", slug="rate-limited", limit=limit)
+        response["Retry-After"] = str(result.retry_after)
+        return response
 
     @staticmethod
     def _public_host(request) -> None:
@@ -139,12 +167,12 @@ class TenantAccessMiddleware:
             request.user = AnonymousUser()
 
     @staticmethod
-    def _authenticate_token(request, header: str, tenant):
+    def _authenticate_token(request, header: str, tenant, gate_for):
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return problem_response(401, "Use 'Authorization: Bearer <token>' or log in.")
         try:
-            info, epochs = access.token_lookup(secret.strip())
+            info, _ = access.token_lookup(secret.strip(), gate_for)
         except access.TokenInvalid as exc:
             response = problem_response(401, f"Invalid token: {exc}.")
             response["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -156,7 +184,6 @@ class TenantAccessMiddleware:
         request._cached_user = user
         request.auth_method = "token"
         request.api_token = info
-        request._epochs = epochs
         # DRF must not enforce CSRF for a bearer-token request.
         request._dont_enforce_csrf_checks = True
         return None
@@ -185,7 +212,7 @@ class AuditAccessMiddleware:
             user = getattr(request, "user", None)
             if (tenant is not None and not tenant.is_public and user is not None
                     and user.is_authenticated and not audit.recorded_in_this_request()
-                    and not self._exempt(request)):
+                    and not getattr(request, "audit_skip", False) and not self._exempt(request)):
                 self._record(request, response, tenant)
         return response
 

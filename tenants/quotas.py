@@ -28,6 +28,25 @@ def effective_limits(tenant: Tenant) -> dict[str, int]:
     return limits
 
 
+_limits_cache: dict[int, tuple[int, dict[str, int]]] = {}
+
+
+def limits_cached(tenant: Tenant, *, epoch: int) -> dict[str, int]:
+    """effective_limits() for the hot path: rebuilt when the tenant's epoch moves (plan or
+    override changes bump it)."""
+    cached = _limits_cache.get(tenant.id)
+    if cached is not None and cached[0] == epoch:
+        return cached[1]
+    fresh = Tenant.objects.select_related("plan").get(pk=tenant.id)
+    limits = effective_limits(fresh)
+    _limits_cache[tenant.id] = (epoch, limits)
+    return limits
+
+
+def forget_cached_limits() -> None:
+    _limits_cache.clear()
+
+
 def month_start(today: date | None = None) -> date:
     today = today or timezone.now().date()
     return today.replace(day=1)
@@ -211,3 +230,47 @@ def meter_predictions(tenant: Tenant, *, user_id: int | None, rows: int, request
     row = _usage_row(tenant, user_id)
     UsageDaily.objects.filter(pk=row.pk).update(
         predicted_rows=models.F("predicted_rows") + rows, api_requests=models.F("api_requests") + requests)
+
+
+# --- operators and admins change limits ---------------------------------------------------------
+def _clean_overrides(overrides: dict) -> dict[str, int]:
+    clean: dict[str, int] = {}
+    for key, value in (overrides or {}).items():
+        if key not in LIMIT_FIELDS and key != "fair_share_weight":
+            raise ValidationError({"limit_overrides": f"'{key}' is not a limit; use one of "
+                                                      f"{', '.join(LIMIT_FIELDS)}, fair_share_weight."})
+        if value in (None, ""):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError({"limit_overrides": f"{key} must be a whole number."})
+        if number < 0:
+            raise ValidationError({"limit_overrides": f"{key} cannot be negative."})
+        clean[key] = number
+    return clean
+
+
+def tenant_limits_set(*, tenant: Tenant, plan=None, overrides: dict | None = None) -> Tenant:
+    """A tenant's plan and per-tenant overrides; every process applies them on its next request."""
+    before = {"plan": tenant.plan.slug if tenant.plan_id else None, "overrides": dict(tenant.limit_overrides or {})}
+    with transaction.atomic():
+        if plan is not None:
+            tenant.plan = plan
+        if overrides is not None:
+            tenant.limit_overrides = _clean_overrides(overrides)
+        Tenant.objects.filter(pk=tenant.pk).update(plan=tenant.plan, limit_overrides=tenant.limit_overrides)
+        gate.bump_tenant_epoch(tenant.id)
+        audit.record("limits.change", tenant=tenant, object_type="tenant", object_id=tenant.id,
+                     details={"from": before, "to": {"plan": tenant.plan.slug if tenant.plan_id else None,
+                                                     "overrides": tenant.limit_overrides}})
+    return tenant
+
+
+def plan_changed(plan) -> None:
+    """After an operator edits a plan: tenants on it see the new limits on their next request."""
+    for tenant in plan.tenants.all():
+        gate.bump_tenant_epoch(tenant.id)
+        audit.record("limits.change", tenant=tenant, object_type="plan", object_id=plan.id,
+                     details={"plan": plan.slug, "limits": plan.limits(),
+                              "fair_share_weight": plan.fair_share_weight})

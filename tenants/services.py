@@ -186,6 +186,16 @@ def tenant_delete(*, tenant: Tenant, actor: User | None = None) -> None:
     logger.info("tenant deleted", extra={"tenant": tenant.slug, "schema": schema})
 
 
+def tenant_set_active(*, tenant: Tenant, active: bool) -> None:
+    """A suspended tenant's hosts answer 404 on the next request of every process."""
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(is_active=active)
+        gate.bump_tenant_epoch(tenant.id)
+        audit.record("tenant.activate" if active else "tenant.suspend", tenant=None,
+                     object_type="tenant", object_id=tenant.id, details={"slug": tenant.slug})
+    access.forget_tenant_hosts()
+
+
 def _sessions_revoke(schema: str) -> int:
     doomed = [s.session_key for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
               if s.get_decoded().get(access.SESSION_TENANT_KEY) == schema]

@@ -47,11 +47,13 @@ def django_db_setup(django_test_environment, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """In-process lookups (host, token, membership) must not leak from one test to the next."""
-    from tenants import access
+    from tenants import access, quotas
 
     access.forget_cached_credentials()
+    quotas.forget_cached_limits()
     yield
     access.forget_cached_credentials()
+    quotas.forget_cached_limits()
     connection.set_schema_to_public()
 
 

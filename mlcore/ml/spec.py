@@ -115,7 +115,8 @@ class TrainSpec:
     random_state: int = 42
     max_categories: int = 50
     cardinality_fail: int = 1000
-    # Cores for the random forest; set by the job runner from the plan, never by the user.
+    # Cores training may use (forest workers, OpenMP, BLAS); set by the job runner from the
+    # plan, never by the user.
     n_jobs: int = 1
 
     def to_dict(self) -> dict[str, Any]:

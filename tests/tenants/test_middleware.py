@@ -99,3 +99,61 @@ def test_a_removed_member_gets_404_and_loses_the_session(world, page_as):
 def test_responses_carry_a_request_id(anon):
     response = anon.get("/login/", HTTP_X_REQUEST_ID="abc123")
     assert response["X-Request-Id"] == "abc123"
+
+
+def _frozen_minute(monkeypatch, minute: int):
+    """Rate windows are per UTC minute: pin the clock so the test cannot straddle two."""
+    import datetime as dt
+
+    from tenants import gate
+
+    fixed = dt.datetime(2031, 1, 1, 12, minute, 30, tzinfo=dt.UTC)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    monkeypatch.setattr(gate, "datetime", Clock)
+
+
+def test_api_calls_over_the_workspace_rate_limit_get_429_with_retry_after(api_as, page_as, acme,
+                                                                          monkeypatch):
+    from tenants.quotas import tenant_limits_set
+
+    _frozen_minute(monkeypatch, 7)
+    tenant_limits_set(tenant=acme, overrides={"api_requests_per_minute": 3})
+    bob = api_as("bob")
+    statuses = [bob.get("/api/v1/me/").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    response = bob.get("/api/v1/me/")
+    assert response["Retry-After"] == "30"
+    assert response.json()["type"].endswith("rate-limited")
+    assert "3 API requests per minute" in response.json()["detail"]
+    assert page_as("bob").get("/").status_code == 200  # pages are not API calls
+
+
+def test_a_members_own_rate_limit_applies_inside_the_workspaces(api_as, world, monkeypatch):
+    from tenants.models import Membership
+    from tenants.quotas import member_limits_set
+
+    _frozen_minute(monkeypatch, 9)
+    member_limits_set(membership=Membership.objects.get(user=world.bob, tenant=world.acme),
+                      limits={"api_requests_per_minute": 2}, actor=world.alice)
+    bob, dana = api_as("bob"), api_as("dana")
+    assert [bob.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 429]
+    assert "for you" in bob.get("/api/v1/me/").json()["detail"]
+    assert dana.get("/api/v1/me/").status_code == 200
+
+
+def test_a_plan_change_applies_on_the_next_request(api_as, acme, monkeypatch):
+    from tenants.quotas import plan_changed
+
+    _frozen_minute(monkeypatch, 11)
+    bob = api_as("bob")
+    assert bob.get("/api/v1/me/").status_code == 200
+    plan = acme.plan
+    plan.api_requests_per_minute = 1
+    plan.save()
+    plan_changed(plan)
+    assert bob.get("/api/v1/me/").status_code == 429
