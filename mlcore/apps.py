@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class MlcoreConfig(AppConfig):
     name = "mlcore"
     verbose_name = "Machine learning"
+
+    def ready(self):
+        # Job kinds register their handlers with mlcore.jobs on import.
+        from . import training  # noqa: F401

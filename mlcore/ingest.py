@@ -46,36 +46,40 @@ Type inference (every non-missing value of the column counts, not a sample; firs
     it is then re-classified, and counts keyed by value stay consistent across the change.
 
 Profile of each column
-    missing      exact count.
-    distinct     exact up to 100,000 distinct values (a set of 64-bit hashes), then a HyperLogLog
-                 estimate (about 1% error) and ``distinct_is_estimate`` is true. Numbers are compared
-                 by value (``1`` and ``1.0`` are one value), other values by their exact text.
-    min/max/mean numbers: floats; datetimes: ISO-8601 strings (dates alone when every value is a
-                 date); others None. ``std`` is the sample standard deviation of numbers (n-1, like
-                 pandas), else None.
-    top          the 10 most frequent values of boolean, category and text columns with their counts.
-                 Exact while the column has at most 1,024 distinct values; beyond that a Misra-Gries
-                 summary of 1,024 counters gives the heavy hitters with counts that are lower bounds,
-                 and ``top_is_estimate`` is true.
-    histogram    numbers and datetimes: 20 equal-width bins between the exact min and max, as
-                 ``{"start", "end", "count"}``. The counts are exact when the column has at most
-                 20,000 values; beyond that they come from a uniform random sample of 20,000 values
-                 (bottom-k sampling, fixed seed) scaled to the real count, so they always sum to the
-                 number of non-missing values and the bins holding the min and the max are never
-                 empty. Boolean, category and text columns: the top values as ``{"value", "count"}``.
+    missing    exact count.
+    distinct   exact up to 65,536 distinct values (their 64-bit hashes are kept), then estimated
+               from the 16,384 smallest hashes (a "k minimum values" sketch, about 0.8% error),
+               with ``distinct_is_estimate`` true. Numbers are compared by value (``1`` and
+               ``1.0`` are one value), datetimes by instant, other values by their exact text.
+    min, max,  numbers: floats; datetimes: ISO-8601 strings (dates alone when every value is a
+    mean       date); others None. ``std``: sample standard deviation of numbers (n - 1, like
+               pandas), else None.
+    top        the 10 most frequent values of boolean, category and text columns, with counts:
+               exact while the column has at most 1,024 distinct values (so always for a
+               category); beyond, a Misra-Gries summary of 1,024 counters keeps every value more
+               frequent than 1 in 1,025 with a count that is a lower bound, and ``top_is_estimate``
+               is true. Boolean columns count true and false (1/yes/t/y are true).
+    histogram  numbers and datetimes: 20 equal-width bins from the exact min to the exact max,
+               ``{"start", "end", "count"}``. Exact up to 10,000 values; beyond, binned from a
+               uniform random sample of 10,000 values (bottom-k sampling, fixed seed) and scaled:
+               the counts always add up to the non-missing values, and the bins holding the min
+               and the max are never shown empty. Others: the top values, ``{"value", "count"}``.
+    Very wide tables get smaller summaries (fewer exact distinct values, a smaller sample, fewer
+    top counters) so that all columns together stay within STATE_BUDGET_BYTES.
 
 Memory and speed
-    pyarrow's streaming CSV reader parses each block (4 MB by default) in C++ with every value read
-    as a string; a second thread parses the next block while this one is profiled; pyarrow is
-    allowed a few blocks of read-ahead only. Statistics are computed per block with pyarrow.compute
-    and numpy and merged: a few MB of state per column whatever the file size.
+    pyarrow's streaming CSV reader parses 1 MB blocks in C++, every value as a string, on a
+    second thread while the previous block is profiled; it may read only a few blocks ahead.
+    Each block is then typed and summarised with pyarrow.compute and numpy, never value by value
+    in Python. Allocations go to jemalloc with a short decay, so that memory freed by one block
+    is returned rather than kept. bench/ingest.py measures speed against pandas.read_csv and
+    the growth of peak RSS.
 """
 
 from __future__ import annotations
 
 import codecs
 import collections
-import concurrent.futures
 import contextlib
 import datetime as dt
 import gzip
@@ -103,8 +107,8 @@ DEFAULT_BLOCK_SIZE = 1024 * 1024
 HEAD_BYTES = 64 * 1024
 HEADER_MAX_BYTES = 1024 * 1024
 READ_AHEAD_BLOCKS = 3
+JEMALLOC_DECAY_MS = 100
 SEARCH_WINDOW_BLOCKS = READ_AHEAD_BLOCKS + 2  # pyarrow may be parsing a block this far back
-PROFILE_THREADS = min(4, os.cpu_count() or 1)
 
 DISTINCT_EXACT_CAP = 65_536
 SKETCH_SIZE = 16_384
@@ -113,7 +117,7 @@ STATE_BUDGET_BYTES = 48 * 1024 * 1024  # summaries of all columns together, at m
 TOP_SIZE = 10
 LABEL_MAX_CHARS = 200
 HISTOGRAM_BINS = 20
-SAMPLE_SIZE = 20_000
+SAMPLE_SIZE = 10_000
 CATEGORY_MAX_DISTINCT = 1000
 CATEGORY_MIN_LIMIT = 20
 CATEGORY_SHARE = 0.05
@@ -128,10 +132,10 @@ ERROR_CODES = frozenset({
     "too_many_columns", "too_many_rows", "empty", "format",
 })
 
-_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 _NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}"
-_ISO_RE = re.compile(_ISO_PATTERN)
+_ISO_RE = re.compile(_ISO_PATTERN, re.ASCII)
 _BLANK_LINES = re.compile(rb"(?:[ \t\f\v]*(?:\r\n|\n|\r))*")
 _CONTROL_BYTES = bytes(range(0, 9)) + b"\x0b" + bytes(range(14, 32)) + b"\x7f"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -260,17 +264,19 @@ def ingest(stream: BinaryIO, *, filename: str, limits: IngestLimits, encoding: s
 
 
 def _pool() -> pa.MemoryPool:
-    """Where our Arrow allocations go: jemalloc, returning freed pages to the system at once.
+    """Where our Arrow allocations go: jemalloc, returning freed pages to the system quickly.
 
-    pyarrow's default allocator (mimalloc) keeps what a long pass frees for later, which looks
-    like memory growing with the file; a worker should go back to its size after each upload.
-    Only this module's allocations use the pool; the rest of the process keeps the default.
+    pyarrow's default allocator (mimalloc) keeps what a long pass frees, spread over its threads'
+    heaps, which looks like memory growing with the file. jemalloc with a short decay gives freed
+    pages back after JEMALLOC_DECAY_MS (0 would cost a page fault for every fresh block: a
+    quarter of the CPU time). The decay setting belongs to the jemalloc pool, which pyarrow does
+    not use by default: the rest of the process keeps its allocator.
     """
     global _memory_pool
     if _memory_pool is None:
         try:
             _memory_pool = pa.jemalloc_memory_pool()
-            pa.jemalloc_set_decay_ms(0)
+            pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
         except NotImplementedError:  # pyarrow built without jemalloc (Windows wheels)
             _memory_pool = pa.default_memory_pool()
     return _memory_pool
@@ -475,6 +481,7 @@ class _TextSource(io.RawIOBase):
         self.delimiter = delimiter
         self.names: list[str] = []  # once the header is known, to name columns in errors
         self.lines = 0  # line breaks in everything validated so far
+        self.last_char = b""  # the last character of the file that is not white space
         self.error: IngestError | None = None  # raised while pyarrow was reading
         self.failure: Exception | None = None  # the upload stream's own exception, if any
         self._first = True
@@ -624,6 +631,10 @@ class _TextSource(io.RawIOBase):
                 code="binary", line=line)
         previous = self._window[-1].data if self._window else b"\n"
         self._window.append(_Block(self.lines + 1, previous.endswith(b"\n"), data))
+        end = len(data)
+        while end and data[end - 1] in b" \t\r\n\f\v":  # rstrip() would copy the block
+            end -= 1
+        self.last_char = data[end - 1: end] or self.last_char
         # numpy counts bytes several times faster than bytes.count
         self.lines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
 
@@ -861,13 +872,17 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
                 column_types=dict.fromkeys(internal, pa.string()), null_values=_missing_values(),
                 strings_can_be_null=True, quoted_strings_can_be_null=True, check_utf8=False),
         )
-        with contextlib.closing(_pipelined(reader, source)) as batches, _workers() as workers:
+        last: pa.RecordBatch | None = None
+        with contextlib.closing(_pipelined(reader, source)) as batches:
             for batch in batches:
                 rows += batch.num_rows
                 if rows > limits.max_rows:
                     raise _too_many_rows(limits.max_rows)
                 preview += _preview_strings(batch, preview_rows - len(preview))
-                _profile_batch(workers, columns, batch, _Column.add_strings)
+                for column, values in zip(columns, batch.columns, strict=True):
+                    column.add_strings(values)
+                last = batch if batch.num_rows else last
+        _check_quotes_closed(last, source)
     except IngestError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
@@ -883,21 +898,6 @@ def _ingest_text(source: _TextSource, *, fmt: str, limits: IngestLimits,
         raise IngestError("The file has a header but no data rows.", code="empty")
     return IngestResult(format=fmt, rows=rows, columns=[c.profile() for c in columns],
                         preview=preview)
-
-
-def _workers() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(max_workers=PROFILE_THREADS,
-                                                 thread_name_prefix="ingest-profile")
-
-
-def _profile_batch(workers: concurrent.futures.ThreadPoolExecutor, columns: list[_Column],
-                   batch: pa.RecordBatch, add: Callable[[_Column, pa.Array], None]) -> None:
-    """Columns are independent and their work is mostly pyarrow and numpy, which release the
-    GIL: profile them side by side."""
-    jobs = [workers.submit(add, column, values)
-            for column, values in zip(columns, batch.columns, strict=True)]
-    for job in jobs:
-        job.result()
 
 
 def _pipelined(reader: pa.RecordBatchReader, source: _TextSource) -> Iterator[pa.RecordBatch]:
@@ -950,6 +950,24 @@ def _pipelined(reader: pa.RecordBatchReader, source: _TextSource) -> Iterator[pa
         # An exception's traceback keeps these frames, and through them the reader and the
         # blocks pyarrow holds: let go of it here.
         holder.clear()
+
+
+def _check_quotes_closed(last: pa.RecordBatch | None, source: _TextSource) -> None:
+    """pyarrow reads a quote left open as a value running to the end of the file; say so.
+
+    Such a value is the last field of the last row, holds line breaks, and the file does not
+    end with the quote that would close it.
+    """
+    if last is None or source.last_char == b'"':
+        return
+    value = last.column(last.num_columns - 1)[last.num_rows - 1].as_py()
+    breaks = value.count("\n") if value else 0
+    if not breaks:
+        return
+    line = source.lines + 1 - breaks
+    raise IngestError(
+        f"Line {line:,}: a quote opened on this line is never closed, so the rest of the file "
+        f"would be read as a single value.", code="format", line=line)
 
 
 def _csv_failure(exc: Exception, source: _TextSource, header: _Header,
@@ -1016,10 +1034,11 @@ def _ingest_parquet(stream: BinaryIO, *, limits: IngestLimits, preview_rows: int
     batch_rows = max(1024, min(65_536, block_size // (8 * max(len(columns), 1))))
     preview: list[list[str | None]] = []
     try:
-        with _workers() as workers:
-            for batch in parquet.iter_batches(batch_size=batch_rows):
-                preview += _preview_values(batch, preview_rows - len(preview))
-                _profile_batch(workers, columns, batch, _Column.add_arrow)
+        # One thread: decoding every column at once multiplies the reader's buffers.
+        for batch in parquet.iter_batches(batch_size=batch_rows, use_threads=False):
+            preview += _preview_values(batch, preview_rows - len(preview))
+            for column, values in zip(columns, batch.columns, strict=True):
+                column.add_arrow(values)
     except (pa.ArrowException, OSError) as exc:
         raise IngestError(f"The Parquet file is damaged ({exc}).", code="format")
     return IngestResult(format="parquet", rows=rows, columns=[c.profile() for c in columns],
@@ -1144,7 +1163,7 @@ def _string_hashes(values: pa.Array) -> np.ndarray:
     data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
     lengths = np.diff(offsets)
     if lengths.max() > _SEGMENT:
-        return _python_hashes(values)
+        return _hashes_with_long_values(values, lengths)
     powers, inverses = _powers()
     out = np.empty(count, np.uint64)
     i = 0
@@ -1163,10 +1182,18 @@ def _string_hashes(values: pa.Array) -> np.ndarray:
     return _mix64(out ^ (lengths.astype(np.uint64) * _LENGTH_SALT))
 
 
-def _python_hashes(values: pa.Array) -> np.ndarray:
-    """For values longer than a hashing segment (rare): Python's hash, stable within a run."""
-    hashes = np.fromiter((hash(v) for v in values.to_pylist()), np.int64, count=len(values))
-    return _mix64(hashes.view(np.uint64))
+def _hashes_with_long_values(values: pa.Array, lengths: np.ndarray) -> np.ndarray:
+    """Values longer than a hashing segment (rare) get Python's hash, stable within a run; the
+    others the usual one, so that a short value hashes the same in every block."""
+    long = lengths > _SEGMENT
+    hashes = np.empty(len(values), np.uint64)
+    short = np.flatnonzero(~long)
+    hashes[short] = _string_hashes(pc.take(values, pa.array(short), memory_pool=_pool()))
+    where = np.flatnonzero(long)
+    texts = pc.take(values, pa.array(where)).to_pylist()
+    python = np.fromiter((hash(text) for text in texts), np.int64, count=len(where))
+    hashes[where] = _mix64(python.view(np.uint64))
+    return hashes
 
 
 def _mixed_hashes(values: pa.Array, tz: str | None) -> np.ndarray:
@@ -1178,7 +1205,8 @@ def _mixed_hashes(values: pa.Array, tz: str | None) -> np.ndarray:
     hashes = _string_hashes(values)
     for pattern, convert, hasher in ((_NUMBER_PATTERN, _as_numbers, _float_hashes),
                                      (_ISO_PATTERN, lambda a: _as_times(a, tz), _time_hashes)):
-        matches = pc.match_substring_regex(values, pattern, memory_pool=_pool()).to_numpy(zero_copy_only=False)
+        matches = pc.match_substring_regex(values, pattern, memory_pool=_pool())
+        matches = matches.to_numpy(zero_copy_only=False)
         if not matches.any():
             continue
         where = np.flatnonzero(matches)
@@ -1274,6 +1302,7 @@ class _TopK:
         self.counts = np.empty(0, np.int64)
         self.labels: dict[int, str] = {}
         self.pruned = False
+        self._kth = 0
         self.active = True  # tracking stops for number/datetime columns with many values
         self.complete = True
 
@@ -1284,14 +1313,12 @@ class _TopK:
     def add(self, hashes: np.ndarray, counts: np.ndarray,
             label_of: Callable[[np.ndarray], list[str]]) -> None:
         counts = counts.astype(np.int64, copy=False)
+        positions = np.arange(len(hashes))  # label_of takes positions in the caller's arrays
         if len(hashes) > self.capacity:
-            hashes, counts = self._cut(hashes, counts)
+            kept = self._cut_mask(counts)
+            hashes, counts, positions = hashes[kept], counts[kept] - self._kth, positions[kept]
         if not len(hashes):
             return
-        new = np.flatnonzero(~np.isin(hashes, self.keys))
-        if len(new):
-            for key, label in zip(hashes[new].tolist(), label_of(new), strict=True):
-                self.labels[key] = label[:LABEL_MAX_CHARS]
         keys = np.concatenate([self.keys, hashes])
         totals = np.concatenate([self.counts, counts])
         order = np.argsort(keys, kind="stable")
@@ -1299,15 +1326,22 @@ class _TopK:
         starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
         self.keys, self.counts = keys[starts], np.add.reduceat(totals, starts)
         if len(self.keys) > self.capacity:
-            self.keys, self.counts = self._cut(self.keys, self.counts)
+            kept = self._cut_mask(self.counts)
+            self.keys, self.counts = self.keys[kept], self.counts[kept] - self._kth
+        # Labels only for the keys that made it in: fetching values costs more than counting.
+        unlabeled = [key for key in self.keys.tolist() if key not in self.labels]
+        if unlabeled:
+            where = np.flatnonzero(np.isin(hashes, np.array(unlabeled, dtype=np.uint64)))
+            for key, label in zip(hashes[where].tolist(), label_of(positions[where]), strict=True):
+                self.labels[key] = label[:LABEL_MAX_CHARS]
         if len(self.labels) > 2 * self.capacity:  # forget the labels of keys cut long ago
             self.labels = {key: self.labels[key] for key in self.keys.tolist()}
 
-    def _cut(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        kth = _kth_largest(counts, self.capacity + 1)
-        keep = counts > kth
+    def _cut_mask(self, counts: np.ndarray) -> np.ndarray:
+        """The counters above the (capacity + 1)-th largest, which is then subtracted."""
+        self._kth = _kth_largest(counts, self.capacity + 1)
         self.pruned = True
-        return keys[keep], counts[keep] - kth
+        return counts > self._kth
 
     def top(self, n: int = TOP_SIZE) -> list[tuple[str, int]]:
         entries = [(self.labels[key], count)
@@ -1338,7 +1372,7 @@ class _Reservoir:
 
     Once the sample is full only keys below the largest kept one can enter: each value has that
     chance, so we jump from one candidate to the next with geometric gaps (the same sample for
-    the cost of the candidates, not of the block). Compacting waits for twice the size.
+    the cost of the candidates, not of the block). Compacting waits for 1.5 times the size.
     """
 
     def __init__(self, seed: int, size: int) -> None:
@@ -1361,7 +1395,7 @@ class _Reservoir:
             return
         self._keys = np.concatenate([self._keys, keys])
         self.values = np.concatenate([self.values, values.astype(np.float64)])
-        if len(self._keys) > 2 * self._size:
+        if len(self._keys) > 1.5 * self._size:
             self._compact()
 
     def sample(self) -> np.ndarray:
@@ -1385,14 +1419,19 @@ class _Moments:
         self.low = math.inf
         self.high = -math.inf
 
-    def add(self, values: np.ndarray, *, spread: bool = True) -> None:
+    def add(self, values: np.ndarray, *, spread: bool = True,
+            low: float | None = None, high: float | None = None) -> None:
         n = len(values)
         if not n:
             return
-        self.low = min(self.low, float(values.min()))
-        self.high = max(self.high, float(values.max()))
-        mean = float(values.mean())
-        m2 = float(values.var()) * n if spread else 0.0
+        self.low = min(self.low, float(values.min()) if low is None else low)
+        self.high = max(self.high, float(values.max()) if high is None else high)
+        mean = float(values.sum()) / n
+        if spread:
+            centred = values - mean  # np.dot would call BLAS, whose threads cost more here
+            m2 = float(np.square(centred, out=centred).sum())
+        else:
+            m2 = 0.0
         total = self.n + n
         delta = mean - self.mean
         self.mean += delta * n / total
@@ -1418,8 +1457,11 @@ def _as_numbers(values: pa.Array) -> np.ndarray | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     array = _non_null(numbers).to_numpy(zero_copy_only=False)
-    if len(array) and not (math.isfinite(array.min()) and math.isfinite(array.max())):
-        return None
+    # "inf" and overflowing exponents parse too. A finite sum proves every value finite in one
+    # pass; only when it is not (huge values may overflow it) look at the extremes.
+    if len(array) and not math.isfinite(float(array.sum())):
+        if not (math.isfinite(array.min()) and math.isfinite(array.max())):
+            return None
     return array
 
 
@@ -1544,7 +1586,8 @@ class _Column:
             self._add_numbers(finite)
         elif self.kind == "datetime":
             self.missing += values.null_count
-            times = pc.cast(values, pa.timestamp("us", self.tz), safe=False, memory_pool=_pool())  # ns -> us
+            # safe=False: nanoseconds are truncated to microseconds
+            times = pc.cast(values, pa.timestamp("us", self.tz), safe=False, memory_pool=_pool())
             self._add_times(_non_null(times).to_numpy(zero_copy_only=False).view(np.int64))
         elif self.kind == "boolean":
             self.missing += values.null_count
@@ -1640,7 +1683,8 @@ class _Column:
         unique, counts = counted.field("values"), counted.field("counts")
         if unique.null_count:
             valid = pc.is_valid(unique)
-            unique, counts = pc.filter(unique, valid, memory_pool=_pool()), pc.filter(counts, valid, memory_pool=_pool())
+            unique = pc.filter(unique, valid, memory_pool=_pool())
+            counts = pc.filter(counts, valid, memory_pool=_pool())
         counts_np = counts.to_numpy(zero_copy_only=False)
         self.values += int(counts_np.sum())
         self.unique_share = len(unique) / max(int(counts_np.sum()), 1)
@@ -1667,8 +1711,13 @@ class _Column:
         self.distinct.add(unique.to_numpy())
 
         def labels(i: np.ndarray) -> list[str]:
-            first = pc.index_in(pc.take(unique, pa.array(i)), value_set=hashed, memory_pool=_pool())
-            return pc.take(values, first).to_pylist()
+            # Where each wanted hash first occurs: probe every value against the few wanted.
+            wanted = pc.take(unique, pa.array(i))
+            slot = pc.index_in(hashed, value_set=wanted, memory_pool=_pool())
+            slot = slot.fill_null(-1).to_numpy(zero_copy_only=False)
+            found = np.flatnonzero(slot >= 0)
+            _, first = np.unique(slot[found], return_index=True)
+            return pc.take(values, pa.array(found[first])).to_pylist()
 
         self.top.add(unique.to_numpy(), counts, labels)
 

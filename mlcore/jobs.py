@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -155,8 +154,10 @@ def execute(ticket: JobTicket) -> Outcome:
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.RUNNING, started_at=job.started_at or timezone.now(),
             attempts=ticket.attempts, message="Starting", error="")
-    limits = _job_limits(tenant, ticket.user_id)
-    outcome = _run_in_child(ticket, limits)
+    if settings.PORTAL_JOB_ISOLATION == "inline":
+        outcome = _run_inline(ticket)
+    else:
+        outcome = _run_in_child(ticket, _job_limits(tenant, ticket.user_id))
     _finish(ticket, outcome)
     return outcome
 
@@ -322,32 +323,47 @@ def _read_report(read_fd: int) -> dict | None:
 
 def _child_main(ticket: JobTicket, write_fd: int) -> int:  # pragma: no cover - in the child
     signal.signal(signal.SIGTERM, _raise_cancelled)
-    report: dict
+    try:
+        report = _execute_handler(ticket)
+    finally:
+        connections.close_all()
+    os.write(write_fd, json.dumps(report).encode())
+    os.close(write_fd)
+    return 0
+
+
+def _execute_handler(ticket: JobTicket) -> dict:
+    """Run the job kind's handler; the outcome as a small report (what the child sends back)."""
     try:
         with tenant_context(ticket.tenant):
             job = Job.objects.get(pk=ticket.job_id)
             ctx = JobContext(tenant=ticket.tenant, job=job, ticket_id=ticket.id, attempt=ticket.attempts)
             with audit.acting_as(_job_actor(job)):
                 _handlers[job.kind](ctx)
-        report = {"status": Job.Status.SUCCEEDED}
+        return {"status": Job.Status.SUCCEEDED}
     except JobCancelled:
-        report = {"status": Job.Status.CANCELLED}
+        return {"status": Job.Status.CANCELLED}
     except JobFailed as exc:
-        report = {"status": Job.Status.FAILED, "error": str(exc)}
+        return {"status": Job.Status.FAILED, "error": str(exc)}
     except MemoryError:
-        report = {"status": Job.Status.FAILED,
-                  "error": "Stopped: the job needed more memory than the limit per job on your plan."}
+        return {"status": Job.Status.FAILED,
+                "error": "Stopped: the job needed more memory than the limit per job on your plan."}
     except Exception as exc:
         logger.exception("job crashed", extra={"job": ticket.job_id, "tenant": ticket.tenant.slug})
-        report = {"status": Job.Status.FAILED,
-                  "error": f"An unexpected error stopped the job ({type(exc).__name__}); it has been "
-                           f"logged for the operators."}
-        traceback.print_exc()
-    finally:
-        connections.close_all()
-    os.write(write_fd, json.dumps(report).encode())
-    os.close(write_fd)
-    return 0
+        return {"status": Job.Status.FAILED,
+                "error": f"An unexpected error stopped the job ({type(exc).__name__}); it has been "
+                         f"logged for the operators."}
+
+
+def _run_inline(ticket: JobTicket) -> Outcome:
+    """Tests only (PORTAL_JOB_ISOLATION = "inline"): the handler in this process, no limits."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    report = _execute_handler(ticket)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_ms = int(((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000)
+    return Outcome(status=report["status"], error=report.get("error", ""), cpu_ms=cpu_ms)
 
 
 def _raise_cancelled(signum, frame):  # pragma: no cover - in the child

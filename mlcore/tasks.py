@@ -10,9 +10,6 @@ from . import jobs
 @shared_task(name="mlcore.run_jobs", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_jobs(queue: str) -> int:
     """Run whatever may start on this queue now; a duplicate or stale wake-up finds nothing."""
-    # Job kinds register themselves on import.
-    from . import training  # noqa: F401
-
     return jobs.run_available(queue)
 
 

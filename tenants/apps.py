@@ -14,6 +14,9 @@ class TenantsConfig(AppConfig):
             bind_session_to_tenant,
         )
 
+        from . import audit, metering
+
+        audit.register_pre_export_hook(metering.settle_before_export)
         user_logged_in.connect(bind_session_to_tenant, dispatch_uid="tenants.bind_session")
         user_logged_in.connect(audit_operator_login, dispatch_uid="tenants.audit_operator_login")
         user_login_failed.connect(audit_operator_login_failed,

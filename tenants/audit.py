@@ -375,18 +375,26 @@ def online_pending_key() -> str:
     return f"{_online_prefix()}:pending"
 
 
+def online_count_pipeline(pipe, *, tenant_id: int, token_id: int | None, actor_id: int | None,
+                          model_version_id, calls: int, rows: int, when: datetime) -> None:
+    """Queue the counts of `calls` online predictions on a Redis pipeline (no round trip)."""
+    key = online_key(tenant_id, when)
+    field = f"{token_id or ''}|{actor_id or ''}|{model_version_id}"
+    pipe.hincrby(key, f"{field}|count", int(calls))
+    pipe.hincrby(key, f"{field}|rows", int(rows))
+    pipe.expire(key, 7 * 24 * 3600)
+    pipe.sadd(online_pending_key(), key)
+
+
 def online_count(*, tenant_id: int, token_id: int | None, actor_id: int | None,
                  model_version_id, rows: int, when: datetime | None = None) -> None:
     """Count one online prediction call (one pipelined round trip, no PostgreSQL)."""
     from . import gate
 
-    key = online_key(tenant_id, when or timezone.now())
-    field = f"{token_id or ''}|{actor_id or ''}|{model_version_id}"
     pipe = gate.client().pipeline(transaction=False)
-    pipe.hincrby(key, f"{field}|count", 1)
-    pipe.hincrby(key, f"{field}|rows", int(rows))
-    pipe.expire(key, 7 * 24 * 3600)
-    pipe.sadd(online_pending_key(), key)
+    online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=actor_id,
+                          model_version_id=model_version_id, calls=1, rows=rows,
+                          when=when or timezone.now())
     pipe.execute()
 
 
@@ -469,7 +477,8 @@ def register_pre_export_hook(hook) -> None:
 
 
 def flush_before_export(tenant_id: int | None) -> None:
-    if tenant_id is not None:
-        online_flush(tenant_id=tenant_id)
+    # Hooks first: they push counts still held in processes to Redis, then Redis -> the chain.
     for hook in list(_pre_export_hooks):
         hook(tenant_id)
+    if tenant_id is not None:
+        online_flush(tenant_id=tenant_id)

@@ -65,13 +65,18 @@ def gauges(tenant: Tenant) -> TenantUsage:
     return usage
 
 
-def usage_summary(*, tenant: Tenant, requests_this_minute: int = 0) -> dict:
-    """The body of GET /api/v1/usage/: limits and usage under the same keys."""
+def usage_summary(*, tenant: Tenant) -> dict:
+    """The body of GET /api/v1/usage/: limits and usage under the same keys.
+
+    Predicted rows and API requests are read live from Redis (PostgreSQL gets them each minute).
+    """
+    from . import metering
     from .models import JobTicket
 
     running_jobs = JobTicket.objects.filter(tenant=tenant, state=JobTicket.State.RUNNING).count()
     held = gauges(tenant)
     month = _month_totals(tenant)
+    month["predicted_rows"] = max(month["predicted_rows"], metering.month_predicted_rows(tenant.id))
     period = month_start()
     return {
         "plan": tenant.plan.slug if tenant.plan_id else None,
@@ -83,7 +88,7 @@ def usage_summary(*, tenant: Tenant, requests_this_minute: int = 0) -> dict:
             "concurrent_jobs": running_jobs,
             "cpu_seconds": round(month["cpu_ms"] / 1000, 3),
             "predicted_rows": month["predicted_rows"],
-            "api_requests_per_minute": requests_this_minute,
+            "api_requests_per_minute": gate.requests_this_minute(tenant.id),
         },
         "period_start": datetime.combine(period, time.min, tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     }
@@ -224,12 +229,6 @@ def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_b
     UsageDaily.objects.filter(pk=row.pk).update(
         cpu_ms=models.F("cpu_ms") + cpu_ms, jobs=models.F("jobs") + 1,
         peak_memory_bytes=Greatest(models.F("peak_memory_bytes"), peak_memory_bytes))
-
-
-def meter_predictions(tenant: Tenant, *, user_id: int | None, rows: int, requests: int = 0) -> None:
-    row = _usage_row(tenant, user_id)
-    UsageDaily.objects.filter(pk=row.pk).update(
-        predicted_rows=models.F("predicted_rows") + rows, api_requests=models.F("api_requests") + requests)
 
 
 # --- operators and admins change limits ---------------------------------------------------------

@@ -27,3 +27,11 @@ def audit_flush_online() -> int:
     from .audit import online_flush
 
     return online_flush()
+
+
+@shared_task(name="tenants.usage_sync")
+def usage_sync() -> int:
+    """API calls and predicted rows counted in Redis -> UsageDaily (every minute)."""
+    from . import metering
+
+    return metering.sync_to_database()

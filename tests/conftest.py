@@ -66,7 +66,7 @@ def transactional_db():
 
 
 @pytest.fixture
-def committed(django_db_blocker):
+def committed(django_db_setup, django_db_blocker):
     """Database access without a wrapping transaction: for real workers and browsers.
 
     Whatever the test commits in tenant schemas is removed afterwards (see factories.wipe_data).
@@ -77,7 +77,10 @@ def committed(django_db_blocker):
 
 
 @pytest.fixture
-def world(db):
+def world(request):
+    """The session's tenants and people; inside a rolled-back transaction unless the test asked
+    for `committed` rows (real workers and browsers must see them)."""
+    request.getfixturevalue("committed" if "committed" in request.fixturenames else "db")
     return factories.world()
 
 

@@ -35,23 +35,25 @@ def database_url() -> str:
 def process_env(**extra) -> dict[str, str]:
     """Same run (PORTAL_TEST_RUN: cache prefix, storage, queues) and the test database."""
     return dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="portal.settings.test",
-                **extra)
+                PORTAL_JOB_ISOLATION="fork", **extra)
 
 
 class Worker:
     """A Celery worker consuming this test run's job queues."""
 
-    def __init__(self, name: str = "worker", concurrency: int = 2):
+    def __init__(self, name: str = "worker", concurrency: int = 2, beat: bool = False):
         from mlcore.jobs import all_queues
 
         ARTIFACTS.mkdir(exist_ok=True)
+        queues = [*all_queues(), settings.CELERY_TASK_DEFAULT_QUEUE]
+        extra = ["--beat", "--schedule", str(ARTIFACTS / f"{name}-beat-schedule")] if beat else []
         self.log_path = ARTIFACTS / f"{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
-             "--queues", ",".join(all_queues()), "--concurrency", str(concurrency),
+             "--queues", ",".join(queues), "--concurrency", str(concurrency),
              "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
+             "--without-heartbeat", *extra],
             env=process_env(), cwd=settings.BASE_DIR, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self._wait_ready()
@@ -65,6 +67,26 @@ class Worker:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout}s; see {self.log_path}")
+
+    def job_processes(self) -> list:
+        """The forked job processes (grandchildren of the worker)."""
+        import psutil
+
+        pool = psutil.Process(self.proc.pid).children()
+        return [job for p in pool for job in p.children()]
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes (not the job processes: they must die on
+        their own when their parent does)."""
+        import psutil
+
+        parent = psutil.Process(self.proc.pid)
+        for process in parent.children() + [parent]:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

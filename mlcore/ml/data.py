@@ -47,16 +47,12 @@ STRING_TYPES = ("category", "text", "boolean")
 
 
 def missing_markers() -> tuple[str, ...]:
-    """The upload profiler's list when it exists, so a cell is missing in both or in neither."""
+    """The upload profiler's list, so a cell is missing in both or in neither."""
     try:
-        from .. import ingest
+        from ..ingest import MISSING_TOKENS
     except ImportError:
         return DEFAULT_MISSING
-    for name in ("MISSING_VALUES", "MISSING_MARKERS", "NULL_VALUES", "NA_VALUES"):
-        markers = getattr(ingest, name, None)
-        if markers:
-            return tuple(markers)
-    return DEFAULT_MISSING
+    return tuple(MISSING_TOKENS)
 
 
 @functools.cache
@@ -119,17 +115,18 @@ def _parse_options(fmt: str) -> pcsv.ParseOptions:
     return pcsv.ParseOptions(delimiter="\t" if fmt.startswith("tsv") else ",")
 
 
-def _csv_reader(source: _KeepOpen, fmt: str, columns: list[str]) -> pcsv.CSVStreamingReader:
+def _csv_reader(source: _KeepOpen, fmt: str, columns: list[str],
+                encoding: str) -> pcsv.CSVStreamingReader:
     try:
         return pcsv.open_csv(_input(source, fmt), read_options=pcsv.ReadOptions(
-            block_size=BLOCK_BYTES), parse_options=_parse_options(fmt),
+            block_size=BLOCK_BYTES, encoding=encoding), parse_options=_parse_options(fmt),
             convert_options=_convert_options(columns))
     except (pa.ArrowInvalid, OSError) as exc:
         raise _unreadable(exc)
 
 
-def _csv_header(stream: BinaryIO, fmt: str) -> list[str]:
-    """Names from the first lines, parsed in memory: no reader is left reading the stream."""
+def _head(stream: BinaryIO, fmt: str) -> bytes:
+    """The first bytes (decompressed), up to the first line break, then back to the start."""
     stream.seek(0)
     source = gzip.GzipFile(fileobj=_KeepOpen(stream), mode="rb") if fmt.endswith(".gz") \
         else stream
@@ -138,13 +135,31 @@ def _csv_header(stream: BinaryIO, fmt: str) -> list[str]:
         while len(head) < HEADER_BYTES_MAX:
             more = source.read(64 * 1024)
             head += more
-            if not more or b"\n" in head:
+            if not more or b"\n" in head or b"\r" in head:
                 break
     except (OSError, EOFError) as exc:
         raise _unreadable(exc)
-    lines = head.split(b"\n", 1)[0] + b"\n" if b"\n" in head else head
+    stream.seek(0)
+    return head
+
+
+def _encoding(head: bytes) -> str:
+    """UTF-8, or UTF-16 when the file starts with its byte-order mark (as the profiler does)."""
+    return "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf8"
+
+
+def _csv_header(stream: BinaryIO, fmt: str) -> list[str]:
+    """Names from the first line, parsed in memory: no reader is left reading the stream."""
+    head = _head(stream, fmt)
     try:
-        table = pcsv.read_csv(pa.BufferReader(lines), parse_options=_parse_options(fmt),
+        text = head.decode(_encoding(head), errors="ignore" if len(head) >= HEADER_BYTES_MAX
+                           else "strict")
+    except UnicodeDecodeError as exc:
+        raise _unreadable(exc)
+    first = text.splitlines()[0] if text else ""
+    try:
+        table = pcsv.read_csv(pa.BufferReader((first + "\n").encode()),
+                              parse_options=_parse_options(fmt),
                               convert_options=pcsv.ConvertOptions(column_types={}))
     except (pa.ArrowInvalid, OSError) as exc:
         raise _unreadable(exc)
@@ -190,7 +205,8 @@ def iter_tables(stream: BinaryIO, fmt: str, columns: list[str],
                                                              columns=columns):
                 yield _markers_to_null(pa.Table.from_batches([batch]))
             return
-        yield from _csv_chunks(_csv_reader(source, fmt, columns), chunk_rows)
+        encoding = _encoding(_head(stream, fmt))
+        yield from _csv_chunks(_csv_reader(source, fmt, columns, encoding), chunk_rows)
     finally:
         source.close()
 
@@ -246,19 +262,21 @@ def _bad(original: pa.ChunkedArray, converted: pa.ChunkedArray) -> np.ndarray:
 
 
 def to_number(array: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """float64 with null for missing; infinities count as unconvertible (models refuse them)."""
+    """float64 with null for missing. Written "inf" counts as unconvertible (models refuse it);
+    NaN and infinities stored as Parquet floats are missing, as the upload profiler counts them."""
     kind = array.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) \
             or pa.types.is_boolean(kind):
         values = array.cast(pa.float64())
-    else:
-        text = _as_text(array)
-        try:
-            values = text.cast(pa.float64())
-        except pa.ArrowInvalid:
-            text = pc.utf8_trim_whitespace(text)
-            ok = pc.match_substring_regex(text, NUMBER_RE)
-            values = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.float64())
+        values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+        return values, np.zeros(len(array), dtype=bool)
+    text = _as_text(array)
+    try:
+        values = text.cast(pa.float64())
+    except pa.ArrowInvalid:
+        text = pc.utf8_trim_whitespace(text)
+        ok = pc.match_substring_regex(text, NUMBER_RE)
+        values = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.float64())
     values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
     return values, _bad(array, values)
 

@@ -1,4 +1,4 @@
-"""ONNX copies of pipelines for the online endpoint: ~10 µs per row instead of ~0.3 ms.
+"""ONNX copies of pipelines for the online endpoint: ~10-15 µs per row instead of ~2 ms.
 
 A copy is made at training time and kept only if it gives scikit-learn's labels exactly and its
 probabilities (or regression values) within 1e-4 on held-out rows; otherwise `compile_onnx`
@@ -186,10 +186,11 @@ def compile_onnx(pipeline: Pipeline, sample_df: pd.DataFrame,
         None if classes is None else [c.item() if isinstance(c, np.generic) else c
                                       for c in classes]))
     data = model.SerializeToString()
-    problem = _compare(OnnxModel(data), pipeline, sample_df[columns])
-    if problem:
-        return _skip(problem)
-    return data
+    try:
+        problem = _compare(OnnxModel(data), pipeline, sample_df[columns])
+    except Exception as exc:  # onnxruntime refusing the graph is a reason to skip, not to fail
+        problem = f"onnxruntime failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return _skip(problem) if problem else data
 
 
 def _labels_supported(classes: np.ndarray) -> bool:

@@ -219,6 +219,23 @@ def _ids(table: pa.Table, id_column: str | None, rows: np.ndarray) -> pa.Array |
     return text.take(pa.array(rows)).fill_null("").combine_chunks()
 
 
+def _score_chunk(table: pa.Table, offset: int, model: Pipeline, types: dict[str, str],
+                 id_column: str | None, schema: pa.Schema, outputs: list[_Writer],
+                 errors_out: _Writer) -> int:
+    """Check, predict and write one chunk; returns how many of its rows were scored."""
+    clean, errors = coerce_table(table, types, offset)
+    if errors:
+        errors_out.write(pa.Table.from_pylist(
+            [{"row": r, "column": c, "message": m} for r, c, m in errors], schema=ERROR_SCHEMA))
+    if len(clean):
+        positions = clean.index.to_numpy() - offset - 1
+        result = _output_table(schema, clean, predict_chunk(model, clean),
+                               _ids(table, id_column, positions))
+        for output in outputs:
+            output.write(result)
+    return len(clean)
+
+
 def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_writer: BinaryIO,
                   model: Pipeline, column_types: dict[str, str], id_column: str | None = None,
                   progress: Callable[[float, str], None] | None = None,
@@ -228,8 +245,9 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
     """Score a whole file. `column_types` are the model's training types for its features.
 
     Writes the output (CSV, or Parquet with out_format="parquet"; `parquet_writer` adds a
-    Parquet copy in the same pass) and the errors CSV. Raises MissingColumnsError before any
-    work, PredictionCancelled between chunks.
+    Parquet copy in the same pass) and the errors CSV. Raises MissingColumnsError before
+    anything is written, PredictionCancelled between chunks (discard the partial output then).
+    `total_rows` (from the dataset profile) only serves the progress fraction.
     """
     started = time.perf_counter()
     features = [str(c) for c in model.feature_names_in_]
@@ -243,32 +261,21 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
     if parquet_writer is not None:
         outputs.append(_Writer(parquet_writer, schema, "parquet"))
     errors_out = _Writer(errors_writer, ERROR_SCHEMA, "csv")
-    scored = rejected = read = 0
+    scored = read = 0
     for table in data.iter_tables(in_stream, fmt, required, chunk_rows=chunk_rows):
         if should_stop is not None and should_stop():
             raise PredictionCancelled("The job was cancelled.")
-        clean, errors = coerce_table(table, types, read)
-        if errors:
-            errors_out.write(pa.Table.from_pylist(
-                [{"row": r, "column": c, "message": m} for r, c, m in errors],
-                schema=ERROR_SCHEMA))
-        if len(clean):
-            result = _output_table(schema, clean, predict_chunk(model, clean),
-                                   _ids(table, id_column, clean.index.to_numpy() - read - 1))
-            for output in outputs:
-                output.write(result)
+        scored += _score_chunk(table, read, model, types, id_column, schema, outputs,
+                               errors_out)
         read += table.num_rows
-        scored += len(clean)
         # pyarrow's allocator keeps freed chunks for reuse; handing them back keeps RSS flat
         # (measured on 1M rows: peak growth 190 -> 130 MB) for a negligible cost.
         pa.default_memory_pool().release_unused()
-        rejected += table.num_rows - len(clean)
         if progress is not None:
             fraction = min(read / total_rows, 0.99) if total_rows else 0.0
             progress(fraction, f"Scored {scored:,} rows")
     sizes = [output.close() for output in outputs]
-    errors_bytes = errors_out.close()
-    return {"rows_scored": scored, "rows_rejected": rejected, "rows_read": read,
+    return {"rows_scored": scored, "rows_rejected": read - scored, "rows_read": read,
             "output_bytes": sizes[0], "parquet_bytes": sizes[1] if len(sizes) > 1 else None,
-            "errors_bytes": errors_bytes, "columns": output_columns(model, id_column),
+            "errors_bytes": errors_out.close(), "columns": output_columns(model, id_column),
             "seconds": round(time.perf_counter() - started, 3)}

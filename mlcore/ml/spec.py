@@ -183,6 +183,8 @@ def _coerce_number(name: str, param: Param, value: Any) -> int | float:
 def validate_params(algorithm: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Every setting of the algorithm, defaults filled in; unknown names are refused."""
     algo = ALGORITHMS[algorithm]
+    if params is not None and not isinstance(params, dict):
+        raise SpecError("Settings must be given as names and values.", "params")
     params = dict(params or {})
     unknown = sorted(set(params) - set(algo.params))
     if unknown:
@@ -201,6 +203,8 @@ def _validate_algorithm(name: Any) -> str:
 
 
 def _validate_evaluation(evaluation: dict | None) -> dict[str, Any]:
+    if evaluation is not None and not isinstance(evaluation, dict):
+        raise SpecError("Evaluation must name a method: 'holdout' or 'kfold'.", "evaluation")
     evaluation = dict(evaluation or {"method": "holdout"})
     method = evaluation.get("method", "holdout")
     if method == "holdout":
@@ -266,9 +270,10 @@ def _check_target_values(column: dict, task: str, rows: int, evaluation: dict) -
         raise SpecError(f"The target '{name}' has {distinct:,} different values, too many to "
                         f"predict as classes (at most {MAX_CLASSES}). To predict an amount, "
                         "choose regression.", "target")
-    top = column.get("top") or []
-    if distinct is None or len(top) < distinct:
-        return  # The profile does not list every class: the run-time check decides.
+    # The dataset profile lists top values as {"value", "count"}; older callers pass pairs.
+    top = [(t["value"], t["count"]) if isinstance(t, dict) else tuple(t) for t in column.get("top") or []]
+    if distinct is None or len(top) < distinct or column.get("top_is_estimate"):
+        return  # The profile does not list every class exactly: the run-time check decides.
     value, count = min(top, key=lambda pair: pair[1])
     if count < MIN_ROWS_PER_CLASS:
         raise SpecError(f"Too few rows: the class '{value}' of '{name}' has only {count} row; "

@@ -192,13 +192,13 @@ def _not_converged(spec: TrainSpec) -> str:
             "features.")
 
 
-def _aligned_proba(model: Pipeline, X: pd.DataFrame, classes: list) -> np.ndarray:
+def _aligned_proba(estimator, prepared, classes: list) -> np.ndarray:
     """Probabilities in `classes` order even if the model never saw one of the classes."""
-    raw = model.predict_proba(X)
-    seen = list(model.classes_)
+    raw = estimator.predict_proba(prepared)
+    seen = list(estimator.classes_)
     if seen == classes:
         return raw
-    proba = np.zeros((len(X), len(classes)))
+    proba = np.zeros((raw.shape[0], len(classes)))
     for j, label in enumerate(seen):
         proba[:, classes.index(label)] = raw[:, j]
     return proba
@@ -206,10 +206,14 @@ def _aligned_proba(model: Pipeline, X: pd.DataFrame, classes: list) -> np.ndarra
 
 def _scores(model: Pipeline, X: pd.DataFrame, y: np.ndarray, classes: list | None
             ) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    pred = model.predict(X)
+    """Metrics on held-out rows. The rows are prepared once for both predict and predict_proba:
+    the same calls Pipeline.predict and Pipeline.predict_proba make, so the same numbers."""
+    prepared = model[:-1].transform(X)
+    estimator = model.steps[-1][1]
+    pred = estimator.predict(prepared)
     if classes is None:
         return metrics.regression_scores(y, pred), pred, None
-    proba = _aligned_proba(model, X, classes)
+    proba = _aligned_proba(estimator, prepared, classes)
     return metrics.classification_scores(y, pred, proba, classes), pred, proba
 
 
@@ -222,16 +226,20 @@ def _charts(y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, classes: 
 
 
 def _holdout_split(X: pd.DataFrame, y: np.ndarray, spec: TrainSpec, classes: list | None):
-    """train_test_split, stratified by class whenever each side can hold every class."""
+    """train_test_split, stratified by class whenever both sides can hold every class.
+
+    A tiny dataset gets a test set of at least one row per class (10 rows of 3 classes: 3 test
+    rows, not 2), so every class is scored.
+    """
     test_size: float | int = spec.evaluation["test_size"]
     stratify = None
     if classes is not None:
         n, k = len(y), len(classes)
-        if math.ceil(test_size * n) < k <= n - k:
-            test_size = k  # The smallest test set that can hold every class.
-        if k <= math.ceil(test_size * n if isinstance(test_size, float) else test_size) \
-                and k <= n - k:
+        n_test = max(math.ceil(test_size * n), k)
+        if n - n_test >= k:
             stratify = y
+            if n_test > math.ceil(test_size * n):
+                test_size = n_test
     return train_test_split(X, y, test_size=test_size, random_state=spec.random_state,
                             stratify=stratify)
 

@@ -281,19 +281,21 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chains": {"task": "tenants.audit_verify_chains", "schedule": crontab(hour=3, minute=17)},
     # Online-prediction counters (Redis) -> prediction.online entries, well within 10 s.
     "audit-flush-online": {"task": "tenants.audit_flush_online", "schedule": 5.0},
+    # API calls and predicted rows counted in Redis -> UsageDaily.
+    "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
     # Jobs whose worker vanished are retried or failed within a minute.
     "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
 }
+# How often each web process pushes its online-prediction counts to Redis.
+PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
 # Queue names get this prefix (tests give every run its own queues on a shared broker).
 PORTAL_QUEUE_PREFIX = env_str("PORTAL_QUEUE_PREFIX", "")
+# "fork": every job in its own child process with hard limits (always, outside unit tests).
+PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
 # A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
 PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
-CELERY_TASK_ROUTES = {
-    "mlcore.reap_stale_jobs": {"queue": "default"},
-    "mlcore.kick_queues": {"queue": "default"},
-}
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

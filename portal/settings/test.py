@@ -20,4 +20,10 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_portal_{_RUN}"
 CACHES["default"]["KEY_PREFIX"] = f"portal-test-{_RUN}"  # noqa: F405
 PORTAL_STORAGE_DIR = VAR_DIR / "test-storage" / _RUN
 PORTAL_QUEUE_PREFIX = f"t{_RUN}-"
+CELERY_TASK_DEFAULT_QUEUE = f"{PORTAL_QUEUE_PREFIX}default"
+CELERY_BEAT_SCHEDULE["jobs-reap-stale"]["schedule"] = 3.0  # noqa: F405
 PORTAL_JOB_STALE_SECONDS = 6
+PORTAL_ONLINE_FLUSH_SECONDS = 0.05
+# Unit tests run job handlers in-process inside their rolled-back transaction; the worker tests
+# (real Celery worker, forked job processes) override this through the environment.
+PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "inline")

@@ -140,6 +140,14 @@ def test_a_ragged_row_after_blank_lines_gets_its_physical_line():
     assert str(error) == "Line 5 has 3 fields but the header has 2 columns."
 
 
+def test_it_names_the_line_of_a_quote_that_is_never_closed():
+    error = refused(b'id,note\n1,fine\n2,"oops\n3,lost\n4,lost too\n')
+
+    assert str(error) == ("Line 3: a quote opened on this line is never closed, so the rest of "
+                          "the file would be read as a single value.")
+    assert (error.code, error.line) == ("format", 3)
+
+
 def test_it_refuses_binary_content():
     error = refused(b"a,b\n" + bytes(range(256)) * 4)
 
@@ -226,6 +234,26 @@ def test_it_refuses_a_damaged_gzip_file():
 
     assert error.code == "format"
     assert "gzip" in str(error)
+
+
+def test_it_has_stopped_reading_the_upload_when_it_returns():
+    class ClosingStream(CountingStream):
+        closed_reads = 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self.closed:
+                self.closed_reads += 1
+            return super().read(size)
+
+    stream = ClosingStream(b"id\n" + b"".join(b"%d\n" % i for i in range(300_000)))
+
+    with pytest.raises(IngestError):
+        ingest(stream, filename="a.csv", limits=IngestLimits(max_rows=10, max_columns=5),
+               block_size=4096)
+    stream.close()
+    threading.Event().wait(0.05)
+
+    assert stream.closed_reads == 0
 
 
 def test_it_leaves_no_thread_behind_after_a_failure():
@@ -384,7 +412,7 @@ def test_many_distinct_values_are_estimated():
 def test_frequent_values_of_a_big_text_column_are_found():
     rng = np.random.default_rng(1)
     words = [f"word{i}" for i in rng.integers(0, 10**6, 100_000)]
-    words[::10] = ["common"] * 10_000
+    words[7::10] = ["common"] * 10_000  # never the first value of a block
     data = ("w\n" + "\n".join(words) + "\n").encode()
 
     w = column(run(data, block_size=64 * 1024), "w")
@@ -476,6 +504,17 @@ def test_a_column_that_changes_type_between_blocks_is_reclassified():
     assert dict(code.top)["7"] == 60 + 10
 
 
+def test_a_very_long_value_does_not_change_how_short_ones_are_counted():
+    first = [b"a", b"b", b"x" * 70_000] + [b"a", b"b"] * 10
+    later = [b"a", b"b"] * 20_000
+    data = b"v\n" + b"\n".join(first + later) + b"\n"
+
+    v = column(run(data, block_size=128 * 1024), "v")
+
+    assert (v.distinct, v.distinct_is_estimate) == (3, False)
+    assert v.top[:2] == [("a", 20_011), ("b", 20_011)]
+
+
 def test_a_number_column_with_a_late_word_becomes_text():
     data = b"v\n" + b"".join(b"%d.5\n" % i for i in range(5_000)) + b"oops\n"
 
@@ -511,6 +550,16 @@ def test_parquet_columns_keep_their_types():
     assert column(result, "flag").top == [("true", 2), ("false", 1)]
     assert column(result, "when").min == "1970-01-01T00:00:00+00:00"
     assert result.preview[0] == ["1", "0.5", "true", "2023-11-14T22:13:20+00:00", "x", "1"]
+
+
+def test_parquet_nested_columns_are_refused():
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"tags": [["a"], ["b", "c"]]}), buffer)
+
+    error = refused(buffer.getvalue(), "data.parquet")
+
+    assert error.code == "format"
+    assert str(error).startswith("Column 'tags' holds nested values")
 
 
 def test_parquet_row_limit_is_checked_from_the_metadata():

@@ -111,3 +111,35 @@ def test_the_callers_stream_stays_open():
     source = io.BytesIO(CSV)
     data.read_frame(source, "csv", ["amount"], TYPES)
     assert not source.closed
+
+
+def test_the_profilers_missing_markers_apply_here_too():
+    frame = data.read_frame(io.BytesIO(b"city\nParis\n#N/A\n#n/a\n"), "csv", ["city"],
+                            {"city": "category"})
+    assert frame["city"].tolist() == ["Paris", "", ""]
+
+
+def test_utf16_files_with_a_byte_order_mark_are_read():
+    payload = "amount,city\r\n1,Zürich\r\n".encode("utf-16")
+    frame = data.read_frame(io.BytesIO(payload), "csv", ["amount", "city"], TYPES)
+    assert frame.values.tolist() == [[1.0, "Zürich"]]
+
+
+def test_lines_ending_in_a_lone_carriage_return_are_read():
+    frame = data.read_frame(io.BytesIO(b"amount,city\r1,Nice\r2,Metz\r"), "csv",
+                            ["amount", "city"], TYPES)
+    assert frame["city"].tolist() == ["Nice", "Metz"]
+
+
+def test_bytes_that_are_not_utf8_are_a_plain_data_error():
+    with pytest.raises(DataError, match="could not be read"):
+        data.read_frame(io.BytesIO(b"amount,city\n1,Z\xfcrich\n"), "csv", ["amount", "city"],
+                        TYPES)
+
+
+def test_nan_and_infinity_stored_as_parquet_floats_are_missing_not_errors():
+    buffer = io.BytesIO()
+    pd.DataFrame({"amount": [1.0, np.nan, np.inf]}).to_parquet(buffer)
+    (frame, bad), = data.iter_frames(buffer, "parquet", ["amount"], TYPES)
+    assert frame["amount"].isna().tolist() == [False, True, True]
+    assert bad["amount"].tolist() == [False, False, False]

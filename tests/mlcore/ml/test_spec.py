@@ -128,6 +128,13 @@ def test_it_leaves_class_counts_to_run_time_when_the_profile_lists_only_the_top_
     assert spec.task == "classification"
 
 
+def test_it_leaves_class_counts_to_run_time_when_the_profile_counts_are_estimates():
+    rare = column("churn", "category", distinct=3, top=[["no", 80], ["yes", 19], ["maybe", 1]])
+    profile = [column("age"), {**rare, "top_is_estimate": True}]
+    spec = validate_spec({"target": "churn", "algorithm": "random_forest"}, profile, ROWS)
+    assert spec.target == "churn"
+
+
 def test_it_refuses_a_text_target_for_regression():
     error = refusal({"target": "comment", "task": "regression", "algorithm": "random_forest"})
     assert error.field == "task"

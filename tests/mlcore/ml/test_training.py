@@ -241,3 +241,12 @@ def test_training_from_a_file_reads_only_what_it_needs(mixed):
                              progress=lambda fraction, message: seen.append(message))
     assert seen[0] == "Reading data"
     assert result.metrics["accuracy"] > 0.5
+
+
+def test_a_tiny_dataset_still_gets_every_class_in_its_test_rows():
+    frame = pd.DataFrame({"x": [float(i) for i in range(10)],
+                          "label": ["a", "a", "a", "a", "b", "b", "b", "c", "c", "c"]})
+    spec = make_spec("label", ["x"], "classification", "random_forest", n_estimators=5)
+    result = train(frame, spec, {"x": "number", "label": "category"})
+    assert result.report["evaluation"]["test_rows"] == 3
+    assert sorted(map(sum, result.report["confusion_matrix"]["matrix"])) == [1, 1, 1]

@@ -1,0 +1,99 @@
+"""The training job: read the dataset, train and evaluate, store the encrypted artifact, register
+the next version of the named model — atomically with the job's success."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import transaction
+
+from tenants import quotas
+
+from . import storage
+from .jobs import JobCancelled, JobContext, JobFailed, job_handler
+from .models import Dataset, Job
+from .services.datasets import DATASETS, dataset_profile
+from .services.models import MODELS, model_version_register
+
+logger = logging.getLogger(__name__)
+
+
+def _store(tenant, data: bytes) -> tuple[str, storage.StoredObject]:
+    object_id = str(uuid.uuid4())
+    with storage.EncryptedWriter(tenant, MODELS, object_id) as writer:
+        writer.write(data)
+        return object_id, writer.commit()
+
+
+@job_handler(Job.Kind.TRAINING)
+def run_training(ctx: JobContext) -> None:
+    from . import ml
+
+    params = ctx.job.params
+    dataset = Dataset.objects.filter(pk=params["dataset"]).first()
+    if dataset is None:
+        raise JobFailed(f"The dataset '{params.get('dataset_name', params['dataset'])}' was deleted "
+                        f"before training started, so there is nothing to train on.")
+    spec = ml.TrainSpec.from_dict(params["spec"])
+    spec.n_jobs = 1  # one core per job: the scheduler shares the machine between jobs fairly
+    column_types = {c["name"]: c["type"] for c in dataset_profile(tenant=ctx.tenant, dataset=dataset)["columns"]}
+    try:
+        with storage.open_object(ctx.tenant, DATASETS, str(dataset.object_id)) as stream:
+            result = ml.train_from_file(stream, dataset.format, spec, column_types,
+                                        progress=lambda f, m: ctx.progress(f * 88, m),
+                                        should_stop=ctx.should_stop)
+    except ml.JobCancelled:
+        raise JobCancelled()
+    except ml.MLError as exc:
+        raise JobFailed(str(exc))
+    except storage.StorageError as exc:
+        raise JobFailed(f"The dataset could not be read: {exc}")
+
+    ctx.progress(90, "Saving the model", force=True)
+    stored = [_store(ctx.tenant, ml.dump_pipeline(result.pipeline))]
+    onnx = ml.compile_onnx(result.pipeline, result.sample_rows, result.column_types)
+    if onnx is not None:
+        stored.append(_store(ctx.tenant, onnx))
+    try:
+        ctx.progress(97, "Registering the new version", force=True)
+        with transaction.atomic():
+            version = model_version_register(
+                tenant=ctx.tenant, job=ctx.job, user_id=ctx.job.created_by_id, dataset=dataset,
+                fields=_version_fields(result, dataset, stored), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
+            ctx.succeed({"model": version.model_id, "model_version": version.id, "version": version.version},
+                        message=f"Trained {version.model.name} v{version.version}")
+    except quotas.QuotaExceeded as exc:
+        _discard(ctx.tenant, stored)
+        raise JobFailed(str(exc))
+    except BaseException:
+        _discard(ctx.tenant, stored)
+        raise
+
+
+def _version_fields(result, dataset: Dataset, stored: list) -> dict:
+    report = result.report
+    (artifact_id, artifact), *rest = stored
+    onnx_id, onnx = rest[0] if rest else (None, None)
+    evaluation = {**report["evaluation"], "metrics_std": report.get("metrics_std"),
+                  "fold_metrics": report.get("fold_metrics"), "averaging": report.get("averaging"),
+                  "n_rows_used": report.get("n_rows_used"),
+                  "n_rows_dropped_missing_target": report.get("n_rows_dropped_missing_target"),
+                  "random_state": report.get("random_state")}
+    charts = {key: report[key] for key in ("roc_curve", "confusion_matrix", "predicted_vs_actual") if key in report}
+    return dict(
+        dataset_name=dataset.name, dataset_rows=dataset.rows, target=report["target"],
+        features=report["features"], column_types=report["column_types"], task=report["task"],
+        algorithm=report["algorithm"], params=report["params"], evaluation=evaluation,
+        metrics=report["metrics"], charts=charts, feature_importance=report["feature_importance"],
+        classes=report["classes"] or [], library_versions=report["versions"],
+        train_seconds=report["train_seconds"], artifact_object_id=uuid.UUID(artifact_id),
+        artifact_sha256=artifact.sha256_hex, artifact_bytes=artifact.plaintext_bytes,
+        onnx_object_id=uuid.UUID(onnx_id) if onnx_id else None,
+        onnx_sha256=onnx.sha256_hex if onnx else "", onnx_bytes=onnx.plaintext_bytes if onnx else 0,
+    )
+
+
+def _discard(tenant, stored: list) -> None:
+    for object_id, _ in stored:
+        storage.delete_object(tenant, MODELS, object_id)

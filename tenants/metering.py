@@ -1,0 +1,169 @@
+"""Metering of hot-path usage: API calls and predicted rows, counted in Redis, kept in PostgreSQL.
+
+The request gate (tenants.gate.check) counts API calls in a daily Redis hash per tenant (field =
+user id). Predicted rows are counted through `count_predictions` — from a per-process buffer that
+a background thread flushes every second, so an online prediction costs no extra round trip —
+into the same kind of daily hash, a monthly total (what the quota check reads) and the audit
+trail's per-minute counters. `sync_to_database` (every minute) moves the daily hashes into
+UsageDaily rows, taking each key with RENAME so no count is added twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.db import models
+
+from . import audit, gate
+from .models import Tenant, UsageDaily
+
+logger = logging.getLogger(__name__)
+
+MONTH_KEY_TTL = 40 * 24 * 3600
+DAY_KEY_TTL = 14 * 24 * 3600
+
+
+# --- predicted rows --------------------------------------------------------------------------
+def _pipeline_counts(pipe, *, tenant_id: int, user_id: int | None, rows: int, when: datetime) -> None:
+    keys = gate.usage_keys(tenant_id, when)
+    pipe.hincrby(keys["pred_day"], str(user_id or 0), rows)
+    pipe.expire(keys["pred_day"], DAY_KEY_TTL)
+    pipe.incrby(keys["pred_month"], rows)
+    pipe.expire(keys["pred_month"], MONTH_KEY_TTL)
+
+
+def count_predictions(*, tenant_id: int, user_id: int | None, rows: int) -> None:
+    """Batch jobs: count rows at once (one round trip)."""
+    pipe = gate.client().pipeline(transaction=False)
+    _pipeline_counts(pipe, tenant_id=tenant_id, user_id=user_id, rows=rows, when=datetime.now(UTC))
+    pipe.execute()
+
+
+class OnlineBuffer:
+    """Per-process counts of online predictions, flushed to Redis every second by a thread.
+
+    Keyed by (tenant, user, token, model version, minute): the audit trail gets one counted
+    entry per (token, model version, minute), usage gets the rows.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        self._thread: threading.Thread | None = None
+        self._pid = None
+
+    def add(self, *, tenant_id: int, user_id: int, token_id: int | None, version_id: int, rows: int) -> None:
+        minute = int(time.time() // 60)
+        with self._lock:
+            entry = self._counts[(tenant_id, user_id, token_id, version_id, minute)]
+            entry[0] += 1
+            entry[1] += rows
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        import os
+
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        self._pid = os.getpid()  # a forked worker needs its own thread
+        self._thread = threading.Thread(target=self._run, name="online-usage-flush", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.PORTAL_ONLINE_FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # Redis briefly away: keep the counts and try again
+                logger.exception("could not flush online prediction counts")
+
+    def flush(self) -> int:
+        with self._lock:
+            taken, self._counts = self._counts, defaultdict(lambda: [0, 0])
+        if not taken:
+            return 0
+        try:
+            pipe = gate.client().pipeline(transaction=False)
+            for (tenant_id, user_id, token_id, version_id, minute), (calls, rows) in taken.items():
+                when = datetime.fromtimestamp(minute * 60, UTC)
+                _pipeline_counts(pipe, tenant_id=tenant_id, user_id=user_id, rows=rows, when=when)
+                audit.online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=user_id,
+                                            model_version_id=version_id, calls=calls, rows=rows, when=when)
+            pipe.execute()
+        except Exception:
+            with self._lock:  # put them back for the next attempt
+                for key, (calls, rows) in taken.items():
+                    self._counts[key][0] += calls
+                    self._counts[key][1] += rows
+            raise
+        return len(taken)
+
+
+online_buffer = OnlineBuffer()
+
+
+def settle_before_export(tenant_id: int | None) -> None:
+    """Registered as an audit pre-export hook: counts that other processes still hold reach
+    Redis within one flush interval, so wait that long (after flushing this process's own)."""
+    online_buffer.flush()
+    time.sleep(settings.PORTAL_ONLINE_FLUSH_SECONDS + 0.25)
+
+
+def month_predicted_rows(tenant_id: int) -> int:
+    return int(gate.client().get(gate.usage_keys(tenant_id, datetime.now(UTC))["pred_month"]) or 0)
+
+
+# --- Redis -> PostgreSQL ---------------------------------------------------------------------
+def _take(redis, key: str) -> dict[str, int]:
+    taking = f"{key}:syncing"
+    try:
+        redis.rename(key, taking)
+    except Exception as exc:  # no such key: nothing counted since the last sync
+        if "no such key" in str(exc).lower():
+            return {}
+        raise
+    raw = redis.hgetall(taking)
+    redis.delete(taking)
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+
+def _add(tenant_id: int, day: date, field: str, per_user: dict[str, int]) -> None:
+    for user, amount in per_user.items():
+        user_id = int(user) or None
+        row, _ = UsageDaily.objects.get_or_create(tenant_id=tenant_id, user_id=user_id, day=day)
+        UsageDaily.objects.filter(pk=row.pk).update(**{field: models.F(field) + amount})
+
+
+def sync_to_database(days: tuple[date, ...] | None = None) -> int:
+    """Move today's (and yesterday's) Redis counts into UsageDaily; returns the rows touched."""
+    redis = gate.client()
+    today = datetime.now(UTC)
+    days = days or (today.date(), date.fromordinal(today.date().toordinal() - 1))
+    touched = 0
+    for tenant_id in Tenant.objects.exclude(schema_name="public").values_list("id", flat=True):
+        for day in days:
+            when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            keys = gate.usage_keys(tenant_id, when)
+            for key, field in ((keys["api_day"], "api_requests"), (keys["pred_day"], "predicted_rows")):
+                counts = _take(redis, key)
+                if counts:
+                    _add(tenant_id, day, field, counts)
+                    touched += len(counts)
+        _seed_month_total(redis, tenant_id, today)
+    return touched
+
+
+def _seed_month_total(redis, tenant_id: int, now: datetime) -> None:
+    """After Redis lost its data, the month's predicted rows start again from what PostgreSQL has."""
+    key = gate.usage_keys(tenant_id, now)["pred_month"]
+    if redis.exists(key):
+        return
+    first = now.date().replace(day=1)
+    total = (UsageDaily.objects.filter(tenant_id=tenant_id, day__gte=first)
+             .aggregate(n=models.Sum("predicted_rows"))["n"] or 0)
+    redis.set(key, total, ex=MONTH_KEY_TTL, nx=True)
