@@ -73,8 +73,13 @@ def line(series: list[tuple[str, list[tuple[float, float]]]], *, label: str, x_l
     pad_l, pad_b, pad_t, pad_r = 40, 34, 8, 10
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
     (x0, x1), (y0, y1) = x_range, y_range
-    sx = (lambda x: pad_l + pw * (x - x0) / ((x1 - x0) or 1))
-    sy = (lambda y: pad_t + ph - ph * (y - y0) / ((y1 - y0) or 1))
+
+    def sx(x: float) -> float:
+        return pad_l + pw * (x - x0) / ((x1 - x0) or 1)
+
+    def sy(y: float) -> float:
+        return pad_t + ph - ph * (y - y0) / ((y1 - y0) or 1)
+
     body = [f'<rect class="bg" x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}"/>',
             f'<line class="axis" x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}"/>',
             f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + ph}"/>']

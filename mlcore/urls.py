@@ -2,6 +2,8 @@ from django.urls import path
 
 from . import apis
 from .views import datasets as dataset_views
+from .views import jobs as job_views
+from .views import models as model_views
 
 page_patterns = [
     path("", dataset_views.home, name="home"),
@@ -12,6 +14,20 @@ page_patterns = [
     path("datasets/<int:dataset_id>/share/", dataset_views.dataset_share, name="dataset_share"),
     path("datasets/<int:dataset_id>/unshare/", dataset_views.dataset_unshare, name="dataset_unshare"),
     path("datasets/<int:dataset_id>/delete/", dataset_views.dataset_delete, name="dataset_delete"),
+    path("jobs/", job_views.jobs_page, name="jobs"),
+    path("jobs/<int:job_id>/", job_views.job_detail, name="job_detail"),
+    path("jobs/<int:job_id>/status/", job_views.job_status, name="job_status"),
+    path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job_cancel"),
+    path("models/", model_views.models_page, name="models"),
+    path("models/train/", model_views.train, name="train"),
+    path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),
+    path("models/<int:model_id>/share/", model_views.model_share, name="model_share"),
+    path("models/<int:model_id>/delete/", model_views.model_delete, name="model_delete"),
+    path("model-versions/<int:version_id>/", model_views.model_version, name="model_version"),
+    path("model-versions/<int:version_id>/promote/", model_views.model_version_promote,
+         name="model_version_promote"),
+    path("model-versions/<int:version_id>/delete/", model_views.model_version_delete,
+         name="model_version_delete"),
 ]
 
 api_patterns = [

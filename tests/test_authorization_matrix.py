@@ -90,21 +90,48 @@ def _export_id(ctx: Context) -> str:
                                                                       ctx.world.audrey).id))
 
 
-def _missing_id(ctx: Context) -> int:
-    """An id nobody has: everyone who may use the route gets the same 404 as for an object they may
-    not see. Replace it with a real object (say Bob's, unshared) once a factory makes one cheaply,
-    so that owners, admins and sharing are checked too."""
-    return 999_999
+def _bob_api(ctx: Context):
+    return ctx.once("bob-api", lambda: factories.token_client(ctx.world.bob, ctx.world.acme))
+
+
+def _dataset_id(ctx: Context) -> int:
+    """Bob's own dataset, shared with nobody: owners and admins in, the rest out."""
+    from tests.mlcore.conftest import churn_csv, upload_dataset
+
+    return ctx.once("dataset", lambda: upload_dataset(_bob_api(ctx), churn_csv(120))["id"])
+
+
+def _training_body(ctx: Context) -> dict:
+    return {"dataset": _dataset_id(ctx), "model_name": "Matrix", "target": "churned",
+            "algorithm": "logistic_regression"}
+
+
+def _job_id(ctx: Context) -> int:
+    """A queued training job of Bob's."""
+    return ctx.once("job", lambda: _bob_api(ctx).post("/api/v1/training-jobs/", _training_body(ctx),
+                                                       format="json").json()["id"])
+
+
+def _trained(ctx: Context) -> dict:
+    """Bob's model, trained in this process: {model, model_version, version}."""
+    from tests.mlcore.conftest import run_jobs
+
+    def train():
+        job_id = _job_id(ctx)
+        run_jobs()
+        return _bob_api(ctx).get(f"/api/v1/jobs/{job_id}/").json()["result"]
+
+    return ctx.once("trained", train)
 
 
 KWARGS = {
     "member_id": _member_id,
     "token_id": _token_id,
     "export_id": _export_id,
-    "dataset_id": _missing_id,
-    "job_id": _missing_id,
-    "model_id": _missing_id,
-    "version_id": _missing_id,
+    "dataset_id": _dataset_id,
+    "job_id": _job_id,
+    "model_id": lambda ctx: _trained(ctx)["model"],
+    "version_id": lambda ctx: _trained(ctx)["model_version"],
 }
 
 
@@ -148,31 +175,51 @@ MATRIX: dict[str, dict] = {
                          "GET": "401 200 403 403 200 404", "POST": "401 405 403 403 405 404"},
     "api-audit-manifest": {"GET": "401 200 403 403 200 404", "POST": "401 405 403 403 405 404"},
     "api-signing-key": {"GET": "401 200 200 200 200 404", "POST": "401 405 405 405 405 404"},
-    # mlcore: pages
+    # mlcore: pages (ids are Bob's own dataset, job, model and version, shared with nobody)
     "datasets": {"GET": "302 200 200 200 403 404", "POST": "302 200 200 200 403 404"},
     "dataset_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
-    "dataset_detail": {"GET": "302 404 404 404 403 404", "POST": "302 404 404 404 403 404"},
-    "dataset_download": {"GET": "302 404 404 404 403 404", "POST": "302 404 404 404 403 404"},
-    "dataset_share": {"GET": "302 404 404 403 403 404", "POST": ("302 404 404 403 403 404", {"email": "vera@acme.test", "permission": "view"})},
-    "dataset_unshare": {"GET": "405 405 405 405 405 404", "POST": ("302 404 404 403 403 404", {"email": "vera@acme.test"})},
-    "dataset_delete": {"GET": "302 404 404 403 403 404", "POST": "302 404 404 403 403 404"},
+    "dataset_detail": {"GET": "302 200 200 404 403 404", "POST": "302 400 400 404 403 404"},
+    "dataset_download": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
+    "dataset_share": {"GET": "302 200 200 403 403 404",
+                      "POST": ("302 302 302 403 403 404", {"email": "vera@acme.test", "permission": "view"})},
+    "dataset_unshare": {"GET": "405 405 405 405 405 404",
+                        "POST": ("302 302 302 403 403 404", {"email": "vera@acme.test"})},
+    "dataset_delete": {"GET": "302 200 200 403 403 404", "POST": "302 302 302 403 403 404"},
+    "models": {"GET": "302 200 200 200 403 404", "POST": "302 200 200 200 403 404"},
+    "train": {"GET": "302 200 200 403 403 404", "POST": "302 422 422 403 403 404"},
+    "model_detail": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
+    "model_share": {"GET": "302 200 200 403 403 404",
+                    "POST": ("302 302 302 403 403 404", {"email": "vera@acme.test", "permission": "view"})},
+    "model_delete": {"GET": "302 200 200 403 403 404", "POST": "302 302 302 403 403 404"},
+    "model_version": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
+    "model_version_promote": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "model_version_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "jobs": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "job_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "job_status": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "job_cancel": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
     # mlcore: API
     "api-datasets": {"GET": "401 200 200 200 403 404", "POST": "401 400 400 403 403 404"},
-    "api-dataset": {"GET": "401 404 404 404 403 404", "PATCH": ("401 404 404 403 403 404", {"name": "x"}), "DELETE": "401 404 404 403 403 404"},
-    "api-dataset-preview": {"GET": "401 404 404 404 403 404", "POST": "401 405 405 403 403 404"},
-    "api-dataset-download": {"GET": "401 404 404 404 403 404", "POST": "401 405 405 403 403 404"},
-    "api-dataset-share": {"GET": "401 404 404 404 403 404", "POST": ("401 404 404 403 403 404", {"email": "vera@acme.test", "permission": "view"}),
-                          "DELETE": ("401 404 404 403 403 404", {"email": "vera@acme.test"})},
-    "api-training-jobs": {"GET": "401 405 405 405 403 404", "POST": ("401 400 400 403 403 404", {})},
+    "api-dataset": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
+                    "DELETE": "401 204 204 403 403 404"},
+    "api-dataset-preview": {"GET": "401 200 200 404 403 404", "POST": "401 405 405 403 403 404"},
+    "api-dataset-download": {"GET": "401 200 200 404 403 404", "POST": "401 405 405 403 403 404"},
+    "api-dataset-share": {"GET": "401 200 200 404 403 404",
+                          "POST": ("401 201 201 403 403 404", {"email": "vera@acme.test", "permission": "view"}),
+                          "DELETE": ("401 400 400 403 403 404", {"email": "vera@acme.test"})},
+    "api-training-jobs": {"GET": "401 405 405 405 403 404",
+                          "POST": ("401 202 202 403 403 404", _training_body)},
     "api-jobs": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
-    "api-job": {"GET": "401 404 404 403 403 404", "POST": "401 405 405 403 403 404"},
-    "api-job-cancel": {"GET": "401 405 405 405 403 404", "POST": "401 404 404 403 403 404"},
+    "api-job": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
+    "api-job-cancel": {"GET": "401 405 405 405 403 404", "POST": "401 202 202 403 403 404"},
     "api-models": {"GET": "401 200 200 200 403 404", "POST": "401 405 405 403 403 404"},
-    "api-model": {"GET": "401 404 404 404 403 404", "PATCH": ("401 404 404 403 403 404", {"name": "x"}), "DELETE": "401 404 404 403 403 404"},
-    "api-model-share": {"GET": "401 404 404 404 403 404", "POST": ("401 404 404 403 403 404", {"email": "vera@acme.test", "permission": "view"}),
-                        "DELETE": ("401 404 404 403 403 404", {"email": "vera@acme.test"})},
-    "api-model-version": {"GET": "401 404 404 404 403 404", "DELETE": "401 404 404 403 403 404"},
-    "api-model-version-promote": {"GET": "401 405 405 405 403 404", "POST": "401 404 404 403 403 404"},
+    "api-model": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
+                  "DELETE": "401 204 204 403 403 404"},
+    "api-model-share": {"GET": "401 200 200 404 403 404",
+                        "POST": ("401 201 201 403 403 404", {"email": "vera@acme.test", "permission": "view"}),
+                        "DELETE": ("401 400 400 403 403 404", {"email": "vera@acme.test"})},
+    "api-model-version": {"GET": "401 200 200 404 403 404", "DELETE": "401 409 409 403 403 404"},
+    "api-model-version-promote": {"GET": "401 405 405 405 403 404", "POST": "401 200 200 403 403 404"},
 }
 
 

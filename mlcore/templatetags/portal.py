@@ -34,3 +34,20 @@ def percent_of(limit, percent):
         return int(int(limit) * int(percent) / 100)
     except (TypeError, ValueError):
         return 0
+
+
+@register.filter
+def get(mapping, key):
+    """{{ metrics|get:"accuracy" }}: a dict lookup with a variable key."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def index(sequence, position):
+    try:
+        return sequence[int(position)]
+    except (IndexError, TypeError, ValueError):
+        return None

@@ -115,7 +115,7 @@ def _column_charts(profile: dict) -> list[dict]:
         if column["type"] in ("number", "datetime") and column.get("histogram"):
             chart = charts.histogram(column["histogram"], label=label)
         elif column.get("top"):
-            chart = charts.bars([(str(v), c) for v, c in column["top"][:8]], label=label)
+            chart = charts.bars([(str(t["value"]), t["count"]) for t in column["top"][:8]], label=label)
         out.append({**column, "chart": chart})
     return out
 

@@ -1,0 +1,80 @@
+"""Dataset pages (mlcore/views/datasets.py): upload form, profile page, share, delete."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_tenants.utils import tenant_context
+
+from mlcore.models import Dataset
+from tests.mlcore.conftest import churn_csv
+
+pytestmark = pytest.mark.django_db
+
+NASTY = b'name,score,joined\n"<script>alert(1)</script>",3,2024-01-02\nbob,4,2024-02-03\n'
+
+
+def upload_page(client, content, filename="data.csv", **fields):
+    return client.post("/datasets/upload/", {"file": SimpleUploadedFile(filename, content), **fields})
+
+
+def test_bob_uploads_through_the_page_and_lands_on_the_profile(page_as):
+    bob = page_as("bob")
+    response = upload_page(bob, churn_csv(), name="Churn")
+    assert response.status_code == 302
+    page = bob.get(response["Location"])
+    html = page.content.decode()
+    assert 'data-testid="dataset-name">Churn<' in html
+    assert html.count('data-testid="profile-row"') == 5
+    assert html.count("<svg") >= 5  # a chart per column
+    assert "Uploaded Churn: 300 rows, 5 columns." in html
+
+
+def test_every_preview_cell_is_escaped(page_as):
+    bob = page_as("bob")
+    response = upload_page(bob, NASTY)
+    html = bob.get(response["Location"]).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_bad_file_shows_the_reason_on_the_form_and_stores_nothing(page_as, acme):
+    response = upload_page(page_as("bob"), b"a,b\n1,2,3\n")
+    assert response.status_code == 400
+    assert b'data-testid="upload-error"' in response.content
+    assert b"Line 2" in response.content
+    with tenant_context(acme):
+        assert Dataset.objects.count() == 0
+
+
+def test_the_storage_quota_is_refused_on_the_page_with_the_numbers(page_as, acme):
+    acme.limit_overrides = {"storage_bytes": 50}
+    acme.save(update_fields=["limit_overrides"])
+    response = upload_page(page_as("bob"), churn_csv())
+    assert response.status_code == 413
+    assert b"50 bytes" in response.content
+
+
+def test_vera_has_no_upload_page(page_as):
+    vera = page_as("vera")
+    assert vera.get("/datasets/upload/").status_code == 403
+    assert upload_page(vera, churn_csv()).status_code == 403
+
+
+def test_bob_shares_with_vera_who_then_sees_it_in_her_list(page_as):
+    bob = page_as("bob")
+    detail = upload_page(bob, churn_csv(), name="Churn")["Location"]
+    dataset_id = detail.strip("/").split("/")[-1]
+    response = bob.post(f"/datasets/{dataset_id}/share/", {"email": "vera@acme.test", "permission": "view"})
+    assert response.status_code == 302
+    assert b"Churn" in page_as("vera").get("/datasets/").content
+    response = bob.post(f"/datasets/{dataset_id}/share/", {"email": "vera@acme.test", "permission": "edit"})
+    assert response.status_code == 400
+    assert b"viewer" in response.content
+
+
+def test_deleting_asks_first_then_frees_the_storage(page_as, api_as, acme):
+    bob = page_as("bob")
+    detail = upload_page(bob, churn_csv(), name="Churn")["Location"]
+    dataset_id = detail.strip("/").split("/")[-1]
+    assert b"Delete dataset" in bob.get(f"/datasets/{dataset_id}/delete/").content
+    assert bob.post(f"/datasets/{dataset_id}/delete/").status_code == 302
+    assert api_as("bob").get("/api/v1/usage/").json()["usage"]["storage_bytes"] == 0

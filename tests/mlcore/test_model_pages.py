@@ -1,0 +1,75 @@
+"""Pages of mlcore/views/models.py and jobs.py: train form, registry, version page, job page."""
+
+import re
+
+import pytest
+
+from tests.mlcore.conftest import run_jobs
+
+pytestmark = pytest.mark.django_db
+
+
+def train_via_page(client, dataset_id, **extra):
+    data = {"dataset": dataset_id, "target": "churned", "algorithm": "logistic_regression",
+            "features": ["tenure", "monthly", "plan", "autopay"], "evaluation": "holdout",
+            "test_size": "0.2", "model_name": "Churn", "param_C": "1.0", "param_max_iter": "1000",
+            "param_class_weight": "none", **extra}
+    return client.post("/models/train/", data)
+
+
+def test_the_train_form_lists_the_datasets_columns_and_hyperparameters(page_as, churn):
+    page = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=random_forest")
+    html = page.content.decode()
+    assert page.status_code == 200
+    for column in ["tenure", "monthly", "plan", "autopay", "churned"]:
+        assert f'value="{column}"' in html
+    assert 'name="param_n_estimators"' in html and 'max="1000"' in html
+    assert "Automatic (classification)" in html
+
+
+def test_bob_starts_training_from_the_page_and_follows_the_job(page_as, churn):
+    bob = page_as("bob")
+    response = train_via_page(bob, churn["id"])
+    assert response.status_code == 302
+    job_url = response["Location"]
+    assert re.match(r"^/jobs/\d+/$", job_url)
+    page = bob.get(job_url)
+    assert b'data-testid="job-status"' in page.content and b"hx-trigger=\"every 1s\"" in page.content
+    run_jobs()
+    status = bob.get(job_url + "status/")
+    assert b'data-status="succeeded"' in status.content
+    assert b"hx-trigger" not in status.content  # polling stops when the job is done
+    version_url = re.search(rb'href="(/model-versions/\d+/)"', status.content).group(1).decode()
+    version = bob.get(version_url).content.decode()
+    for testid in ["roc-chart", "confusion-matrix", "importance-chart", "model-card"]:
+        assert f'data-testid="{testid}"' in version
+    assert "<svg" in version and "scikit-learn" in version
+
+
+def test_a_refused_training_shows_the_reason_on_the_form(page_as, churn):
+    response = train_via_page(page_as("bob"), churn["id"], target="nope")
+    assert response.status_code == 422
+    assert b"no column named" in response.content
+
+
+def test_the_regression_version_page_has_a_predicted_vs_actual_plot(page_as, api_as, churn):
+    bob = page_as("bob")
+    train_via_page(bob, churn["id"], target="monthly", algorithm="ridge", features=["tenure", "plan"],
+                   param_alpha="1.0", model_name="Spend")
+    run_jobs()
+    version = api_as("bob").get("/api/v1/models/").json()["results"][0]["versions"][0]
+    page = bob.get(f"/model-versions/{version['id']}/").content.decode()
+    assert 'data-testid="pva-chart"' in page
+    assert "R2" in page
+
+
+@pytest.mark.parametrize("path", ["/models/", "/jobs/", "/models/train/"])
+def test_auditors_see_none_of_the_model_pages(page_as, path):
+    assert page_as("audrey").get(path).status_code == 403
+
+
+def test_vera_sees_models_but_not_jobs_or_training(page_as):
+    vera = page_as("vera")
+    assert vera.get("/models/").status_code == 200
+    assert vera.get("/jobs/").status_code == 403
+    assert vera.get("/models/train/").status_code == 403
