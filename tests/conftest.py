@@ -163,3 +163,13 @@ def page_as(world):
 def api_as(world):
     """api_as("bob") -> an API client with a write-scoped bearer token of Bob in acme."""
     return lambda name, tenant=None, scope="write": _api_client(world, name, tenant, scope)
+
+
+@pytest.fixture
+def worker(committed):
+    """A real Celery worker (forked job processes) on this run's queues and test database."""
+    from tests.servers import Worker
+
+    process = Worker("worker")
+    yield process
+    process.stop()

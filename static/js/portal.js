@@ -130,6 +130,8 @@
     // XHR follows redirects itself; a different final URL means the server redirected (PRG).
     if (!target && !data && xhr.responseURL && xhr.responseURL !== requestUrl) target = xhr.responseURL;
     if (target && sameOrigin(target)) {
+      var bar = form.querySelector("progress[data-upload-progress]");
+      if (bar) { bar.max = 100; bar.value = 100; bar.textContent = "100%"; }
       setStatus(form, "Upload complete. Opening…", false);
       window.location.assign(target);
       return;
@@ -167,7 +169,11 @@
       if (progress) { progress.max = 100; progress.value = pct; progress.textContent = Math.round(pct) + "%"; }
       setStatus(form, formatBytes(e.loaded) + " of " + formatBytes(e.total) + " (" + Math.floor(pct) + "%)", false);
     };
-    xhr.upload.onload = function () { setStatus(form, "Processing…", false); };
+    xhr.upload.onload = function () {
+      // Every byte is sent (fast uploads may never fire a progress event): show a full bar.
+      if (progress) { progress.max = 100; progress.value = 100; progress.textContent = "100%"; }
+      setStatus(form, "Processing…", false);
+    };
     xhr.onload = function () { onUploadLoad(form, xhr, requestUrl); };
     xhr.onerror = function () { uploadFailed(form, "the connection was lost."); };
     xhr.onabort = function () { uploadFailed(form, "cancelled."); };

@@ -41,13 +41,6 @@ def big_csv(rows: int) -> bytes:
     return churn_csv(rows=rows, seed=3)
 
 
-@pytest.fixture
-def worker(committed):
-    w = Worker("worker")
-    yield w
-    w.stop()
-
-
 def test_each_tenants_job_runs_in_its_own_schema_and_makes_its_own_model(worker, api_as, world):
     bob, charlie = api_as("bob"), api_as("charlie")
     acme_data = upload_dataset(bob, churn_csv())

@@ -1,0 +1,71 @@
+"""Upload, profile, train and follow the job in headless Chromium, with a real worker."""
+
+import re
+import time
+
+import pytest
+
+from tests.browser.conftest import screenshot, sign_in
+from tests.mlcore.conftest import churn_csv
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WATCH_PROGRESS = """() => {
+  const bar = document.querySelector('progress[data-upload-progress]');
+  sessionStorage.setItem('seen', '[]');
+  new MutationObserver((records) => {
+    const seen = JSON.parse(sessionStorage.getItem('seen'));
+    for (const r of records) seen.push(r.attributeName + '=' + bar.getAttribute(r.attributeName));
+    sessionStorage.setItem('seen', JSON.stringify(seen));
+  }).observe(bar, {attributes: true});
+}"""
+
+
+def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
+    data = tmp_path / "churn.csv"
+    data.write_bytes(churn_csv(rows=150_000))
+    sign_in(page, server, "acme", "bob@acme.test")
+
+    page.goto(server("acme", "/datasets/upload/"))
+    page.evaluate(WATCH_PROGRESS)
+    page.set_input_files("#id_file", str(data))
+    page.fill("#id_name", "Churn")
+    screenshot(page, "upload-form")
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(re.compile(r".*/datasets/\d+/$"), timeout=60_000)
+    seen = page.evaluate("JSON.parse(sessionStorage.getItem('seen'))")
+    assert "hidden=null" in seen, f"the progress bar was never shown: {seen}"
+    assert seen[-1] == "value=100", f"the progress bar did not end full: {seen}"
+    assert page.get_by_test_id("dataset-name").inner_text() == "Churn"
+    assert page.get_by_test_id("profile-row").count() == 5
+    assert page.locator(".chart svg").count() >= 5
+    screenshot(page, "dataset-profile")
+
+    page.goto(server("acme", "/models/train/"))
+    page.select_option("#id_dataset", label="Churn (150000 rows)")
+    page.wait_for_selector("#id_target")
+    page.select_option("#id_algorithm", "hist_gradient_boosting")
+    page.wait_for_selector("#id_param_learning_rate")
+    screenshot(page, "train-form")
+    page.get_by_test_id("start-training").click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+
+    progress = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = page.get_by_test_id("job-state").inner_text()
+        progress.append(int(page.get_by_test_id("job-progress").inner_text().rstrip("%")))
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    screenshot(page, "job-done")
+    assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
+    assert progress[-1] == 100
+    assert progress == sorted(progress), f"progress went backwards: {progress}"
+    assert len(set(progress)) >= 3, f"the bar did not move while running: {progress}"
+
+    page.get_by_test_id("result-link").click()
+    page.wait_for_url(re.compile(r".*/model-versions/\d+/$"))
+    for chart in ("roc-chart", "importance-chart", "confusion-matrix", "model-card"):
+        assert page.get_by_test_id(chart).is_visible()
+    screenshot(page, "model-version")
