@@ -205,6 +205,8 @@ class PredictionOutput(models.Model):
     output_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
     output_bytes = models.BigIntegerField(default=0)
     output_sha256 = models.CharField(max_length=64, blank=True)
+    parquet_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    parquet_bytes = models.BigIntegerField(default=0)
     errors_object_id = models.UUIDField(default=uuid.uuid4, unique=True)
     errors_bytes = models.BigIntegerField(default=0)
     rows_scored = models.BigIntegerField(default=0)
@@ -214,3 +216,7 @@ class PredictionOutput(models.Model):
 
     def __str__(self) -> str:
         return f"output of job {self.job_id}"
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.output_bytes + self.parquet_bytes + self.errors_bytes

@@ -43,3 +43,26 @@ def download_response(tenant, dataset: Dataset) -> StreamingHttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+PREDICTION_FILES = {
+    "csv": ("output_object_id", "output_bytes", "text/csv; charset=utf-8", "predictions-{job}.csv"),
+    "parquet": ("parquet_object_id", "parquet_bytes", "application/vnd.apache.parquet",
+                "predictions-{job}.parquet"),
+    "errors": ("errors_object_id", "errors_bytes", "text/csv; charset=utf-8", "errors-{job}.csv"),
+}
+
+
+def prediction_download(tenant, output, kind: str) -> StreamingHttpResponse:
+    """A prediction job's output (CSV or Parquet) or errors file, decrypted as it streams."""
+    from . import storage
+    from .predictions import PREDICTIONS
+
+    field, size_field, content_type, filename = PREDICTION_FILES[kind]
+    stream = storage.open_object(tenant, PREDICTIONS, str(getattr(output, field)))
+    response = StreamingHttpResponse(stream_chunks(stream), content_type=content_type)
+    response["Content-Length"] = str(getattr(output, size_field))
+    response["Content-Disposition"] = f'attachment; filename="{filename.format(job=output.job_id)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

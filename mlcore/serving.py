@@ -1,32 +1,136 @@
 """Online predictions: loaded models cached per worker process, keyed by tenant and version.
 
-A warm call does no disk read, no decryption and no PostgreSQL statement. Entries are keyed by
-(schema, version id) — primary keys repeat across tenants — and bounded in number and bytes.
-Promoting a version or changing a model's sharing bumps the model's epoch in Redis; every process
-compares it with the epoch it cached under and reloads what changed.
+A warm call does no disk read, no decryption and no PostgreSQL statement: the request gate
+(tenants.gate.check, one Redis round trip) returns the tenant's and user's epochs, and every
+cached fact here was built under those epochs. Promoting a version, changing a model's sharing or
+deleting it bumps the tenant's epoch (rare events), so each process rebuilds what it cached for
+that tenant on its next request. Loaded predictors are keyed by (schema, version id) — primary
+keys repeat across tenants — and bounded in number and bytes; a version never changes once
+trained, so a predictor is dropped only to make room.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import Http404
 
 from tenants import gate
+from tenants.access import MembershipInfo
+
+from . import storage
+from .models import ModelVersion
+from .selectors import USE, get_model_for_user
+from .services.models import MODELS
 
 _lock = threading.Lock()
-_loaded: OrderedDict[tuple[str, int], object] = OrderedDict()
-# (schema, model id) -> (model epoch, facts about the model needed on the hot path)
-_models: dict[tuple[str, int], tuple[int, dict]] = {}
+_predictors: OrderedDict[tuple[str, int], tuple[int, object]] = OrderedDict()  # -> (bytes, predictor)
+_grants: dict[tuple[str, int, int], tuple[tuple[int, int], ModelAccess]] = {}
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """What a member may do with a model, and which version serves by default."""
+
+    model_id: int
+    name: str
+    production_version_id: int | None
+    actions: frozenset[str]
+    versions: dict[int, int]  # version number -> version id
+
+    @property
+    def version_numbers(self) -> dict[int, int]:
+        return {version_id: number for number, version_id in self.versions.items()}
 
 
 def forget_model(tenant, model_id: int) -> None:
     """Called after a promotion, a share change or a deletion has committed."""
-    gate.bump_model_epoch(tenant.id, model_id)
+    gate.bump_tenant_epoch(tenant.id)
     with _lock:
-        _models.pop((tenant.schema_name, model_id), None)
+        for key in [k for k in _grants if k[0] == tenant.schema_name and k[1] == model_id]:
+            _grants.pop(key, None)
 
 
 def forget_all() -> None:
     with _lock:
-        _loaded.clear()
-        _models.clear()
+        _predictors.clear()
+        _grants.clear()
+
+
+def model_access(*, tenant, membership: MembershipInfo, user_id: int, model_id: int,
+                 epochs: tuple[int, int]) -> ModelAccess:
+    """The member's rights on the model (404/403 as the access function decides), cached."""
+    key = (tenant.schema_name, int(model_id), user_id)
+    cached = _grants.get(key)
+    if cached is not None and cached[0] == epochs:
+        return cached[1]
+    model = get_model_for_user(membership=membership, user_id=user_id, model_id=model_id)
+    access = ModelAccess(model_id=model.id, name=model.name,
+                         production_version_id=model.production_version_id,
+                         actions=model.allowed_actions,
+                         versions=dict(model.versions.values_list("version", "id")))
+    with _lock:
+        if len(_grants) > 10_000:
+            _grants.clear()
+        _grants[key] = (epochs, access)
+    return access
+
+
+def resolve_version(access: ModelAccess, number: int | None) -> int:
+    """The version id to serve: the one asked for, else the production version."""
+    if number is None:
+        if access.production_version_id is None:
+            raise Http404
+        return access.production_version_id
+    try:
+        return access.versions[int(number)]
+    except (KeyError, TypeError, ValueError):
+        raise Http404
+
+
+def predictor(tenant, version_id: int):
+    """The loaded model of a version (ONNX when it was checked equal, else scikit-learn)."""
+    key = (tenant.schema_name, version_id)
+    with _lock:
+        hit = _predictors.get(key)
+        if hit is not None:
+            _predictors.move_to_end(key)
+            return hit[1]
+    loaded, size = _load(tenant, version_id)
+    with _lock:
+        _predictors[key] = (size, loaded)
+        _trim()
+    return loaded
+
+
+def _load(tenant, version_id: int):
+    from . import ml
+
+    version = ModelVersion.objects.get(pk=version_id)
+    with storage.open_object(tenant, MODELS, str(version.artifact_object_id)) as stream:
+        pipeline = ml.load_pipeline(stream.read(), version.artifact_sha256)
+    onnx = None
+    if version.onnx_object_id:
+        with storage.open_object(tenant, MODELS, str(version.onnx_object_id)) as stream:
+            onnx = ml.load_onnx(stream.read(), version.onnx_sha256)
+    return ml.OnlinePredictor(pipeline, version.column_types, onnx), version.stored_bytes
+
+
+def _trim() -> None:
+    """Keep at most PORTAL_MODEL_CACHE_ENTRIES models and ~PORTAL_MODEL_CACHE_BYTES per process."""
+    limit_n, limit_bytes = settings.PORTAL_MODEL_CACHE_ENTRIES, settings.PORTAL_MODEL_CACHE_BYTES
+    while len(_predictors) > 1 and (len(_predictors) > limit_n
+                                    or sum(size for size, _ in _predictors.values()) > limit_bytes):
+        _predictors.popitem(last=False)
+
+
+def cached_versions(tenant) -> list[int]:
+    """For tests and the operator: which versions this process holds for a tenant."""
+    return [version_id for schema, version_id in _predictors if schema == tenant.schema_name]
+
+
+def can_use(access: ModelAccess) -> bool:
+    return USE in access.actions

@@ -82,6 +82,10 @@ class OnlineBuffer:
             except Exception:  # Redis briefly away: keep the counts and try again
                 logger.exception("could not flush online prediction counts")
 
+    def discard(self) -> None:
+        with self._lock:
+            self._counts = defaultdict(lambda: [0, 0])
+
     def flush(self) -> int:
         with self._lock:
             taken, self._counts = self._counts, defaultdict(lambda: [0, 0])

@@ -34,6 +34,8 @@ class TokenScopeAllowed(BasePermission):
 
     def has_permission(self, request, view):
         token = getattr(request._request, "api_token", None)
-        if token is not None and request.method not in SAFE_METHODS and token.scope != TokenScope.WRITE:
+        # A view whose POST only computes (online predictions) declares posts_change_nothing.
+        writes = request.method not in SAFE_METHODS and not getattr(view, "posts_change_nothing", False)
+        if token is not None and writes and token.scope != TokenScope.WRITE:
             raise exceptions.PermissionDenied("This token has read scope; writing needs a write-scoped token.")
         return True

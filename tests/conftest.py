@@ -51,10 +51,24 @@ def _fresh_process_caches():
 
     access.forget_cached_credentials()
     quotas.forget_cached_limits()
+    _forget_redis_counters()
     yield
     access.forget_cached_credentials()
     quotas.forget_cached_limits()
     connection.set_schema_to_public()
+
+
+def _forget_redis_counters() -> None:
+    """Usage and audit counters live in Redis, outside the test's rolled-back transaction."""
+    from tenants import gate, metering
+
+    metering.online_buffer.discard()
+    client = gate.client()
+    prefix = gate._prefix()
+    for pattern in (f"{prefix}:use:*", f"{prefix}:audit:online:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture

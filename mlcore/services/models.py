@@ -113,7 +113,7 @@ def model_version_promote(*, tenant: Tenant, version: ModelVersion) -> MLModel:
         model.save(update_fields=["production_version", "updated_at"])
         audit.record("model.promote", tenant=tenant, object_type="model_version", object_id=version.id,
                      details={"model": model.id, "name": model.name, "from": previous, "to": version.version})
-        transaction.on_commit(lambda: _forget_cached(tenant, model.id))
+        _forget_cached(tenant, model.id)
     return model
 
 
@@ -152,7 +152,7 @@ def model_delete(*, tenant: Tenant, model: MLModel) -> None:
         audit.record("model.delete", tenant=tenant, object_type="model", object_id=model_id,
                      details={"name": name, "versions": len(versions)})
         transaction.on_commit(lambda: [storage.delete_object(tenant, MODELS, oid) for oid in object_ids])
-        transaction.on_commit(lambda: _forget_cached(tenant, model_id))
+        _forget_cached(tenant, model_id)
 
 
 def model_update(*, tenant: Tenant, model: MLModel, name: str | None = None,

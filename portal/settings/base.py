@@ -288,6 +288,9 @@ CELERY_BEAT_SCHEDULE = {
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
 }
+# Loaded models each web process keeps for online predictions (count and total artifact bytes).
+PORTAL_MODEL_CACHE_ENTRIES = env_int("PORTAL_MODEL_CACHE_ENTRIES", 16)
+PORTAL_MODEL_CACHE_BYTES = env_int("PORTAL_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
 # How often each web process pushes its online-prediction counts to Redis.
 PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
 # Queue names get this prefix (tests give every run its own queues on a shared broker).
