@@ -4,6 +4,7 @@ from . import apis
 from .views import datasets as dataset_views
 from .views import jobs as job_views
 from .views import models as model_views
+from .views import predictions as prediction_views
 
 page_patterns = [
     path("", dataset_views.home, name="home"),
@@ -18,6 +19,9 @@ page_patterns = [
     path("jobs/<int:job_id>/", job_views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job_status"),
     path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job_cancel"),
+    path("jobs/<int:job_id>/result/", prediction_views.prediction_download_page, name="prediction_download"),
+    path("jobs/<int:job_id>/errors/", prediction_views.prediction_errors_page, name="prediction_errors"),
+    path("predict/", prediction_views.predict, name="predict"),
     path("models/", model_views.models_page, name="models"),
     path("models/train/", model_views.train, name="train"),
     path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),
@@ -28,6 +32,7 @@ page_patterns = [
          name="model_version_promote"),
     path("model-versions/<int:version_id>/delete/", model_views.model_version_delete,
          name="model_version_delete"),
+    path("model-versions/<int:version_id>/try/", prediction_views.try_it, name="try_it"),
 ]
 
 api_patterns = [

@@ -8,13 +8,12 @@ class TenantsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
+        from . import audit, metering
         from .signals import (
             audit_operator_login,
             audit_operator_login_failed,
             bind_session_to_tenant,
         )
-
-        from . import audit, metering
 
         audit.register_pre_export_hook(metering.settle_before_export)
         user_logged_in.connect(bind_session_to_tenant, dispatch_uid="tenants.bind_session")

@@ -106,22 +106,35 @@ def _training_body(ctx: Context) -> dict:
             "algorithm": "logistic_regression"}
 
 
-def _job_id(ctx: Context) -> int:
-    """A queued training job of Bob's."""
-    return ctx.once("job", lambda: _bob_api(ctx).post("/api/v1/training-jobs/", _training_body(ctx),
-                                                       format="json").json()["id"])
-
-
 def _trained(ctx: Context) -> dict:
     """Bob's model, trained in this process: {model, model_version, version}."""
     from tests.mlcore.conftest import run_jobs
 
     def train():
-        job_id = _job_id(ctx)
-        run_jobs()
-        return _bob_api(ctx).get(f"/api/v1/jobs/{job_id}/").json()["result"]
+        job = _bob_api(ctx).post("/api/v1/training-jobs/", _training_body(ctx), format="json").json()
+        run_jobs("training")
+        return _bob_api(ctx).get(f"/api/v1/jobs/{job['id']}/").json()["result"]
 
     return ctx.once("trained", train)
+
+
+def _prediction_body(ctx: Context) -> dict:
+    return {"model": _trained(ctx)["model"], "dataset": _dataset_id(ctx)}
+
+
+def _job_id(ctx: Context) -> int:
+    """A finished batch prediction job of Bob's (it has a result, errors file and receipt)."""
+    from tests.mlcore.conftest import run_jobs
+
+    def score():
+        job = _bob_api(ctx).post("/api/v1/prediction-jobs/", _prediction_body(ctx), format="json").json()
+        run_jobs("prediction")
+        return job["id"]
+
+    return ctx.once("job", score)
+
+
+ONE_ROW = {"rows": [{"tenure": 3, "monthly": 50.0, "plan": "basic", "autopay": "yes"}]}
 
 
 KWARGS = {
@@ -198,6 +211,10 @@ MATRIX: dict[str, dict] = {
     "job_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_status": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_cancel": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "prediction_download": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "prediction_errors": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "predict": {"GET": "302 200 200 403 403 404", "POST": "302 422 422 403 403 404"},
+    "try_it": {"GET": "405 405 405 405 405 404", "POST": "302 200 200 403 403 404"},
     # mlcore: API
     "api-datasets": {"GET": "401 200 200 200 403 404", "POST": "401 400 400 403 403 404"},
     "api-dataset": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
@@ -212,6 +229,12 @@ MATRIX: dict[str, dict] = {
     "api-jobs": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
     "api-job": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
     "api-job-cancel": {"GET": "401 405 405 405 403 404", "POST": "401 202 202 403 403 404"},
+    "api-job-result": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
+    "api-job-errors": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
+    "api-job-receipt": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
+    "api-prediction-jobs": {"GET": "401 405 405 405 403 404",
+                            "POST": ("401 202 202 403 403 404", _prediction_body)},
+    "api-model-predict": {"GET": "401 405 405 405 403 404", "POST": ("401 200 200 403 403 404", ONE_ROW)},
     "api-models": {"GET": "401 200 200 200 403 404", "POST": "401 405 405 403 403 404"},
     "api-model": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
                   "DELETE": "401 204 204 403 403 404"},

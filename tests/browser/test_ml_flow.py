@@ -69,3 +69,45 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     for chart in ("roc-chart", "importance-chart", "confusion-matrix", "model-card"):
         assert page.get_by_test_id(chart).is_visible()
     screenshot(page, "model-version")
+
+
+def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, server, worker, api_as):
+    from tests.mlcore.conftest import upload_dataset
+
+    bob_api = api_as("bob")
+    data = upload_dataset(bob_api, churn_csv(rows=200_000), filename="customers.csv", name="Customers")
+    job = bob_api.post("/api/v1/training-jobs/", {"dataset": data["id"], "model_name": "Churn",
+                                                  "target": "churned", "algorithm": "logistic_regression"},
+                       format="json").json()
+    deadline = time.monotonic() + 90
+    while bob_api.get(f"/api/v1/jobs/{job['id']}/").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "training did not finish"
+        time.sleep(0.5)
+
+    sign_in(page, server, "acme", "bob@acme.test")
+    page.goto(server("acme", "/predict/"))
+    page.select_option("#id_model_version", label="Churn v1 (production)")
+    page.select_option("#id_dataset", label="Customers (200000 rows)")
+    screenshot(page, "predict-form")
+    page.get_by_test_id("start-prediction").click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+    progress = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = page.get_by_test_id("job-state").inner_text()
+        progress.append(int(page.get_by_test_id("job-progress").inner_text().rstrip("%")))
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
+    assert progress == sorted(progress) and progress[-1] == 100
+    assert "200000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
+    screenshot(page, "prediction-done")
+    with page.expect_download() as download:
+        page.get_by_test_id("download-csv").click()
+    path = download.value.path()
+    with open(path, "rb") as fh:
+        header = fh.readline().decode().strip()
+        lines = 1 + sum(1 for _ in fh)
+    assert header == '"row","prediction","proba_false","proba_true"'
+    assert lines == 200_001

@@ -1,0 +1,111 @@
+"""HTML pages: batch predictions, prediction downloads, and the "try it" form of a version."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from tenants import metering, quotas
+from tenants.access import WRITER_ROLES
+from tenants.pages import member_page
+
+from .. import serving
+from ..models import Job, ModelVersion, PredictionOutput
+from ..responses import prediction_download
+from ..selectors import (
+    USE,
+    dataset_list,
+    get_dataset_for_user,
+    get_job_for_user,
+    get_model_version_for_user,
+    model_list,
+)
+from ..services import predictions as prediction_services
+
+
+@member_page(roles=WRITER_ROLES)
+def predict(request):
+    """Pick a model version (default: production) and a dataset; the job page follows it."""
+    data = request.POST if request.method == "POST" else request.GET
+    models = [m for m in model_list(membership=request.membership, user_id=request.user.pk)
+              .prefetch_related("versions") if USE in _actions(request, m)]
+    datasets = list(dataset_list(membership=request.membership, user_id=request.user.pk)[:500])
+    error = None
+    if request.method == "POST":
+        try:
+            version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                                 version_id=data.get("model_version"), need=USE)
+            dataset = get_dataset_for_user(membership=request.membership, user_id=request.user.pk,
+                                           dataset_id=data.get("dataset"))
+            job = prediction_services.prediction_job_start(
+                tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
+                version=version, id_column=data.get("id_column") or None)
+        except Http404:
+            error = "Choose a model version and a dataset."
+        except (prediction_services.PredictionRefused, quotas.QuotaExceeded) as exc:
+            error = str(exc)
+        else:
+            messages.success(request, "Scoring started. This page follows it live.")
+            return redirect("job_detail", job_id=job.id)
+    return render(request, "mlcore/predictions/predict.html", {
+        "models": models, "datasets": datasets, "error": error,
+        "chosen_version": data.get("model_version", ""), "chosen_dataset": data.get("dataset", ""),
+        "id_column": data.get("id_column", ""),
+    }, status=422 if error else 200)
+
+
+def _actions(request, model):
+    from ..selectors import model_actions
+
+    return model_actions(membership=request.membership, user_id=request.user.pk, model=model)
+
+
+def _output(request, job_id) -> PredictionOutput:
+    job = get_job_for_user(membership=request.membership, user_id=request.user.pk, job_id=job_id)
+    output = PredictionOutput.objects.filter(job=job).first()
+    if job.kind != Job.Kind.PREDICTION or output is None:
+        raise Http404
+    return output
+
+
+@member_page(roles=WRITER_ROLES)
+def prediction_download_page(request, job_id: int):
+    kind = request.GET.get("format", "csv")
+    if kind not in ("csv", "parquet"):
+        raise Http404
+    return prediction_download(request.tenant, _output(request, job_id), kind)
+
+
+@member_page(roles=WRITER_ROLES)
+def prediction_errors_page(request, job_id: int):
+    return prediction_download(request.tenant, _output(request, job_id), "errors")
+
+
+@require_POST
+@member_page(roles=WRITER_ROLES)
+def try_it(request, version_id: int):
+    """One row typed into the version page, scored like the online endpoint does."""
+    from ..ml import BadValuesError, MissingColumnsError
+
+    version: ModelVersion = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                                       version_id=version_id)
+    if USE not in version.model.allowed_actions:
+        raise PermissionDenied("You can view this model but not use it for predictions.")
+    row = {name: request.POST.get(f"f_{name}", "") for name in version.features}
+    context = {"version": version, "row": row}
+    try:
+        prediction_services.predicted_rows_check(request.tenant, rows=1)
+        result = serving.predictor(request.tenant, version.id).predict([row])
+    except (MissingColumnsError, BadValuesError, quotas.QuotaExceeded) as exc:
+        context["error"] = str(exc)
+    else:
+        metering.online_buffer.add(tenant_id=request.tenant.id, user_id=request.user.pk, token_id=None,
+                                   version_id=version.id, rows=1)
+        context["prediction"] = result["predictions"][0]
+        probabilities = (result.get("probabilities") or [None])[0]
+        context["probabilities"] = sorted(probabilities.items(), key=lambda kv: -kv[1]) if probabilities else None
+    return render(request, "mlcore/predictions/_try_result.html", context,
+                  status=422 if "error" in context else 200)

@@ -1,0 +1,63 @@
+"""Prediction pages (mlcore/views/predictions.py): batch form, downloads, the try-it form."""
+
+import re
+
+import pytest
+
+from tests.mlcore.conftest import run_jobs
+from tests.mlcore.test_prediction_apis import train_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bob_starts_a_batch_job_from_the_page_and_downloads_csv_and_parquet(page_as, api_as, churn):
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    form = bob.get("/predict/").content.decode()
+    assert "Churn v1 (production)" in form
+    response = bob.post("/predict/", {"model_version": trained["model_version"], "dataset": churn["id"]})
+    assert response.status_code == 302
+    job_url = response["Location"]
+    run_jobs("prediction")
+    status = bob.get(job_url + "status/").content.decode()
+    assert "300 rows scored, 0 rejected." in status
+    csv_url = re.search(r'href="([^"]+format=csv)"', status).group(1)
+    body = b"".join(bob.get(csv_url).streaming_content)
+    assert body.startswith(b'"row","prediction"') and body.count(b"\n") == 301
+    parquet = b"".join(bob.get(csv_url.replace("csv", "parquet")).streaming_content)
+    assert parquet[:4] == b"PAR1"
+
+
+def test_missing_columns_are_shown_on_the_form(page_as, api_as, churn):
+    from tests.mlcore.conftest import upload_dataset
+
+    trained = train_model(api_as("bob"), churn["id"])
+    partial = upload_dataset(api_as("bob"), b"tenure,plan\n1,basic\n", filename="p.csv")
+    response = page_as("bob").post("/predict/", {"model_version": trained["model_version"],
+                                                 "dataset": partial["id"]})
+    assert response.status_code == 422
+    assert b"missing columns the model needs: &#x27;monthly&#x27;, &#x27;autopay&#x27;" in response.content
+
+
+def test_try_it_scores_one_row_on_the_version_page(page_as, api_as, churn):
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    page = bob.get(f"/model-versions/{trained['model_version']}/").content.decode()
+    assert 'data-testid="try-form"' in page
+    response = bob.post(f"/model-versions/{trained['model_version']}/try/",
+                        {"f_tenure": "2", "f_monthly": "99", "f_plan": "basic", "f_autopay": "no"})
+    assert response.status_code == 200
+    assert b'data-testid="try-prediction">true<' in response.content
+    bad = bob.post(f"/model-versions/{trained['model_version']}/try/",
+                   {"f_tenure": "lots", "f_monthly": "99", "f_plan": "basic", "f_autopay": "no"})
+    assert bad.status_code == 422
+    assert b"tenure" in bad.content
+
+
+def test_a_model_shared_for_view_has_no_try_it_form(page_as, api_as, churn):
+    trained = train_model(api_as("bob"), churn["id"])
+    api_as("bob").post(f"/api/v1/models/{trained['model']}/share/", {"email": "dana@example.test",
+                                                                     "permission": "view"}, format="json")
+    dana = page_as("dana")
+    assert b"try-form" not in dana.get(f"/model-versions/{trained['model_version']}/").content
+    assert dana.post(f"/model-versions/{trained['model_version']}/try/", {}).status_code == 403
