@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import models
 
-from . import audit, gate
+from . import audit, gate, usage
 from .models import Tenant, UsageDaily
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,9 @@ def sync_to_database(days: tuple[date, ...] | None = None) -> int:
     today = datetime.now(UTC)
     days = days or (today.date(), date.fromordinal(today.date().toordinal() - 1))
     touched = 0
-    for tenant_id in Tenant.objects.exclude(schema_name="public").values_list("id", flat=True):
+    for tenant in Tenant.objects.exclude(schema_name="public"):
+        tenant_id = tenant.id
+        changed = False
         for day in days:
             when = datetime(day.year, day.month, day.day, tzinfo=UTC)
             keys = gate.usage_keys(tenant_id, when)
@@ -158,6 +160,9 @@ def sync_to_database(days: tuple[date, ...] | None = None) -> int:
                 if counts:
                     _add(tenant_id, day, field, counts)
                     touched += len(counts)
+                    changed = True
+        if changed:
+            usage.invalidate(tenant)
         _seed_month_total(redis, tenant_id, today)
     return touched
 

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, time
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -53,11 +52,10 @@ def month_start(today: date | None = None) -> date:
 
 
 def _month_totals(tenant: Tenant, user_id: int | None = None) -> dict[str, int]:
-    rows = UsageDaily.objects.filter(tenant=tenant, day__gte=month_start())
-    if user_id is not None:
-        rows = rows.filter(user_id=user_id)
-    totals = rows.aggregate(cpu_ms=Sum("cpu_ms"), predicted_rows=Sum("predicted_rows"))
-    return {"cpu_ms": totals["cpu_ms"] or 0, "predicted_rows": totals["predicted_rows"] or 0}
+    from . import usage
+
+    totals = usage.month_totals(tenant) if user_id is None else usage.member_month_totals(tenant, user_id)
+    return {"cpu_ms": totals["cpu_ms"], "predicted_rows": totals["predicted_rows"]}
 
 
 def gauges(tenant: Tenant) -> TenantUsage:
@@ -225,10 +223,13 @@ def _usage_row(tenant: Tenant, user_id: int | None) -> UsageDaily:
 
 
 def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_bytes: int) -> None:
+    from . import usage
+
     row = _usage_row(tenant, user_id)
     UsageDaily.objects.filter(pk=row.pk).update(
         cpu_ms=models.F("cpu_ms") + cpu_ms, jobs=models.F("jobs") + 1,
         peak_memory_bytes=Greatest(models.F("peak_memory_bytes"), peak_memory_bytes))
+    usage.invalidate(tenant)
 
 
 # --- operators and admins change limits ---------------------------------------------------------

@@ -1,10 +1,12 @@
 from django.urls import path
 
 from . import apis, views
+from .views import usage as usage_views
 
 public_patterns = [
     path("", views.landing, name="landing"),
     path("ops/audit/", views.ops_audit, name="ops_audit"),
+    path("ops/usage/", usage_views.ops_usage, name="ops_usage"),
 ]
 
 page_patterns = [
@@ -20,6 +22,9 @@ page_patterns = [
     path("account/set-password/done/", views.PasswordResetCompleteView.as_view(),
          name="password_reset_complete"),
     path("members/", views.members, name="members"),
+    path("members/limits/", usage_views.member_limits, name="member_limits"),
+    path("usage/", usage_views.usage_page, name="usage"),
+    path("usage/export.csv", usage_views.usage_export, name="usage_export"),
     path("members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
     path("account/two-factor/", views.two_factor_setup, name="two_factor"),

@@ -65,7 +65,8 @@ def _forget_redis_counters() -> None:
     metering.online_buffer.discard()
     client = gate.client()
     prefix = gate._prefix()
-    for pattern in (f"{prefix}:use:*", f"{prefix}:audit:online:*"):
+    # ...and so does Django's cache (keys are "<schema>:<prefix>:<version>:<key>").
+    for pattern in (f"{prefix}:use:*", f"{prefix}:audit:online:*", f"*:{prefix}:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tenants import quotas
+from tenants import charts, quotas
 from tenants.access import DATA_ROLES, WRITER_ROLES
 from tenants.models import Membership, Role
 from tenants.pages import form_errors_from, member_page
 
-from .. import charts, storage
+from .. import storage
 from ..responses import download_response
 from ..selectors import EDIT, SHARE, dataset_grants, dataset_list, get_dataset_for_user
 from ..services import datasets as dataset_services

@@ -8,12 +8,11 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tenants import quotas
+from tenants import charts, quotas
 from tenants.access import DATA_ROLES, WRITER_ROLES
 from tenants.models import Membership, Role
 from tenants.pages import form_errors_from, member_page
 
-from .. import charts
 from ..ml.spec import ALGORITHMS, infer_task
 from ..selectors import (
     DELETE,

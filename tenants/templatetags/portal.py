@@ -1,6 +1,6 @@
 from django import template
 
-from tenants.quotas import human_bytes
+from ..quotas import human_bytes
 
 register = template.Library()
 

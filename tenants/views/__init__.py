@@ -15,9 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from . import access, audit, services, two_factor
-from .access import ADMIN_ROLES, AUDIT_ROLES
-from .forms import (
+from .. import access, audit, services, two_factor
+from ..access import ADMIN_ROLES, AUDIT_ROLES
+from ..forms import (
     AuditFilterForm,
     LoginForm,
     MemberAddForm,
@@ -28,10 +28,10 @@ from .forms import (
     TwoFactorCodeForm,
     WorkspaceForm,
 )
-from .hosts import tenant_url
-from .models import Membership, Role, Tenant
-from .pages import form_errors_from, member_page
-from .selectors import (
+from ..hosts import tenant_url
+from ..models import Membership, Role, Tenant
+from ..pages import form_errors_from, member_page
+from ..selectors import (
     admin_count,
     api_token_list,
     audit_event_list,
@@ -275,14 +275,14 @@ def member_remove(request, member_id: int):
 
 # --- error pages --------------------------------------------------------------------------------
 def page_not_found(request, exception=None):
-    from .middleware import not_found
+    from ..middleware import not_found
 
     return not_found(request)
 
 
 def permission_denied(request, exception=None):
     if request.path.startswith("/api/"):
-        from .problems import problem_response
+        from ..problems import problem_response
 
         return problem_response(403, str(exception) or "Forbidden.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
@@ -290,7 +290,7 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        from .problems import problem_response
+        from ..problems import problem_response
 
         return problem_response(500, "Something went wrong on our side; it has been logged.")
     return render(request, "500.html", status=500)
@@ -403,7 +403,7 @@ def audit_log(request):
 @require_POST
 @member_page(roles=AUDIT_ROLES)
 def audit_verify(request):
-    from .audit_chain import chains_verify
+    from ..audit_chain import chains_verify
 
     result = chains_verify(tenant_ids=[request.tenant.id], trigger="manual",
                            actor_email=request.user.email)[0]
@@ -424,7 +424,7 @@ def audit_verify(request):
 @staff_member_required
 def ops_audit(request):
     """The last verification of every chain; "verify now" runs it again."""
-    from .audit_chain import chains_verify
+    from ..audit_chain import chains_verify
 
     if request.method == "POST":
         results = chains_verify(trigger="manual", actor_email=request.user.email)

@@ -106,3 +106,23 @@ def line(series: list[tuple[str, list[tuple[float, float]]]], *, label: str, x_l
         f'transform="rotate(-90 12 {pad_t + ph / 2})">{escape(y_label)}</text>',
     ]
     return _svg(width, height, label, body)
+
+
+def daily(points: list[tuple[str, float]], *, label: str, width: int = 420, height: int = 110) -> SafeString:
+    """One bar per day (oldest first); the first and last dates under the axis."""
+    if not points:
+        return mark_safe("")
+    bins = [{"start": day, "end": day, "count": value} for day, value in points]
+    top = max(value for _, value in points)
+    plot_h = height - 18
+    bar_w = width / len(points)
+    body = [f'<line class="axis" x1="0" y1="{plot_h}" x2="{width}" y2="{plot_h}"/>']
+    for i, b in enumerate(bins):
+        h = 0 if not b["count"] or not top else max(1.0, plot_h * b["count"] / top)
+        body.append(f'<rect x="{i * bar_w + 1:.1f}" y="{plot_h - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+                    f'height="{h:.1f}"><title>{escape(str(b["start"]))}: {_fmt(b["count"])}</title></rect>')
+    body.append(f'<text x="0" y="{height - 3}" class="tick">{escape(str(points[0][0]))}</text>')
+    body.append(f'<text x="{width}" y="{height - 3}" text-anchor="end" class="tick">'
+                f'{escape(str(points[-1][0]))}</text>')
+    body.append(f'<text x="{width}" y="10" text-anchor="end" class="tick">max {_fmt(top)}</text>')
+    return _svg(width, height, label, body)

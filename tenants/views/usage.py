@@ -1,0 +1,124 @@
+"""Usage pages: what the workspace used against its limits, per member limits, the operators' view."""
+
+from __future__ import annotations
+
+from calendar import monthrange
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from .. import charts, quotas, usage
+from ..access import ADMIN_ROLES
+from ..models import Membership
+from ..pages import member_page
+
+QUOTA_ROWS = [
+    ("storage_bytes", "Storage", "bytes"),
+    ("datasets", "Datasets", ""),
+    ("model_versions", "Model versions", ""),
+    ("concurrent_jobs", "Jobs running now", ""),
+    ("cpu_seconds", "CPU-seconds this month", "s"),
+    ("predicted_rows", "Rows predicted this month", ""),
+    ("api_requests_per_minute", "API requests this minute", ""),
+]
+MONTHLY = {"cpu_seconds", "predicted_rows"}
+
+
+def _quota_rows(summary: dict) -> list[dict]:
+    rows = []
+    for key, label, unit in QUOTA_ROWS:
+        used, limit = summary["usage"][key], summary["limits"][key]
+        rows.append({"key": key, "label": label, "unit": unit, "used": used, "limit": limit,
+                     "percent": round(100 * used / limit, 1) if limit else 100.0,
+                     "monthly": key in MONTHLY, "low": int(limit * 0.8), "high": int(limit * 0.95)})
+    return rows
+
+
+def _month_share() -> dict:
+    today = timezone.now()
+    days = monthrange(today.year, today.month)[1]
+    elapsed = (today.day - 1) + today.hour / 24
+    return {"day": today.day, "days": days, "percent": round(100 * elapsed / days, 1)}
+
+
+@member_page()
+def usage_page(request):
+    tenant = request.tenant
+    summary = quotas.usage_summary(tenant=tenant)
+    history = usage.daily_history(tenant)
+    history_charts = [
+        (title, charts.daily([(str(r["day"]), r[key]) for r in history],
+                             label=f"{title} per day, last {len(history)} days"))
+        for key, title in (("cpu_seconds", "CPU-seconds"), ("jobs", "Jobs"),
+                           ("predicted_rows", "Rows predicted"), ("api_requests", "API requests"))
+    ]
+    return render(request, "tenants/usage.html", {
+        "summary": summary, "quotas": _quota_rows(summary), "month": _month_share(),
+        "history_charts": history_charts,
+        "members": usage.member_breakdown(tenant) if request.membership.is_admin else None,
+    })
+
+
+@member_page()
+def usage_export(request):
+    body = usage.export_csv(request.tenant, per_member=request.membership.is_admin)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="usage-{request.tenant.slug}.csv"'
+    return response
+
+
+class MemberLimitsForm(forms.Form):
+    def __init__(self, *args, tenant_limits: dict, initial_limits: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key in quotas.MEMBER_LIMIT_FIELDS:
+            self.fields[key] = forms.IntegerField(
+                label=key.replace("_", " "), required=False, min_value=0, max_value=tenant_limits[key],
+                initial=initial_limits.get(key), help_text=f"workspace limit: {tenant_limits[key]:,}")
+
+
+@member_page(roles=ADMIN_ROLES)
+def member_limits(request):
+    tenant = request.tenant
+    tenant_limits = quotas.effective_limits(tenant)
+    members = list(Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__email"))
+    forms_by_id = {m.id: MemberLimitsForm(request.POST if request.POST.get("member") == str(m.id) else None,
+                                          prefix=f"m{m.id}", tenant_limits=tenant_limits,
+                                          initial_limits=m.limits) for m in members}
+    if request.method == "POST":
+        member = next((m for m in members if str(m.id) == request.POST.get("member")), None)
+        form = forms_by_id.get(member.id) if member else None
+        if form is not None and form.is_valid():
+            try:
+                quotas.member_limits_set(membership=member, limits={k: v for k, v in form.cleaned_data.items()
+                                                                     if v is not None}, actor=request.user)
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                messages.success(request, f"Saved the limits of {member.user.email}.")
+                return redirect("member_limits")
+    return render(request, "tenants/member_limits.html", {
+        "rows": [(m, forms_by_id[m.id]) for m in members], "tenant_limits": tenant_limits,
+    }, status=400 if request.method == "POST" else 200)
+
+
+SORTABLE = ("slug", "plan", "storage_bytes", "datasets", "model_versions", "running_jobs", "queued_jobs",
+            "cpu_seconds", "predicted_rows", "api_requests")
+
+
+@staff_member_required
+def ops_usage(request):
+    from django.contrib import admin
+
+    sort = request.GET.get("sort", "slug")
+    sort = sort if sort in SORTABLE else "slug"
+    descending = request.GET.get("dir") == "desc"
+    return render(request, "public/ops_usage.html", {
+        **admin.site.each_context(request), "title": "Tenants' usage",
+        "rows": usage.operator_overview(sort=sort, descending=descending),
+        "sort": sort, "descending": descending, "sortable": SORTABLE,
+    })
