@@ -63,6 +63,14 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
     return result.stdout or ""
 
 
+def _celery_worker(env: dict[str, str], queues: str, concurrency: str, beat: bool = False) -> subprocess.Popen:
+    name = queues.split(",")[0]
+    extra = ["--beat", "--schedule", str(embedded.var_dir() / "celerybeat-schedule")] if beat else []
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [PYTHON, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--queues", queues,
+         "--concurrency", concurrency, "--hostname", f"{name}@%h", *extra], env=env, cwd=BASE_DIR)
+
+
 def _wait_for_http(port: int, timeout: float = 30.0) -> bool:
     import http.client
 
@@ -108,12 +116,11 @@ def run() -> int:
             [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
              "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10",
              "--timeout", "120"], env=env, cwd=BASE_DIR))
-        children.append(subprocess.Popen(  # noqa: S603
-            [PYTHON, "-m", "celery", "-A", "portal", "worker", "--beat", "--loglevel", "INFO",
-             "--queues", env.get("PORTAL_WORKER_QUEUES", "training,prediction,default"),
-             "--concurrency", env.get("PORTAL_WORKER_CONCURRENCY", "2"),
-             "--schedule", str(embedded.var_dir() / "celerybeat-schedule")],
-            env=env, cwd=BASE_DIR))
+        # Two workers, so long training never blocks scoring: one for training jobs, one for
+        # predictions and periodic work (it also runs the beat scheduler, once).
+        children.append(_celery_worker(env, "training", env.get("PORTAL_TRAINING_CONCURRENCY", "2")))
+        children.append(_celery_worker(env, "prediction,default", env.get("PORTAL_PREDICTION_CONCURRENCY", "2"),
+                                       beat=True))
         if not _wait_for_http(port):
             _say("the web server did not come up; see the log above")
             shutdown()

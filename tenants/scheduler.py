@@ -5,9 +5,12 @@ ticket under one advisory lock, so concurrency limits hold across workers and ma
 
 - a tenant at its concurrent-jobs limit (or a member at theirs) waits, with the reason on the
   ticket ("waiting: 2 of 2 job slots in use");
-- among tenants that may start a job, the one furthest below its weighted share runs next
-  (fewest running jobs per unit of plan weight; ties go to the oldest waiting job), so a tenant
-  with 500 queued jobs delays another tenant's single job by about one job's duration at most;
+- among tenants that may start a job, the one furthest below its weighted share runs next: the
+  least worker time used in the recent window (FAIR_WINDOW) per unit of plan weight, then the
+  fewest running jobs per weight, then the oldest waiting job. Counting recent use and not only
+  what runs now (as Slurm's and Kueue's fair sharing do) means a tenant that just arrived gets
+  every worker that frees up until it has had its share, so a tenant with 500 queued jobs delays
+  another tenant's jobs by about one job's duration, not by half the machine;
 - idle capacity is used by whoever has work: nothing is reserved for tenants that are idle.
 """
 
@@ -38,6 +41,9 @@ class Candidate:
     created_at: datetime
 
 
+FAIR_WINDOW_SECONDS = 300
+
+
 @dataclass
 class TenantLoad:
     """What the scheduler knows of one tenant at pick time."""
@@ -45,6 +51,7 @@ class TenantLoad:
     weight: int
     limit: int
     running: int = 0
+    recent_seconds: float = 0.0  # worker time used within the last FAIR_WINDOW_SECONDS
     member_running: dict[int | None, int] = field(default_factory=dict)
     member_limits: dict[int | None, int] = field(default_factory=dict)
 
@@ -75,9 +82,12 @@ def choose(candidates: list[Candidate], loads: dict[int, TenantLoad]) -> tuple[C
         heads.setdefault(cand.tenant_id, cand)  # oldest eligible ticket of this tenant
     if not heads:
         return None, waits
-    best = min(heads.values(), key=lambda c: (loads[c.tenant_id].running / max(loads[c.tenant_id].weight, 1),
-                                              c.created_at, c.ticket_id))
-    return best, waits
+    def share(c: Candidate) -> tuple:
+        load = loads[c.tenant_id]
+        weight = max(load.weight, 1)
+        return (round(load.recent_seconds / weight, 3), load.running / weight, c.created_at, c.ticket_id)
+
+    return min(heads.values(), key=share), waits
 
 
 def _candidates(queue: str) -> list[Candidate]:
@@ -105,10 +115,27 @@ def _loads(tenant_ids: set[int]) -> dict[int, TenantLoad]:
         load = loads[row["tenant_id"]]
         load.running += row["n"]
         load.member_running[row["user_id"]] = row["n"]
+    for tenant_id, seconds in _recent_seconds(tenant_ids).items():
+        loads[tenant_id].recent_seconds = seconds
     for m in Membership.objects.filter(tenant_id__in=tenant_ids).exclude(limits={}):
         if "concurrent_jobs" in m.limits:
             loads[m.tenant_id].member_limits[m.user_id] = int(m.limits["concurrent_jobs"])
     return loads
+
+
+def _recent_seconds(tenant_ids: set[int]) -> dict[int, float]:
+    """Worker time each tenant's jobs used within the fair-share window (running ones so far)."""
+    table = JobTicket._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT tenant_id, SUM(EXTRACT(EPOCH FROM COALESCE(finished_at, now()) "  # noqa: S608
+            f"  - GREATEST(claimed_at, now() - make_interval(secs => %s)))) "
+            f"FROM {table} WHERE tenant_id = ANY(%s) AND claimed_at IS NOT NULL "
+            f"AND (finished_at IS NULL OR finished_at > now() - make_interval(secs => %s)) "
+            f"GROUP BY tenant_id",
+            [FAIR_WINDOW_SECONDS, list(tenant_ids), FAIR_WINDOW_SECONDS],
+        )
+        return {tenant_id: max(float(seconds or 0), 0.0) for tenant_id, seconds in cursor.fetchall()}
 
 
 def claim_next(queue: str, worker: str) -> JobTicket | None:

@@ -30,6 +30,22 @@ def test_weights_scale_the_share():
     assert chosen.ticket_id == 10
 
 
+def test_recent_use_counts_so_a_newcomer_gets_freed_workers_first():
+    # A and B run one job each, but A has used 250 worker-seconds lately and B only 3.
+    loads = {1: TenantLoad(weight=1, limit=4, running=1, recent_seconds=250.0),
+             2: TenantLoad(weight=1, limit=4, running=1, recent_seconds=3.0)}
+    chosen, _ = choose([cand(10, 1, minutes=0), cand(20, 2, minutes=9)], loads)
+    assert chosen.ticket_id == 20
+
+
+def test_recent_use_is_weighted_by_the_plan():
+    # A (weight 4) used 100 s -> 25 per weight; B (weight 1) used 30 s -> 30 per weight.
+    loads = {1: TenantLoad(weight=4, limit=4, running=0, recent_seconds=100.0),
+             2: TenantLoad(weight=1, limit=4, running=0, recent_seconds=30.0)}
+    chosen, _ = choose([cand(10, 1, minutes=5), cand(20, 2, minutes=0)], loads)
+    assert chosen.ticket_id == 10
+
+
 def test_equal_shares_go_to_the_oldest_waiting_job():
     loads = {1: TenantLoad(weight=1, limit=4, running=1), 2: TenantLoad(weight=1, limit=4, running=1)}
     chosen, _ = choose([cand(10, 1, minutes=5), cand(20, 2, minutes=1)], loads)
@@ -88,3 +104,22 @@ def test_claiming_respects_the_concurrency_limit_and_says_why(world):
 def test_queues_are_separate(world):
     ticket_create(tenant=world.acme, user_id=world.bob.id, job_id=1, kind="training", queue="training")
     assert claim_next("prediction", "w1") is None
+
+
+@pytest.mark.django_db
+def test_a_tenant_that_just_used_the_workers_yields_to_one_that_did_not(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    done = ticket_create(tenant=world.acme, user_id=world.bob.id, job_id=1, kind="training", queue="training")
+    JobTicket.objects.filter(pk=done.pk).update(state=JobTicket.State.FINISHED,
+                                                claimed_at=now - timedelta(seconds=120), finished_at=now)
+    acme_next = ticket_create(tenant=world.acme, user_id=world.bob.id, job_id=2, kind="training",
+                              queue="training")
+    globex_next = ticket_create(tenant=world.globex, user_id=world.charlie.id, job_id=1, kind="training",
+                                queue="training")
+    assert acme_next.created_at < globex_next.created_at
+    assert claim_next("training", "w1").id == globex_next.id
+    assert claim_next("training", "w1").id == acme_next.id
