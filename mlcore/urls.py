@@ -22,6 +22,7 @@ page_patterns = [
     path("jobs/<int:job_id>/result/", prediction_views.prediction_download_page, name="prediction_download"),
     path("jobs/<int:job_id>/errors/", prediction_views.prediction_errors_page, name="prediction_errors"),
     path("predict/", prediction_views.predict, name="predict"),
+    path("predict/upload/", prediction_views.predict_upload, name="predict_upload"),
     path("models/", model_views.models_page, name="models"),
     path("models/train/", model_views.train, name="train"),
     path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from tenants import metering, quotas
 from tenants.access import WRITER_ROLES
 from tenants.pages import member_page
 
-from .. import serving
+from .. import serving, storage
 from ..models import Job, ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
@@ -23,6 +24,7 @@ from ..selectors import (
     get_model_version_for_user,
     model_list,
 )
+from ..services import datasets as dataset_services
 from ..services import predictions as prediction_services
 
 
@@ -109,3 +111,46 @@ def try_it(request, version_id: int):
         context["probabilities"] = sorted(probabilities.items(), key=lambda kv: -kv[1]) if probabilities else None
     return render(request, "mlcore/predictions/_try_result.html", context,
                   status=422 if "error" in context else 200)
+
+
+@csrf_exempt
+@member_page(roles=WRITER_ROLES)
+@require_POST
+def predict_upload(request):
+    """Score a new file: it is stored like any dataset (validated, encrypted), then scored."""
+    budget = dataset_services.UploadBudget(request.tenant, request.membership)
+    dataset_services.install_upload(request, budget)
+    try:
+        return _predict_upload(request, budget)
+    except storage.UploadRefused as exc:  # raised while the CSRF check parsed the body
+        messages.error(request, str(exc.detail))
+        return redirect("predict")
+    finally:
+        budget.release_all()  # a no-op once the file became a dataset
+
+
+@csrf_protect
+def _predict_upload(request, budget):
+    try:
+        version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                             version_id=request.POST.get("model_version"), need=USE)
+    except Http404:
+        messages.error(request, "Choose a model version to score the file with.")
+        return redirect("predict")
+    try:
+        upload = request.FILES.get("file")
+        dataset = dataset_services.dataset_create(
+            tenant=request.tenant, user=request.user, upload=upload, budget=budget,
+            name=f"Scoring {upload.name}" if upload else "")
+        job = prediction_services.prediction_job_start(
+            tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
+            version=version, id_column=request.POST.get("id_column") or None)
+    except (dataset_services.DatasetRejected, prediction_services.PredictionRefused,
+            quotas.QuotaExceeded, storage.UploadRefused) as exc:
+        messages.error(request, str(getattr(exc, "detail", exc)))
+        return redirect("predict")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("predict")
+    messages.success(request, f"Uploaded {dataset.name} ({dataset.rows:,} rows); scoring started.")
+    return redirect("job_detail", job_id=job.id)

@@ -61,3 +61,32 @@ def test_a_model_shared_for_view_has_no_try_it_form(page_as, api_as, churn):
     dana = page_as("dana")
     assert b"try-form" not in dana.get(f"/model-versions/{trained['model_version']}/").content
     assert dana.post(f"/model-versions/{trained['model_version']}/try/", {}).status_code == 403
+
+
+def test_bob_uploads_a_new_file_and_scores_it_in_one_step(page_as, api_as, churn):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.mlcore.conftest import churn_csv
+
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    response = bob.post("/predict/upload/", {"model_version": trained["model_version"],
+                                             "file": SimpleUploadedFile("new.csv", churn_csv(rows=50, seed=3))})
+    assert response.status_code == 302
+    assert re.match(r"^/jobs/\d+/$", response["Location"])
+    run_jobs("prediction")
+    assert b"50 rows scored" in bob.get(response["Location"] + "status/").content
+    names = [d["name"] for d in api_as("bob").get("/api/v1/datasets/").json()["results"]]
+    assert "Scoring new.csv" in names
+
+
+def test_a_bad_file_for_scoring_is_refused_and_leaves_nothing(page_as, api_as, churn, acme):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    trained = train_model(api_as("bob"), churn["id"])
+    before = api_as("bob").get("/api/v1/usage/").json()["usage"]
+    response = page_as("bob").post("/predict/upload/", {"model_version": trained["model_version"],
+                                                        "file": SimpleUploadedFile("bad.csv", b"a,b\n1,2,3\n")},
+                                   follow=True)
+    assert b"Line 2" in response.content
+    assert api_as("bob").get("/api/v1/usage/").json()["usage"] == before

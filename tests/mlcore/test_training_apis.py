@@ -243,3 +243,35 @@ def test_cpu_seconds_are_metered_for_the_job_and_the_month(api_as, churn, acme):
         version = ModelVersion.objects.get()
     assert usage["storage_bytes"] == churn["size_bytes"] + version.artifact_bytes + version.onnx_bytes
     assert np.isfinite(done["cpu_seconds"])
+
+
+def test_a_job_the_months_cpu_budget_cannot_cover_is_refused_with_usage_and_limit(api_as, churn, acme, world):
+    from tenants.quotas import meter_job, tenant_limits_set
+
+    tenant_limits_set(tenant=acme, overrides={"cpu_seconds": 10})
+    meter_job(acme, user_id=world.bob.id, cpu_ms=10_500, peak_memory_bytes=0)
+    response = start(api_as("bob"), churn["id"])
+    assert response.status_code == 403
+    body = response.json()
+    assert body["type"].endswith("quota-exceeded")
+    assert "10 of its 10 CPU-seconds" in body["detail"] or "used 10 of" in body["detail"]
+    assert body["used"] == 10 and body["limit"] == 10
+    assert api_as("bob").get("/api/v1/jobs/").json()["count"] == 0
+
+
+def test_a_job_beyond_the_concurrency_limit_waits_and_says_why(api_as, churn, acme):
+    from tenants.models import JobTicket
+    from tenants.quotas import tenant_limits_set
+    from tenants.scheduler import claim_next
+
+    tenant_limits_set(tenant=acme, overrides={"concurrent_jobs": 1})
+    bob = api_as("bob")
+    first, second = start(bob, churn["id"]).json(), start(bob, churn["id"]).json()
+    from mlcore.jobs import queue_for
+
+    assert claim_next(queue_for("training"), "w1").job_id == first["id"]  # a worker took the first
+    assert claim_next(queue_for("training"), "w2") is None
+    waiting = bob.get(f"/api/v1/jobs/{second['id']}/").json()
+    assert waiting["status"] == "queued"
+    assert waiting["wait_reason"] == "waiting: 1 of 1 job slot in use"
+    assert JobTicket.objects.get(tenant=acme, job_id=second["id"]).state == JobTicket.State.QUEUED

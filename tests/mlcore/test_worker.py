@@ -127,3 +127,16 @@ def test_cancel_stops_a_running_job_within_seconds(worker, api_as):
     assert done["status"] == "cancelled"
     assert time.monotonic() - asked < 8
     assert bob.get("/api/v1/models/").json()["count"] == 0
+
+
+def test_a_job_over_its_wall_time_is_stopped_with_that_reason(worker, api_as, world):
+    from tenants.quotas import tenant_limits_set
+
+    bob = api_as("bob")
+    dataset = upload_dataset(bob, big_csv(40_000))
+    tenant_limits_set(tenant=world.acme, overrides={"wall_seconds_per_job": 2})
+    job = train(bob, dataset["id"], model_name="Slow", algorithm="random_forest", params={"n_estimators": 400})
+    done = wait_for(bob, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"].startswith("Stopped: the job ran longer than 2 seconds")
+    assert worker.proc.poll() is None
