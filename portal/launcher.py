@@ -111,6 +111,7 @@ def run() -> int:
         _say("migrating and seeding demo data…")
         _manage(env, "setup_platform", "-v", "0")
         logins = _manage(env, "seed_demo", "--logins", capture=True)
+        _manage(env, "seed_demo_data")
         workers = env.get("WEB_CONCURRENCY", "3")
         children.append(subprocess.Popen(  # noqa: S603
             [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",

@@ -371,3 +371,32 @@ def dataset_open_for_download(*, tenant: Tenant, dataset: Dataset):
 
 def membership_can_upload(membership: MembershipInfo) -> bool:
     return membership is not None and membership.can_write_data
+
+
+class _ServerFile:
+    """A file the platform itself stores (demo data, scripts): what the upload handler would give."""
+
+    def __init__(self, tenant: Tenant, name: str, content: bytes):
+        self.name = name
+        self.object_id = str(uuid.uuid4())
+        self.tenant = tenant
+        with storage.EncryptedWriter(tenant, DATASETS, self.object_id) as writer:
+            writer.write(content)
+            self.stored = writer.commit()
+
+    def keep(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        storage.delete_object(self.tenant, DATASETS, self.object_id)
+
+
+def dataset_create_from_bytes(*, tenant: Tenant, membership: MembershipInfo, user, filename: str,
+                              content: bytes, name: str = "", description: str = "") -> Dataset:
+    """The upload path for bytes already in the server, with the same checks and quotas."""
+    budget = UploadBudget(tenant, membership)
+    budget.on_progress(0)
+    budget.on_progress(len(content))
+    upload = _ServerFile(tenant, filename, content)
+    return dataset_create(tenant=tenant, user=user, upload=upload, budget=budget, name=name,
+                          description=description)

@@ -135,13 +135,15 @@ MIDDLEWARE = [
     "tenants.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, their user and flash messages serve pages and session-authenticated API calls;
+    # bearer-token API calls (the online prediction hot path) skip them. CSRF stays for all.
+    "tenants.middleware.PageSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.PageAuthenticationMiddleware",
     "tenants.middleware.AuditAccessMiddleware",
     "tenants.middleware.TenantAccessMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.middleware.PageMessageMiddleware",
     "tenants.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (tenants.views.locked_out).
