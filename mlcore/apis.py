@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from tenants import metering, quotas
 from tenants.access import WRITER_ROLES
-from tenants.api import TenantAPI
+from tenants.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
 from tenants.problems import Problem
 
 from . import jobs, serving, storage
@@ -492,7 +492,9 @@ class ModelPredictApi(TenantAPI):
 
     audit_exempt = True  # counted per (token, version, minute) instead: ../shared/API.md
     posts_change_nothing = True  # scoring rows: a read-scoped token may call it
-    parser_classes = [JSONParser]
+    # DRF's JSON parsing and negotiation, minus per-call set-up (tenants/api.py): ~10 µs a call.
+    parser_classes = [FastJSONParser]
+    content_negotiation_class = JSONFirstNegotiation
     MAX_ROWS = 1000
 
     def post(self, request, model_id):

@@ -86,18 +86,22 @@ class Tenant(TenantMixin):
         return self.name
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
-        """Clone the migrated template: its django_migrations rows come along, so unlike
-        django-tenants' default there is no need to run (fake) migrations afterwards."""
+        """Build the schema from the migrated template: its DDL replayed (constant time, see
+        tenants.schema_template) or, without pg_dump, django-tenants' clone function. Either way
+        the template's django_migrations rows come along, so no migration runs afterwards."""
         from django.db import connection
         from django_tenants.clone import CloneSchema
         from django_tenants.utils import get_tenant_base_schema, schema_exists
+
+        from .schema_template import create_from_template
 
         base = get_tenant_base_schema()
         if not sync_schema or not base or not schema_exists(base):
             return super().create_schema(check_if_exists, sync_schema, verbosity)
         if check_if_exists and schema_exists(self.schema_name):
             return False
-        CloneSchema().clone_schema(base, self.schema_name, self.clone_mode)
+        if not create_from_template(self.schema_name):
+            CloneSchema().clone_schema(base, self.schema_name, self.clone_mode)
         connection.set_schema_to_public()
         return True
 
