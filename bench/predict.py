@@ -212,9 +212,11 @@ def wrk(url: str, script: Path, seconds: float, threads: int, connections: int) 
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
          url], capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    latency = dict(re.findall(r"^\s*(50|75|90|99)(?:\.0+)?%\s+([\d.]+[a-z]+)\s*$", out, re.M))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if "50" not in latency or "99" not in latency:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
             "p50": _ms(latency["50"]), "p99": _ms(latency["99"]),

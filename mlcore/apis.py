@@ -165,47 +165,71 @@ class DatasetDownloadApi(TenantAPI):
             raise Problem(500, str(exc), slug="integrity-error", title="Integrity check failed")
 
 
-class DatasetShareApi(TenantAPI):
-    """Owner and admins list and change grants; write_roles lets members in, the access
-    function then requires the share right on this dataset."""
+class _ShareApi(TenantAPI):
+    """List, grant and remove grants on one object (a dataset or a model).
+
+    Owner and admins only: write_roles lets members in, then the access function requires the
+    share right on this very object. Subclasses name the object, its permissions and services.
+    """
 
     write_roles = WRITER_ROLES
+    permissions: tuple[str, ...] = ()  # and: lookup(id), grants(obj), share(obj, ...), unshare(obj, ...)
 
     class GrantInput(serializers.Serializer):
         email = serializers.EmailField(required=False)
         everyone = serializers.BooleanField(required=False, default=False)
-        permission = serializers.ChoiceField(choices=["view", "edit"], required=False)
+        permission = serializers.ChoiceField(choices=[], required=False)
 
-    def _dataset(self, dataset_id):
+        def __init__(self, *args, permissions=(), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["permission"].choices = list(permissions)
+
+    def _input(self) -> dict:
+        data = self.GrantInput(data=self.request.data, permissions=self.permissions)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    def get(self, request, **kwargs):
+        return Response(self.grants(self.lookup(*kwargs.values())))
+
+    def post(self, request, **kwargs):
+        obj = self.lookup(*kwargs.values())
+        values = self._input()
+        if "permission" not in values:
+            names = " or ".join(f"'{p}'" for p in self.permissions)
+            raise Problem(400, f"Choose a permission: {names}.",
+                          errors=[{"field": "permission", "message": "This field is required."}])
+        try:
+            self.share(obj, **values)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(self.grants(obj), status=status.HTTP_201_CREATED)
+
+    def delete(self, request, **kwargs):
+        obj = self.lookup(*kwargs.values())
+        values = {k: v for k, v in self._input().items() if k in ("email", "everyone")}
+        try:
+            self.unshare(obj, **values)
+        except DjangoValidationError as exc:
+            raise _invalid(exc)
+        return Response(self.grants(obj))
+
+
+class DatasetShareApi(_ShareApi):
+    permissions = ("view", "edit")
+
+    def lookup(self, dataset_id):
         return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
                                     dataset_id=dataset_id, need=SHARE)
 
-    def get(self, request, dataset_id):
-        return Response(dataset_grants(dataset=self._dataset(dataset_id)))
+    def grants(self, dataset):
+        return dataset_grants(dataset=dataset)
 
-    def post(self, request, dataset_id):
-        dataset = self._dataset(dataset_id)
-        data = self.GrantInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        if "permission" not in data.validated_data:
-            raise Problem(400, "Choose a permission: 'view' or 'edit'.",
-                          errors=[{"field": "permission", "message": "This field is required."}])
-        try:
-            dataset_services.dataset_share(tenant=self.tenant, dataset=dataset, **data.validated_data)
-        except DjangoValidationError as exc:
-            raise _invalid(exc)
-        return Response(dataset_grants(dataset=dataset), status=status.HTTP_201_CREATED)
+    def share(self, dataset, **values):
+        dataset_services.dataset_share(tenant=self.tenant, dataset=dataset, **values)
 
-    def delete(self, request, dataset_id):
-        dataset = self._dataset(dataset_id)
-        data = self.GrantInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = {k: v for k, v in data.validated_data.items() if k in ("email", "everyone")}
-        try:
-            dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
-        except DjangoValidationError as exc:
-            raise _invalid(exc)
-        return Response(dataset_grants(dataset=dataset))
+    def unshare(self, dataset, **values):
+        dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
 
 
 # --- training jobs and jobs ----------------------------------------------------------------------
@@ -368,42 +392,21 @@ class ModelDetailApi(TenantAPI):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelShareApi(TenantAPI):
-    class GrantInput(serializers.Serializer):
-        email = serializers.EmailField(required=False)
-        everyone = serializers.BooleanField(required=False, default=False)
-        permission = serializers.ChoiceField(choices=["view", "use", "edit"], required=False)
+class ModelShareApi(_ShareApi):
+    permissions = ("view", "use", "edit")
 
-    def _model(self, model_id):
+    def lookup(self, model_id):
         return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
                                   model_id=model_id, need=SHARE)
 
-    def get(self, request, model_id):
-        return Response(model_grants(model=self._model(model_id)))
+    def grants(self, model):
+        return model_grants(model=model)
 
-    def post(self, request, model_id):
-        model = self._model(model_id)
-        data = self.GrantInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        if "permission" not in data.validated_data:
-            raise Problem(400, "Choose a permission: 'view', 'use' or 'edit'.",
-                          errors=[{"field": "permission", "message": "This field is required."}])
-        try:
-            model_services.model_share(tenant=self.tenant, model=model, **data.validated_data)
-        except DjangoValidationError as exc:
-            raise _invalid(exc)
-        return Response(model_grants(model=model), status=status.HTTP_201_CREATED)
+    def share(self, model, **values):
+        model_services.model_share(tenant=self.tenant, model=model, **values)
 
-    def delete(self, request, model_id):
-        model = self._model(model_id)
-        data = self.GrantInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = {k: v for k, v in data.validated_data.items() if k in ("email", "everyone")}
-        try:
-            model_services.model_unshare(tenant=self.tenant, model=model, **values)
-        except DjangoValidationError as exc:
-            raise _invalid(exc)
-        return Response(model_grants(model=model))
+    def unshare(self, model, **values):
+        model_services.model_unshare(tenant=self.tenant, model=model, **values)
 
 
 class ModelVersionDetailApi(TenantAPI):

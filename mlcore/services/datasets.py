@@ -14,18 +14,18 @@ import re
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Tenant
 
 from .. import storage
 from ..models import Dataset, DatasetUserObjectPermission, SharePermission
 from ..selectors import EDIT, VIEW
+from .sharing import grantee
 
 logger = logging.getLogger(__name__)
 
@@ -296,18 +296,6 @@ def _delete_files(tenant: Tenant, object_id: str) -> None:
     storage.delete_object(tenant, PROFILES, object_id)
 
 
-def _grantee(tenant: Tenant, email: str, permission: str) -> object:
-    user = get_user_model().objects.filter(email__iexact=(email or "").strip()).first()
-    membership = Membership.objects.filter(user=user, tenant=tenant).first() if user else None
-    if membership is None:
-        raise ValidationError({"email": f"{email} is not a member of this workspace."})
-    if membership.role == Role.AUDITOR:
-        raise ValidationError({"email": f"{email} is an auditor; auditors never see dataset contents."})
-    if membership.role == Role.VIEWER and permission != VIEW:
-        raise ValidationError({"permission": f"{email} is a viewer and can hold 'view' at most."})
-    return user
-
-
 def dataset_share(*, tenant: Tenant, dataset: Dataset, permission: str, email: str | None = None,
                   everyone: bool = False) -> None:
     if permission not in (VIEW, EDIT):
@@ -320,7 +308,7 @@ def dataset_share(*, tenant: Tenant, dataset: Dataset, permission: str, email: s
             dataset.save(update_fields=["everyone_permission", "updated_at"])
             target = {"everyone": True}
         else:
-            user = _grantee(tenant, email, permission)
+            user = grantee(tenant, email, permission, noun="dataset contents")
             if user.pk == dataset.owner_id:
                 raise ValidationError({"email": "The owner already has every permission."})
             assign_perm("view_dataset", user, dataset)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -12,7 +11,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Tenant
 
 from .. import jobs, storage
 from ..models import (
@@ -25,6 +24,7 @@ from ..models import (
 )
 from ..selectors import EDIT, USE, VIEW, model_actions
 from .datasets import dataset_profile
+from .sharing import grantee
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def model_share(*, tenant: Tenant, model: MLModel, permission: str, email: str |
             model.save(update_fields=["everyone_permission", "updated_at"])
             target = {"everyone": True}
         else:
-            user = _grantee(tenant, email, permission)
+            user = grantee(tenant, email, permission, noun="models")
             if user.pk == model.owner_id:
                 raise ValidationError({"email": "The owner already has every permission."})
             for codename in ("view_mlmodel", "use_mlmodel", "change_mlmodel"):
@@ -220,15 +220,3 @@ def model_unshare(*, tenant: Tenant, model: MLModel, email: str | None = None, e
             target = {"email": email.strip().lower()}
         audit.record("model.unshare", tenant=tenant, object_type="model", object_id=model.id, details=target)
     _forget_cached(tenant, model.id)
-
-
-def _grantee(tenant: Tenant, email: str, permission: str):
-    user = get_user_model().objects.filter(email__iexact=(email or "").strip()).first()
-    membership = Membership.objects.filter(user=user, tenant=tenant).first() if user else None
-    if membership is None:
-        raise ValidationError({"email": f"{email} is not a member of this workspace."})
-    if membership.role == Role.AUDITOR:
-        raise ValidationError({"email": f"{email} is an auditor; auditors never see models."})
-    if membership.role == Role.VIEWER and permission != VIEW:
-        raise ValidationError({"permission": f"{email} is a viewer and can hold 'view' at most."})
-    return user

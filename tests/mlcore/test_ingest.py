@@ -615,3 +615,77 @@ def test_the_preview_has_the_first_rows_only():
 ])
 def test_detect_format(filename, head, expected):
     assert detect_format(filename, head) == expected
+
+
+# -- the same answers whichever thread worked a block out
+
+
+def mixed_frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({
+        "id": np.arange(rows),
+        "age": rng.integers(-5, 90, rows),
+        "price": np.round(rng.lognormal(3, 1, rows), 2),
+        "plan": rng.choice(["free", "team", "enterprise"], rows),
+        "joined": (np.datetime64("2020-01-01") + rng.integers(0, 900, rows)).astype(str),
+        "note": [f"note {i % 997} {'x' * (i % 7)}" for i in range(rows)],
+    })
+    frame.loc[rng.choice(rows, rows // 20, replace=False), "price"] = np.nan
+    return frame
+
+
+def test_the_same_file_gives_the_same_profile_every_time():
+    data = csv_bytes(mixed_frame(30_000))
+
+    profiles = [run(data, block_size=16 * 1024).to_dict() for _ in range(3)]
+
+    assert profiles[0] == profiles[1] == profiles[2]
+
+
+def test_statistics_match_pandas_over_many_blocks():
+    frame = mixed_frame(30_000)
+    data = csv_bytes(frame)
+
+    result = run(data, block_size=8 * 1024)
+
+    expected = pd.read_csv(io.BytesIO(data))
+    for name in ("id", "age", "price"):
+        profile, series = column(result, name), expected[name]
+        assert (profile.type, profile.missing) == ("number", series.isna().sum())
+        assert (profile.distinct, profile.distinct_is_estimate) == (series.nunique(), False)
+        assert (profile.min, profile.max) == (series.min(), series.max())
+        assert math.isclose(profile.mean, series.mean(), rel_tol=1e-12)
+        assert math.isclose(profile.std, series.std(), rel_tol=1e-9)
+    joined = column(result, "joined")
+    assert (joined.type, joined.distinct) == ("datetime", expected["joined"].nunique())
+    assert (joined.min, joined.max) == (expected["joined"].min(), expected["joined"].max())
+    plan = column(result, "plan")
+    assert plan.top == list(expected["plan"].value_counts().items())
+    assert column(result, "note").distinct == expected["note"].nunique()
+
+
+def test_a_column_that_turns_to_text_late_still_counts_its_numbers_by_value():
+    rows = [str(i % 30) for i in range(20_000)] + ["n/a (see notes)"] + ["7.0"] * 3_000
+    data = ("code\n" + "\n".join(rows) + "\n").encode()
+
+    code = column(run(data, block_size=2048), "code")
+
+    assert (code.type, code.distinct, code.min) == ("category", 31, None)
+    assert dict(code.top)["7"] == rows.count("7") + 3_000
+
+
+def test_whole_numbers_written_differently_are_one_value():
+    data = b"n\n1\n1.0\n01\n-0\n0\n-3\n"
+
+    n = column(run(data), "n")
+
+    assert (n.type, n.distinct) == ("number", pd.read_csv(io.BytesIO(data))["n"].nunique())
+
+
+def test_long_values_are_cut_to_200_characters_in_the_top_values():
+    long = "é" * 500
+    data = ("v\n" + "\n".join([long] * 30 + [f"short {i}" for i in range(20)]) + "\n").encode()
+
+    v = column(run(data), "v")
+
+    assert v.top[0] == ("é" * 200, 30)
