@@ -23,3 +23,10 @@ def kick_queues() -> None:
     for queue in jobs.all_queues():
         if scheduler.has_queued(queue):
             jobs.wake(queue)
+
+
+@shared_task(name="mlcore.sweep_partial_files", ignore_result=True)
+def sweep_partial_files() -> int:
+    from . import storage
+
+    return storage.sweep_partial_files()

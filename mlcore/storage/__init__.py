@@ -20,6 +20,7 @@ from .objects import (
     iter_objects,
     object_path,
     open_object,
+    sweep_partial_files,
     verify_object,
 )
 from .rotation import ReencryptResult, count_by_key_version, reencrypt_object, reencrypt_tenant
@@ -35,5 +36,5 @@ __all__ = [
     "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
     "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
     "count_by_key_version", "delete_object", "install_encrypting_upload", "iter_objects",
-    "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "verify_object",
+    "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "sweep_partial_files", "verify_object",
 ]

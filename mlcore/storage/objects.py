@@ -534,3 +534,28 @@ def _header_version(path: Path) -> int | None:
         return None
     magic, fmt, version, _, _ = HEADER.unpack(raw)
     return version if magic == MAGIC and fmt == FORMAT_VERSION else None
+
+
+def sweep_partial_files(*, older_than_seconds: int = 3600) -> int:
+    """Delete .part files a killed process left behind (ciphertext only, but they fill the disk).
+
+    A writer renames its .part file within seconds of the last write; one untouched for an hour
+    belongs to nobody. Returns how many were removed.
+    """
+    import time
+
+    root = Path(settings.PORTAL_STORAGE_DIR)
+    if not root.exists():
+        return 0
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for part in root.glob("*/*/*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    if removed:
+        logger.warning("removed abandoned partial files", extra={"count": removed})
+    return removed

@@ -287,6 +287,8 @@ CELERY_BEAT_SCHEDULE = {
     "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
     # Jobs whose worker vanished are retried or failed within a minute.
     "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
+    # Encrypted .part files of writers that were killed mid-write.
+    "storage-sweep-partial": {"task": "mlcore.sweep_partial_files", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
 }

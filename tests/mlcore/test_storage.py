@@ -331,3 +331,21 @@ def test_a_file_under_a_master_key_that_is_not_configured_cannot_be_read(acme, s
     settings.PORTAL_MASTER_KEYS = [new_master_key()]
     with pytest.raises(storage.StorageKeyError, match="is not configured in PORTAL_MASTER_KEYS"):
         storage.open_object(acme, "datasets", object_id)
+
+
+def test_abandoned_partial_files_are_swept_after_an_hour(acme, settings):
+    import os
+    import time
+
+    from mlcore import storage
+
+    folder = settings.PORTAL_STORAGE_DIR / acme.schema_name / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    old, fresh = folder / "a.1234.part", folder / "b.5678.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert storage.sweep_partial_files() == 1
+    assert not old.exists() and fresh.exists()
+    fresh.unlink()
