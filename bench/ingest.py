@@ -9,13 +9,15 @@ peak RSS after importing everything, and again after ingest(). tracemalloc would
 allocations, which happen outside Python. The peak comes from /proc/self/status (VmHWM) where
 there is one: Linux carries ru_maxrss over from the parent across exec, which would hide the
 child's own peak under the parent's. Targets: at least half of pandas' speed, and less than 64 MB
-of growth.
+of growth. The CPU seconds of both readers (all their threads) and the load average are printed
+too: pandas.read_csv uses more than one thread, so on a busy machine the ratio moves with the load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -68,26 +70,27 @@ def generate(path: Path, rows: int) -> None:
     partial.rename(path)
 
 
-def run_ingest(path: Path) -> float:
+def run_ingest(path: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds (all threads) of one ingest()."""
     from mlcore.ingest import IngestLimits, ingest
 
     limits = IngestLimits(max_rows=10_000_000, max_columns=1000)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with path.open("rb") as stream:
         result = ingest(stream, filename=path.name, limits=limits)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result.rows > 0
-    return elapsed
+    return elapsed, cpu
 
 
-def run_pandas(path: Path) -> float:
+def run_pandas(path: Path) -> tuple[float, float]:
     import pandas as pd
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     frame = pd.read_csv(path)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert len(frame) > 0
-    return elapsed
+    return elapsed, cpu
 
 
 def peak_rss_kb() -> int:
@@ -136,11 +139,13 @@ def main() -> None:
     path.read_bytes()  # every reader starts from the page cache
     growth_mb, baseline_mb = measure_growth(path)
 
-    pandas_times, ingest_times = [], []
+    load = os.getloadavg()[0]
+    pandas_runs, ingest_runs = [], []
     for _ in range(args.runs):
-        pandas_times.append(run_pandas(path))
-        ingest_times.append(run_ingest(path))
-    pandas_s, ingest_s = statistics.median(pandas_times), statistics.median(ingest_times)
+        pandas_runs.append(run_pandas(path))
+        ingest_runs.append(run_ingest(path))
+    pandas_s, pandas_cpu = (statistics.median(run) for run in zip(*pandas_runs, strict=True))
+    ingest_s, ingest_cpu = (statistics.median(run) for run in zip(*ingest_runs, strict=True))
     ratio = pandas_s / ingest_s
 
     print(f"file: {path} ({size_mb:.1f} MB, {args.rows:,} rows), median of {args.runs} runs")
@@ -148,6 +153,10 @@ def main() -> None:
     for name, seconds in (("pandas.read_csv", pandas_s), ("mlcore ingest()", ingest_s)):
         print(f"{name:<18}{seconds:>9.3f}{args.rows / seconds:>13,.0f}{size_mb / seconds:>9.1f}")
     print(f"speed ratio ingest/pandas: {ratio:.2f} (target >= {TARGET_RATIO})")
+    # Both readers use more than one thread, and the machine may be shared: CPU time and load
+    # tell whether a ratio moved because of the code or because of the neighbours.
+    print(f"CPU seconds (all threads): pandas {pandas_cpu:.2f}, ingest() {ingest_cpu:.2f}; "
+          f"load average {load:.2f} on {os.cpu_count()} CPUs")
     print(f"peak RSS growth of ingest(): {growth_mb:.1f} MB over a {baseline_mb:.0f} MB baseline "
           f"(target < {TARGET_GROWTH_MB} MB)")
     met = ratio >= TARGET_RATIO and growth_mb < TARGET_GROWTH_MB

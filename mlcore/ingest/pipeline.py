@@ -22,7 +22,7 @@ from .columns import Column
 from .source import TextSource
 
 REBALANCE_BATCHES = 8  # how often the columns are dealt again between the two threads
-HANDOFF_BATCHES = 2  # parsed batches waiting for the calling thread, at most
+HANDOFF_BATCHES = 1  # parsed batches waiting for the calling thread (more: more memory, no faster)
 
 Blocks = list[ValueBlock | StringBlock | None]
 
