@@ -97,7 +97,7 @@ end
 out[5] = redis.call('GET', KEYS[6]) or '0'
 return out
 """
-_GATE_SHA = hashlib.sha1(_GATE_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+_GATE_SHA = hashlib.sha1(_GATE_LUA.encode(), usedforsecurity=False).hexdigest()  # Redis names scripts by SHA-1
 _local = threading.local()  # this thread's own connection for the gate (see _gate_call)
 _stamps: tuple = ((), "", "", "")  # (minute, "%Y%m%d%H%M", "%Y%m%d", "%Y%m") of the last call
 
