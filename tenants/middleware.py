@@ -354,12 +354,13 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        membership = getattr(request, "membership", None)
+        if membership is None or getattr(request, "auth_method", None) != "session":
+            return self.get_response(request)  # before the import: token calls are the hot path
         from . import two_factor
 
-        membership = getattr(request, "membership", None)
         tenant = getattr(request, "tenant", None)
-        if (membership is None or getattr(request, "auth_method", None) != "session"
-                or not two_factor.required_for(tenant=tenant, role=membership.role)
+        if (not two_factor.required_for(tenant=tenant, role=membership.role)
                 or request.path.startswith(self.ALLOWED)
                 or two_factor.session_verified(request)):
             return self.get_response(request)

@@ -205,6 +205,18 @@ def test_online_missing_columns_and_bad_values_are_422_with_names(api_as, traine
     assert bob.post(url, {"rows": ROWS, "version": 7}, format="json").status_code == 404
 
 
+def test_online_predictions_refuse_bad_json_and_answer_only_json(api_as, trained):
+    bob = api_as("bob")
+    url = f"/api/v1/models/{trained['model']}/predict/"
+    for body in (b'{"rows": [{"tenure": NaN}]}', b'{"rows": [', '\ufeff{"rows": []}'.encode()):
+        response = bob.generic("POST", url, body, content_type="application/json")
+        assert response.status_code == 400, body
+        assert "JSON parse error" in response.json()["detail"]
+    assert bob.post(url, {"rows": ROWS}, format="json", HTTP_ACCEPT="text/html").status_code == 406
+    accepted = bob.post(url, {"rows": ROWS}, format="json", HTTP_ACCEPT="application/json; indent=2")
+    assert accepted.status_code == 200 and accepted["Content-Type"].startswith("application/json")
+
+
 def test_a_tenant_cannot_use_another_tenants_model_id(api_as, trained):
     charlie = api_as("charlie")
     response = charlie.post(f"/api/v1/models/{trained['model']}/predict/", {"rows": ROWS}, format="json")

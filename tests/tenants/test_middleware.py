@@ -157,3 +157,27 @@ def test_a_plan_change_applies_on_the_next_request(api_as, acme, monkeypatch):
     plan.save()
     plan_changed(plan)
     assert bob.get("/api/v1/me/").status_code == 429
+
+
+# --- bearer-token API calls skip the page machinery (sessions, messages) ---------------------
+def test_a_bearer_token_call_is_the_tokens_user_whatever_session_it_carries(world, page_as):
+    from tenants.services import api_token_create
+
+    _, secret = api_token_create(user=world.dana, tenant=world.acme, name="t", scope="read", days=1)
+    bob_browser = page_as("bob")
+    response = bob_browser.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 200
+    assert response.json()["user"]["email"] == "dana@example.test"
+    assert not response.cookies  # the session was neither read nor saved
+    # A bad token is refused: never a fall-back to the session.
+    assert bob_browser.get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer mlp_nope").status_code == 401
+    assert bob_browser.get("/api/v1/me/").json()["user"]["email"] == "bob@acme.test"
+
+
+def test_bearer_api_calls_still_get_the_security_headers(api_as):
+    response = api_as("bob").get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Request-Id"]

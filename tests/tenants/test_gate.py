@@ -1,0 +1,46 @@
+"""The request gate (tenants/gate.py): one Redis round trip per API call, robust to Redis restarts."""
+
+import pytest
+
+from tenants import gate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_calls_go_on_after_redis_drops_the_gates_connection(api_as):
+    bob = api_as("bob")
+    assert bob.get("/api/v1/me/").status_code == 200
+    conn = gate._connection()
+    conn.send_command("CLIENT", "ID")
+    gate.client().client_kill_filter(_id=conn.read_response())  # as a Redis restart would
+    assert bob.get("/api/v1/me/").status_code == 200
+
+
+def test_the_gate_loads_its_script_when_redis_does_not_know_it(api_as, monkeypatch):
+    import hashlib
+
+    # A variant of the script Redis has never seen: what it looks like after a restart.
+    lua = gate._GATE_LUA + f"-- {hashlib.sha256(str(id(monkeypatch)).encode()).hexdigest()}\n"
+    monkeypatch.setattr(gate, "_GATE_LUA", lua)
+    monkeypatch.setattr(gate, "_GATE_SHA", hashlib.sha1(lua.encode()).hexdigest())  # noqa: S324
+    bob = api_as("bob")
+    assert [bob.get("/api/v1/me/").status_code for _ in range(2)] == [200, 200]
+
+
+def test_the_gate_counts_each_call_once_in_its_minute_window(world, monkeypatch):
+    import datetime as dt
+
+    fixed = dt.datetime(2031, 1, 1, 12, 13, 30, tzinfo=dt.UTC)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    monkeypatch.setattr(gate, "datetime", Clock)
+    counts = [gate.check(world.bob.pk, world.acme.id, count_api=True) for _ in range(2)]
+    assert [(c.tenant_requests, c.member_requests, c.retry_after) for c in counts] == [(1, 1, 30), (2, 2, 30)]
+    assert gate.check(world.bob.pk, world.acme.id, count_api=False).tenant_requests == 0
+    assert gate.requests_this_minute(world.acme.id) == 2
+    fixed = fixed + dt.timedelta(minutes=1)
+    assert gate.check(world.bob.pk, world.acme.id, count_api=True).tenant_requests == 1
