@@ -46,13 +46,15 @@ def direct_seconds(content: bytes, spec_dict: dict) -> float:
     from sklearn.model_selection import train_test_split
 
     from mlcore.ml import TrainSpec, build_pipeline
+    from mlcore.ml.spec import validate_params
 
     started = time.perf_counter()
     frame = pd.read_csv(io.BytesIO(content))
     features = ["age", "income", "city", "member", "visits"]
     types = {"age": "number", "income": "number", "city": "category", "member": "boolean", "visits": "number"}
     spec = TrainSpec(target="label", features=features, task="classification",
-                     algorithm=spec_dict["algorithm"], params=spec_dict.get("params", {}))
+                     algorithm=spec_dict["algorithm"],
+                     params=validate_params(spec_dict["algorithm"], spec_dict.get("params")))
     X = frame[features].astype({"member": str, "city": str})
     X["member"] = X["member"].map({"yes": "true", "no": "false"})
     y = frame["label"].to_numpy()
