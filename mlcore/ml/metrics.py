@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 ROC_POINTS = 200
@@ -33,14 +34,25 @@ def averaging(classes: list) -> dict[str, Any]:
     return {"average": "macro", "positive_class": None}
 
 
+def codes(values, classes: list) -> np.ndarray:
+    """Each label as its index in `classes` (-1 if absent).
+
+    scikit-learn's metrics sort and compare the labels on every call, which for strings is a
+    Python-object sort per metric (about 0.2 s per call on 40,000 rows); on the class indexes
+    the same metrics give the same numbers at numpy speed.
+    """
+    return pd.Categorical(np.asarray(values, dtype=object), categories=classes).codes.astype(np.int64)
+
+
 def classification_scores(y_true, y_pred, proba: np.ndarray, classes: list) -> dict[str, Any]:
     """accuracy, precision, recall, f1, roc_auc; roc_auc is None when the rows hold one class."""
     how = averaging(classes)
+    y_true, y_pred = codes(y_true, classes), codes(y_pred, classes)
     kwargs: dict[str, Any] = {"average": how["average"], "zero_division": 0}
     if how["average"] == "binary":
-        kwargs["pos_label"] = classes[1]
+        kwargs["pos_label"] = 1
     else:
-        kwargs["labels"] = classes
+        kwargs["labels"] = list(range(len(classes)))
     scores = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "precision": skm.precision_score(y_true, y_pred, **kwargs),
@@ -52,13 +64,15 @@ def classification_scores(y_true, y_pred, proba: np.ndarray, classes: list) -> d
             for name, value in scores.items()}
 
 
-def _roc_auc(y_true, proba: np.ndarray, classes: list) -> float | None:
+def _roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list) -> float | None:
+    """`y_true` as class indexes (see codes)."""
     present = set(np.unique(y_true).tolist())
-    if len(present) < 2 or (len(classes) > 2 and present != set(classes)):
+    if len(present) < 2 or (len(classes) > 2 and present != set(range(len(classes)))):
         return None  # Undefined when a class is absent from the evaluation rows.
     if len(classes) == 2:
-        return skm.roc_auc_score(np.asarray(y_true) == classes[1], proba[:, 1])
-    return skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
+        return skm.roc_auc_score(y_true == 1, proba[:, 1])
+    return skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro",
+                             labels=list(range(len(classes))))
 
 
 def regression_scores(y_true, y_pred) -> dict[str, float | None]:
@@ -71,7 +85,8 @@ def regression_scores(y_true, y_pred) -> dict[str, float | None]:
 
 def confusion(y_true, y_pred, classes: list) -> dict[str, list]:
     """Rows are the actual class, columns the predicted one, both in `labels` order."""
-    matrix = skm.confusion_matrix(y_true, y_pred, labels=classes)
+    matrix = skm.confusion_matrix(codes(y_true, classes), codes(y_pred, classes),
+                                  labels=list(range(len(classes))))
     return {"labels": [plain(c) for c in classes], "matrix": matrix.tolist()}
 
 
@@ -84,11 +99,11 @@ def _thin(values: list[np.ndarray], limit: int) -> list[list[float]]:
 
 def roc_curves(y_true, proba: np.ndarray, classes: list) -> list[dict[str, Any]]:
     """One curve for the positive class (binary) or one per class against the rest."""
-    y_true = np.asarray(y_true)
+    y_true = codes(y_true, classes)
     targets = [1] if len(classes) == 2 else range(len(classes))
     curves = []
     for index in targets:
-        positives = y_true == classes[index]
+        positives = y_true == index
         if positives.all() or not positives.any():
             continue
         fpr, tpr, _ = skm.roc_curve(positives, proba[:, index])
