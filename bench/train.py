@@ -89,7 +89,7 @@ def main() -> None:
         tiny = upload(client, dataset_csv(300), "tiny.csv")
         worker = Worker([queue_for("training")], 1, ROOT / "var" / "bench-train-worker.log")
         try:
-            direct, job_times = [], []
+            direct, job_times, client_times = [], [], []
             for _ in range(2):  # interleaved: direct, job, direct, job
                 direct.append(direct_seconds(content, spec))
                 submitted = time.perf_counter()
@@ -98,7 +98,10 @@ def main() -> None:
                 [job] = wait_jobs(client, [response.json()["id"]], timeout=1800)
                 if job["status"] != "succeeded":
                     raise RuntimeError(f"training job failed: {job['error']}")
-                job_times.append(time.perf_counter() - submitted)
+                # The job row's created_at -> finished_at; the client's wall time includes up
+                # to one polling interval (0.2 s) more and is printed beside it.
+                job_times.append(seconds_between(job["created_at"], job["finished_at"]))
+                client_times.append(time.perf_counter() - submitted)
             latencies = []
             for _ in range(args.latency_jobs):
                 response = client.post("/api/v1/training-jobs/", {"dataset": tiny["id"], "model_name": "Tiny",
@@ -114,7 +117,8 @@ def main() -> None:
     print(f"dataset: {args.rows:,} rows, algorithm {args.algorithm}, hold-out 20%, best of 2 each\n")
     print(f"{'path':<46}{'seconds':>10}")
     print(f"{'direct scikit-learn (read, evaluate, final fit)':<46}{d:>10.2f}")
-    print(f"{'through a job (submit -> succeeded)':<46}{j:>10.2f}")
+    print(f"{'through a job (job row: created -> finished)':<46}{j:>10.2f}")
+    print(f"{'  (client: POST -> polled as succeeded)':<46}{min(client_times):>10.2f}")
     print(f"ratio job/direct: {j / d:.3f}; budget 1.1 x direct + 0.5 s = {budget:.2f} s -> "
           f"{'met' if j <= budget else 'NOT met'}")
     print(f"\nsubmit-to-start latency on an idle worker ({len(latencies)} jobs): "

@@ -13,4 +13,6 @@ app.autodiscover_tasks()
 @worker_process_init.connect
 def _preload_machine_learning(**kwargs):
     """Import the ML stack once per pool process, so each forked job starts in milliseconds."""
-    import mlcore.ml  # noqa: F401
+    from mlcore.ml import onnx
+
+    onnx.preload()
