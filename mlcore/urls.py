@@ -37,6 +37,8 @@ page_patterns = [
 ]
 
 api_patterns = [
+    # First: Django tries the patterns in order, and online predictions are the hot path.
+    path("models/<int:model_id>/predict/", apis.ModelPredictApi.as_view(), name="api-model-predict"),
     path("datasets/", apis.DatasetListApi.as_view(), name="api-datasets"),
     path("datasets/<int:dataset_id>/", apis.DatasetDetailApi.as_view(), name="api-dataset"),
     path("datasets/<int:dataset_id>/preview/", apis.DatasetPreviewApi.as_view(), name="api-dataset-preview"),
@@ -53,7 +55,6 @@ api_patterns = [
     path("models/", apis.ModelListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", apis.ModelDetailApi.as_view(), name="api-model"),
     path("models/<int:model_id>/share/", apis.ModelShareApi.as_view(), name="api-model-share"),
-    path("models/<int:model_id>/predict/", apis.ModelPredictApi.as_view(), name="api-model-predict"),
     path("model-versions/<int:version_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
     path("model-versions/<int:version_id>/promote/", apis.ModelVersionPromoteApi.as_view(),
          name="api-model-version-promote"),

@@ -10,9 +10,12 @@ from tenants.urls import page_patterns as tenants_pages
 from tenants.views import ApiDocsView
 
 urlpatterns = [
+    # The API first, and mlcore's first within it (its online prediction route leads): Django
+    # tries patterns in order, and walking ~70 page patterns cost the hot path ~5% of its time.
+    # No page pattern starts with "api/" and the two API lists share no path, so order is free.
+    path("api/v1/", include(mlcore_api + tenants_api)),
     *tenants_pages,
     *mlcore_pages,
-    path("api/v1/", include(tenants_api + mlcore_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
