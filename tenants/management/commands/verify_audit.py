@@ -32,7 +32,11 @@ class Command(BaseCommand):
             first = broken[0]
             raise CommandError(f"audit chain of {first.tenant_slug or 'platform'} is broken at entry "
                                f"#{first.first_bad_seq}: {first.reason}", returncode=1)
-        self.stdout.write(self.style.SUCCESS(f"{len(results)} audit chain(s) intact."))
+        if not results:
+            self.stdout.write(self.style.SUCCESS("No audit entries recorded yet: no chain to verify."))
+            return
+        entries = sum(r.entries for r in results)
+        self.stdout.write(self.style.SUCCESS(f"{len(results)} audit chain(s) intact ({entries:,} entries)."))
 
     def _check_export(self, options):
         if not (options["export"] and options["manifest"]):
