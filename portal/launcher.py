@@ -64,11 +64,25 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 
 def _celery_worker(env: dict[str, str], queues: str, concurrency: str, beat: bool = False) -> subprocess.Popen:
+    """A worker whose output (banner, one INFO line per task, the beat's ticks) goes to
+    var/log/worker-<queue>.log, so the terminal keeps the log-in banner and the web requests."""
     name = queues.split(",")[0]
     extra = ["--beat", "--schedule", str(embedded.var_dir() / "celerybeat-schedule")] if beat else []
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [PYTHON, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--queues", queues,
-         "--concurrency", concurrency, "--hostname", f"{name}@%h", *extra], env=env, cwd=BASE_DIR)
+    log = (BASE_DIR / _worker_log(name)).open("ab")
+    try:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [PYTHON, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--queues", queues,
+             "--concurrency", concurrency, "--hostname", f"{name}@%h", *extra], env=env, cwd=BASE_DIR,
+            stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()  # the child holds its own copy
+
+
+def _worker_log(queue: str) -> Path:
+    folder = embedded.var_dir() / "log"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"worker-{queue}.log"
+    return path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path
 
 
 def _wait_for_http(port: int, timeout: float = 30.0) -> bool:
@@ -130,7 +144,7 @@ def run() -> int:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        _say("a process exited; shutting down")
+        _say(f"a process exited; shutting down (worker logs: {_worker_log('*')})")
         shutdown()
         return 1
     except KeyboardInterrupt:
@@ -149,6 +163,7 @@ def _banner(base: str, port: int, logins: str) -> None:
     print(f" Workspaces: http://acme.{base}:{port}/   http://globex.{base}:{port}/")
     print(f" API docs:   http://acme.{base}:{port}/api/docs/")
     print(logins.rstrip())
+    print(f" Worker logs: {_worker_log('training')}, {_worker_log('prediction').name}")
     print(f" Other terminal: .venv/bin/python manage.py <command>\n{line}\n", flush=True)
 
 

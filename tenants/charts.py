@@ -17,7 +17,10 @@ def _fmt(value) -> str:
         if abs(value) >= 1e5 or (abs(value) < 1e-3 and value != 0):
             return f"{value:.3g}"
         return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return escape(str(value))
+    text = str(value)
+    if len(text) > 10 and text[4:5] == "-" and text[10:11] == "T" and text[11:].startswith("00:00:00"):
+        text = text[:10]  # an ISO date-time at midnight (a histogram edge of dates): the date says it
+    return escape(text)
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> SafeString:

@@ -44,6 +44,7 @@ def test_bob_starts_training_from_the_page_and_follows_the_job(page_as, churn):
     for testid in ["roc-chart", "confusion-matrix", "importance-chart", "model-card"]:
         assert f'data-testid="{testid}"' in version
     assert "<svg" in version and "scikit-learn" in version
+    assert "ROC AUC" in version and "Logistic regression" in version and "roc_auc" not in version
 
 
 def test_a_refused_training_shows_the_reason_on_the_form(page_as, churn):
@@ -60,7 +61,7 @@ def test_the_regression_version_page_has_a_predicted_vs_actual_plot(page_as, api
     version = api_as("bob").get("/api/v1/models/").json()["results"][0]["versions"][0]
     page = bob.get(f"/model-versions/{version['id']}/").content.decode()
     assert 'data-testid="pva-chart"' in page
-    assert "R2" in page
+    assert "R²" in page and "Ridge regression" in page  # display names, not stored keys
 
 
 @pytest.mark.parametrize("path", ["/models/", "/jobs/", "/models/train/"])
