@@ -106,8 +106,12 @@ def member_limits(request):
     }, status=400 if request.method == "POST" else 200)
 
 
-SORTABLE = ("slug", "plan", "storage_bytes", "datasets", "model_versions", "running_jobs", "queued_jobs",
-            "cpu_seconds", "predicted_rows", "api_requests")
+# The operator table's columns, in order: sort key -> heading.
+COLUMNS = {"slug": "Tenant", "plan": "Plan", "storage_bytes": "Storage", "datasets": "Datasets",
+           "model_versions": "Model versions", "running_jobs": "Running jobs",
+           "queued_jobs": "Queued jobs", "cpu_seconds": "CPU-seconds", "predicted_rows": "Predicted rows",
+           "api_requests": "API requests"}
+SORTABLE = tuple(COLUMNS)
 
 
 @staff_member_required
@@ -120,5 +124,5 @@ def ops_usage(request):
     return render(request, "public/ops_usage.html", {
         **admin.site.each_context(request), "title": "Tenants' usage",
         "rows": usage.operator_overview(sort=sort, descending=descending),
-        "sort": sort, "descending": descending, "sortable": SORTABLE,
+        "sort": sort, "descending": descending, "columns": COLUMNS.items(),
     })

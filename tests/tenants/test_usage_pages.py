@@ -74,6 +74,8 @@ def test_the_operator_page_lists_every_tenant_sorted_as_asked(world, acme, globe
     ops = factories.bind_session(Client(HTTP_HOST="localhost"), world.ops, None)
     html = ops.get("/ops/usage/?sort=cpu_seconds&dir=desc").content.decode()
     assert html.index(">acme<") < html.index(">globex<")
+    assert 'aria-sort="descending"><a href="?sort=cpu_seconds">CPU-seconds ↓</a>' in html
+    assert "Model versions</a>" in html and "Cpuseconds" not in html
     html = ops.get("/ops/usage/?sort=slug").content.decode()
     assert html.index(">acme<") < html.index(">globex<")
     assert factories.logged_in_client(world.alice, acme).get("/ops/usage/", HTTP_HOST="localhost").status_code == 302
