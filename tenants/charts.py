@@ -118,14 +118,15 @@ def daily(points: list[tuple[str, float]], *, label: str, width: int = 420, heig
     bins = [{"start": day, "end": day, "count": value} for day, value in points]
     top = max(value for _, value in points)
     plot_h = height - 18
+    bar_room = plot_h - 16  # the tallest bar stops below the "max" label
     bar_w = width / len(points)
     body = [f'<line class="axis" x1="0" y1="{plot_h}" x2="{width}" y2="{plot_h}"/>']
     for i, b in enumerate(bins):
-        h = 0 if not b["count"] or not top else max(1.0, plot_h * b["count"] / top)
+        h = 0 if not b["count"] or not top else max(1.0, bar_room * b["count"] / top)
         body.append(f'<rect x="{i * bar_w + 1:.1f}" y="{plot_h - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                     f'height="{h:.1f}"><title>{escape(str(b["start"]))}: {_fmt(b["count"])}</title></rect>')
     body.append(f'<text x="0" y="{height - 3}" class="tick">{escape(str(points[0][0]))}</text>')
     body.append(f'<text x="{width}" y="{height - 3}" text-anchor="end" class="tick">'
                 f'{escape(str(points[-1][0]))}</text>')
-    body.append(f'<text x="{width}" y="10" text-anchor="end" class="tick">max {_fmt(top)}</text>')
+    body.append(f'<text x="{width}" y="11" text-anchor="end" class="tick">max {_fmt(top)}</text>')
     return _svg(width, height, label, body)

@@ -20,3 +20,12 @@ def test_times_of_day_and_numbers_keep_their_precision():
 def test_labels_are_escaped():
     svg = str(charts.bars([("<script>", 3)], label="a&b"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_the_daily_chart_keeps_its_tallest_bar_below_the_max_label():
+    import re
+
+    svg = str(charts.daily([("2026-11-27", 0), ("2026-11-28", 0.602)], label="CPU-seconds"))
+    assert ">max 0.602<" in svg
+    tallest_top = min(float(y) for y in re.findall(r'<rect x="[^"]+" y="([^"]+)"', svg))
+    assert tallest_top >= 14  # the label's baseline is at y=11
