@@ -23,6 +23,10 @@ def _fmt(value) -> str:
     return escape(text)
 
 
+def _value(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else _fmt(float(value))
+
+
 def _svg(width: int, height: int, label: str, body: list[str]) -> SafeString:
     head = (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
             f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg" '
@@ -49,8 +53,8 @@ def histogram(bins: list[dict], *, label: str, width: int = 260, height: int = 9
     return _svg(width, height, label, body)
 
 
-def bars(items: list[tuple[str, int]], *, label: str, width: int = 260, row: int = 18) -> SafeString:
-    """Horizontal bars with their labels, for categories and booleans."""
+def bars(items: list[tuple[str, float]], *, label: str, width: int = 260, row: int = 18) -> SafeString:
+    """Horizontal bars with their labels: counts of categories and booleans, or scores."""
     if not items:
         return mark_safe("")
     top = max(count for _, count in items) or 1
@@ -63,8 +67,8 @@ def bars(items: list[tuple[str, int]], *, label: str, width: int = 260, row: int
         text = escape(str(name)[:14] + ("…" if len(str(name)) > 14 else ""))
         body.append(f'<text x="{label_w - 6}" y="{y + row * 0.7:.1f}" text-anchor="end" class="tick">{text}</text>')
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}">'
-                    f'<title>{escape(str(name))}: {count:,}</title></rect>')
-        body.append(f'<text x="{label_w + w + 4:.1f}" y="{y + row * 0.7:.1f}" class="tick">{count:,}</text>')
+                    f'<title>{escape(str(name))}: {_value(count)}</title></rect>')
+        body.append(f'<text x="{label_w + w + 4:.1f}" y="{y + row * 0.7:.1f}" class="tick">{_value(count)}</text>')
     return _svg(width, height, label, body)
 
 

@@ -158,9 +158,8 @@ def _version_charts(version) -> dict:
     importance = version.feature_importance or []
     if importance:
         items = [(i.get("feature") or i.get("column"), max(i.get("importance", 0.0), 0.0)) for i in importance[:15]]
-        top = max((v for _, v in items), default=0) or 1
-        out["importance"] = charts.bars([(name, int(round(1000 * v / top))) for name, v in items],
-                                        label=f"Feature importance of {version} (relative)")
+        out["importance"] = charts.bars(items, label=f"Feature importance of {version}: how much "
+                                                     "the score drops when the column is shuffled")
     return out
 
 

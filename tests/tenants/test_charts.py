@@ -29,3 +29,8 @@ def test_the_daily_chart_keeps_its_tallest_bar_below_the_max_label():
     assert ">max 0.602<" in svg
     tallest_top = min(float(y) for y in re.findall(r'<rect x="[^"]+" y="([^"]+)"', svg))
     assert tallest_top >= 14  # the label's baseline is at y=11
+
+
+def test_bars_show_counts_as_integers_and_scores_as_decimals():
+    svg = str(charts.bars([("plan", 1234), ("tenure", 0.12345), ("noise", 0.0)], label="x"))
+    assert ">1,234<" in svg and ">0.123<" in svg and ">0<" in svg
