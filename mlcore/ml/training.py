@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
@@ -28,6 +29,11 @@ from .importance import permutation_importance_by_column
 from .pipeline import build_pipeline
 from .spec import ALGORITHMS, CLASSIFICATION, MAX_CLASSES, MIN_ROWS, MIN_ROWS_PER_CLASS, TrainSpec
 from .versions import library_versions
+
+# Estimators whose predict() is exactly classes_[argmax(predict_proba())]: scoring held-out rows
+# takes both from one pass over the trees. (Not gradient boosting: its predict() thresholds the
+# raw score, which can differ from the probabilities' argmax at a tie.)
+PREDICT_IS_ARGMAX_OF_PROBA = (RandomForestClassifier,)
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +118,9 @@ def _target(values: pd.Series, spec: TrainSpec) -> np.ndarray:
 
 
 def _check_classes(y: np.ndarray, spec: TrainSpec) -> None:
-    labels, counts = np.unique(y, return_counts=True)
+    # Hash counts, then sort the few distinct labels: np.unique would sort every row's string.
+    tally = pd.Series(y).value_counts(sort=False).sort_index()
+    labels, counts = tally.index.to_numpy(), tally.to_numpy()
     name = spec.target
     if len(labels) < 2:
         raise TrainingError(f"The target '{name}' has only one value in the rows that have one, "
@@ -192,9 +200,8 @@ def _not_converged(spec: TrainSpec) -> str:
             "features.")
 
 
-def _aligned_proba(estimator, prepared, classes: list) -> np.ndarray:
-    """Probabilities in `classes` order even if the model never saw one of the classes."""
-    raw = estimator.predict_proba(prepared)
+def _aligned_proba(estimator, raw: np.ndarray, classes: list) -> np.ndarray:
+    """`raw` (estimator.predict_proba) in `classes` order even if the model never saw a class."""
     seen = list(estimator.classes_)
     if seen == classes:
         return raw
@@ -210,10 +217,15 @@ def _scores(model: Pipeline, X: pd.DataFrame, y: np.ndarray, classes: list | Non
     the same calls Pipeline.predict and Pipeline.predict_proba make, so the same numbers."""
     prepared = model[:-1].transform(X)
     estimator = model.steps[-1][1]
-    pred = estimator.predict(prepared)
     if classes is None:
+        pred = estimator.predict(prepared)
         return metrics.regression_scores(y, pred), pred, None
-    proba = _aligned_proba(estimator, prepared, classes)
+    raw = estimator.predict_proba(prepared)
+    if isinstance(estimator, PREDICT_IS_ARGMAX_OF_PROBA):
+        pred = estimator.classes_[np.argmax(raw, axis=1)]  # what their predict() computes
+    else:
+        pred = estimator.predict(prepared)
+    proba = _aligned_proba(estimator, raw, classes)
     return metrics.classification_scores(y, pred, proba, classes), pred, proba
 
 

@@ -58,9 +58,10 @@ def test_holdout_accuracy_equals_scikit_learn_computed_directly(cancer):
                                            "train_rows": 455, "test_rows": 114}
 
 
-def test_a_mixed_type_pipeline_scores_like_scikit_learn_on_the_same_split(mixed):
+@pytest.mark.parametrize("algorithm", ["hist_gradient_boosting", "random_forest"])
+def test_a_mixed_type_pipeline_scores_like_scikit_learn_on_the_same_split(mixed, algorithm):
     frame, types = mixed
-    spec = make_spec("churn", types, "classification", "hist_gradient_boosting")
+    spec = make_spec("churn", types, "classification", algorithm)
     result = train(frame, spec, types)
 
     X_train, X_test, y_train, y_test = train_test_split(
