@@ -232,6 +232,18 @@ def infer_task(column: dict) -> str:
     return CLASSIFICATION
 
 
+def looks_like_identifier(column: dict, rows: int) -> bool:
+    """A text column with a different value on (nearly) every row: a customer number or a name.
+
+    It cannot generalise (and past `cardinality_fail` values it stops a training job), so the
+    train page leaves it unticked by default; it can still be chosen.
+    """
+    present = rows - (column.get("missing") or 0)
+    distinct = column.get("distinct")
+    return (column.get("type") in ("text", "category") and distinct is not None and present >= 20
+            and distinct >= 0.95 * present)
+
+
 def _validate_features(features: Any, target: str, by_name: dict[str, dict]) -> list[str]:
     if features is None or features == []:
         chosen = [name for name in by_name if name != target]

@@ -13,7 +13,7 @@ from tenants.access import DATA_ROLES, WRITER_ROLES
 from tenants.models import Membership, Role
 from tenants.pages import form_errors_from, member_page
 
-from ..ml.spec import ALGORITHMS, infer_task
+from ..ml.spec import ALGORITHMS, infer_task, looks_like_identifier
 from ..selectors import (
     DELETE,
     EDIT,
@@ -101,10 +101,12 @@ def train(request):
             return redirect("job_detail", job_id=job.id)
     elif request.method == "POST":
         error = "Choose a dataset first."
-    chosen_features = data.getlist("features") if "features" in data else [c for c in columns if c != target]
+    identifiers = {c["name"] for c in profile["columns"] if looks_like_identifier(c, profile["rows"])} if profile else set()
+    chosen_features = (data.getlist("features") if "features" in data
+                       else [c for c in columns if c != target and c not in identifiers])
     return render(request, "mlcore/models/train.html", {
         "datasets": datasets, "dataset": dataset, "columns": profile["columns"] if profile else [],
-        "target": target, "features": chosen_features, "algorithm": algorithm,
+        "target": target, "features": chosen_features, "identifiers": identifiers, "algorithm": algorithm,
         "algorithms": ALGORITHMS, "params": _param_fields(algorithm, data),
         "suggested_task": suggested_task, "task": data.get("task", ""),
         "evaluation": data.get("evaluation", "holdout"), "test_size": data.get("test_size", "0.2"),

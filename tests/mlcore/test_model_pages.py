@@ -27,6 +27,19 @@ def test_the_train_form_lists_the_datasets_columns_and_hyperparameters(page_as, 
     assert "Automatic (classification)" in html
 
 
+def test_the_train_form_leaves_an_identifier_column_unticked(page_as, api_as):
+    from tests.mlcore.conftest import churn_csv, upload_dataset
+
+    lines = churn_csv().decode().splitlines()
+    with_ids = "\n".join([f"customer,{lines[0]}"] + [f"C{i:05d},{line}" for i, line in enumerate(lines[1:])])
+    dataset = upload_dataset(api_as("bob"), (with_ids + "\n").encode(), filename="ids.csv")
+    html = page_as("bob").get(f"/models/train/?dataset={dataset['id']}").content.decode()
+    assert re.search(r'value="customer"\s*>', html)  # offered, not checked
+    assert "looks like an identifier" in html
+    for column in ["tenure", "monthly", "plan", "autopay"]:
+        assert f'value="{column}" checked' in html
+
+
 def test_bob_starts_training_from_the_page_and_follows_the_job(page_as, churn):
     bob = page_as("bob")
     response = train_via_page(bob, churn["id"])
