@@ -68,7 +68,7 @@ def _celery_worker(env: dict[str, str], queues: str, concurrency: str, beat: boo
     var/log/worker-<queue>.log, so the terminal keeps the log-in banner and the web requests."""
     name = queues.split(",")[0]
     extra = ["--beat", "--schedule", str(embedded.var_dir() / "celerybeat-schedule")] if beat else []
-    log = (BASE_DIR / _worker_log(name)).open("ab")
+    log = _worker_log(name).open("ab")
     try:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [PYTHON, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--queues", queues,
@@ -81,8 +81,13 @@ def _celery_worker(env: dict[str, str], queues: str, concurrency: str, beat: boo
 def _worker_log(queue: str) -> Path:
     folder = embedded.var_dir() / "log"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"worker-{queue}.log"
-    return path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path
+    return folder / f"worker-{queue}.log"
+
+
+def _worker_logs_shown() -> str:
+    """Where the worker logs are, as the person who typed `make run` would write it."""
+    folder = _worker_log("training").parent
+    return f"{folder.relative_to(BASE_DIR) if folder.is_relative_to(BASE_DIR) else folder}/worker-*.log"
 
 
 def _wait_for_http(port: int, timeout: float = 30.0) -> bool:
@@ -144,7 +149,7 @@ def run() -> int:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        _say(f"a process exited; shutting down (worker logs: {_worker_log('*')})")
+        _say(f"a process exited; shutting down (worker logs: {_worker_logs_shown()})")
         shutdown()
         return 1
     except KeyboardInterrupt:
@@ -163,7 +168,7 @@ def _banner(base: str, port: int, logins: str) -> None:
     print(f" Workspaces: http://acme.{base}:{port}/   http://globex.{base}:{port}/")
     print(f" API docs:   http://acme.{base}:{port}/api/docs/")
     print(logins.rstrip())
-    print(f" Worker logs: {_worker_log('training')}, {_worker_log('prediction').name}")
+    print(f" Worker logs: {_worker_logs_shown()}")
     print(f" Other terminal: .venv/bin/python manage.py <command>\n{line}\n", flush=True)
 
 

@@ -101,7 +101,8 @@ def train(request):
             return redirect("job_detail", job_id=job.id)
     elif request.method == "POST":
         error = "Choose a dataset first."
-    identifiers = {c["name"] for c in profile["columns"] if looks_like_identifier(c, profile["rows"])} if profile else set()
+    identifiers = ({c["name"] for c in profile["columns"] if looks_like_identifier(c, profile["rows"])}
+                   if profile else set())
     chosen_features = (data.getlist("features") if "features" in data
                        else [c for c in columns if c != target and c not in identifiers])
     return render(request, "mlcore/models/train.html", {
