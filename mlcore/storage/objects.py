@@ -18,14 +18,17 @@ so does any change to the header.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
 import logging
 import os
+import queue
 import re
 import secrets
 import struct
+import threading
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -176,8 +179,11 @@ class ObjectInfo(NamedTuple):
 
 
 # --- writing ------------------------------------------------------------------------------------
-def _discard_part(fd: int, part: Path) -> None:
+def _discard_part(fd: int, part: Path, flusher: _Flusher | None = None) -> None:
     """Finalizer of a writer dropped without commit() or abort()."""
+    if flusher is not None:  # it must be done with the descriptor before it is closed
+        with contextlib.suppress(BaseException):
+            flusher.close()
     try:
         os.close(fd)
     except OSError:
@@ -193,11 +199,13 @@ class EncryptedWriter:
                 out.write(block)
             stored = out.commit()      # fsync + atomic rename; leaving the block without it aborts
 
-    At most one chunk of plaintext is held in memory. The key version is fixed when the writer is
+    At most one chunk of plaintext is held in memory (three with ``background=True``: the one being
+    filled and two waiting to be hashed and written). The key version is fixed when the writer is
     made: the tenant's newest at that moment.
     """
 
-    def __init__(self, tenant, kind: str, object_id, *, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, tenant, kind: str, object_id, *, chunk_size: int = CHUNK_SIZE,
+                 background: bool = False):
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
         self.kind = clean_kind(kind)
@@ -217,7 +225,10 @@ class EncryptedWriter:
         self._part = self.path.with_name(f"{self.object_id}.{secrets.token_hex(6)}.part")
         self._fd = os.open(self._part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self._state = "open"
-        self._finalizer = weakref.finalize(self, _discard_part, self._fd, self._part)
+        # background: hash and write on a thread (both let go of the GIL), for a writer fed from
+        # the network, which receives the next chunk meanwhile.
+        self._flusher = _Flusher(self._fd, self._digest) if background else None
+        self._finalizer = weakref.finalize(self, _discard_part, self._fd, self._part, self._flusher)
         _write_all(self._fd, self._header)
 
     # file-like surface (enough for csv, pandas and pyarrow writers)
@@ -245,7 +256,6 @@ class EncryptedWriter:
             raise ValueError(f"write to a {self._state} encrypted writer")
         view = memoryview(data).cast("B")
         count = len(view)
-        self._digest.update(view)
         self._size += count
         # A full buffer is sealed only once more data arrives: the last chunk must carry the
         # "final" flag, and it is never an empty chunk after a full one.
@@ -259,7 +269,13 @@ class EncryptedWriter:
 
     def _seal(self, *, final: bool) -> None:
         aad = _chunk_aad(self._prefix, self._index, final)
-        _write_all(self._fd, self._cipher.encrypt(_nonce(self._index), bytes(self._buffer), aad))
+        plain = bytes(self._buffer)
+        sealed = self._cipher.encrypt(_nonce(self._index), plain, aad)
+        if self._flusher is not None:
+            self._flusher.put(plain, sealed)
+        else:
+            self._digest.update(plain)
+            _write_all(self._fd, sealed)
         self._index += 1
         self._buffer.clear()
 
@@ -272,6 +288,12 @@ class EncryptedWriter:
         if self._state != "open":
             raise ValueError(f"commit of a {self._state} encrypted writer")
         self._seal(final=True)
+        if self._flusher is not None:
+            try:
+                self._flusher.close()
+            except BaseException:
+                self.abort()
+                raise
         os.fsync(self._fd)
         os.close(self._fd)
         self._state = "closing"
@@ -299,6 +321,9 @@ class EncryptedWriter:
         """Remove the partial file. Idempotent; a no-op after commit()."""
         if self._state in ("committed", "aborted"):
             return
+        if self._flusher is not None:
+            with contextlib.suppress(BaseException):  # the object is being thrown away anyway
+                self._flusher.close()
         if self._state == "open":
             os.close(self._fd)
         self._part.unlink(missing_ok=True)
@@ -316,6 +341,42 @@ class EncryptedWriter:
     def __exit__(self, *exc_info) -> bool:
         self.abort()
         return False
+
+
+class _Flusher:
+    """Hashes the plaintext and writes the sealed chunks of one writer, in order, on a thread.
+
+    At most two chunks wait; an error (a full disk) is raised by the next ``put`` or by
+    ``close``, which waits until everything handed over is written.
+    """
+
+    def __init__(self, fd: int, digest) -> None:
+        self._fd, self._digest = fd, digest
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="storage-flush", daemon=True)
+        self._thread.start()
+
+    def put(self, plain: bytes, sealed: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((plain, sealed))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after an error, the rest is only taken off the queue
+                try:
+                    self._digest.update(item[0])
+                    _write_all(self._fd, item[1])
+                except BaseException as exc:  # raised on the writer's thread by put() or close()
+                    self._error = exc
 
 
 def _is_same_file(path: Path, expected: os.stat_result) -> bool:

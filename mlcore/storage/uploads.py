@@ -144,7 +144,8 @@ class EncryptingUploadHandler(FileUploadHandler):
                 raise UploadRefused(400, f"Send a single file in the '{self.field}' field.")
             self._seen = True
             self._report(0)
-            self.writer = EncryptedWriter(self.tenant, self.kind, self.object_id or uuid.uuid4())
+            self.writer = EncryptedWriter(self.tenant, self.kind, self.object_id or uuid.uuid4(),
+                                          background=True)
         # No handler after this one sees any file: it could spill plaintext to a temporary file.
         raise StopFutureHandlers
 

@@ -214,6 +214,65 @@ def test_iter_objects_lists_kind_id_and_key_version_from_headers(acme, globex):
     assert storage.count_by_key_version(acme) == {version: 2}
 
 
+@pytest.mark.parametrize("size", [0, 1, SMALL_CHUNK, 7 * SMALL_CHUNK + 5])
+def test_a_background_writer_stores_the_same_bytes_and_hash(acme, size):
+    data = os.urandom(size)
+    object_id = str(uuid.uuid4())
+    with storage.EncryptedWriter(acme, "datasets", object_id, chunk_size=SMALL_CHUNK,
+                                 background=True) as out:
+        for start in range(0, len(data), 1000):
+            out.write(data[start:start + 1000])
+        stored = out.commit()
+    assert read(acme, object_id) == data
+    assert stored.sha256_hex == hashlib.sha256(data).hexdigest()
+    assert stored.plaintext_bytes == size
+    assert not _flush_threads()
+
+
+def test_a_disk_error_on_the_background_thread_fails_the_commit_and_leaves_no_file(acme, monkeypatch):
+    from mlcore.storage import objects
+
+    real_write = objects._write_all
+    writes = []
+
+    def full_disk(fd, data):
+        writes.append(len(data))
+        if len(writes) > 3:  # the header and two chunks fit
+            raise OSError(28, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(objects, "_write_all", full_disk)
+    object_id = str(uuid.uuid4())
+    with pytest.raises(OSError, match="No space left on device"):
+        with storage.EncryptedWriter(acme, "datasets", object_id, chunk_size=SMALL_CHUNK,
+                                     background=True) as out:
+            for _ in range(20):
+                out.write(os.urandom(SMALL_CHUNK))
+            out.commit()
+    assert every_file() == []
+    assert not _flush_threads()
+
+
+def test_a_background_writer_aborted_or_dropped_leaves_no_file_and_no_thread(acme):
+    aborted = storage.EncryptedWriter(acme, "datasets", uuid.uuid4(), chunk_size=SMALL_CHUNK,
+                                      background=True)
+    aborted.write(os.urandom(5 * SMALL_CHUNK))
+    aborted.abort()
+    dropped = storage.EncryptedWriter(acme, "datasets", uuid.uuid4(), chunk_size=SMALL_CHUNK,
+                                      background=True)
+    dropped.write(os.urandom(5 * SMALL_CHUNK))
+    del dropped
+    gc.collect()
+    assert every_file() == []
+    assert not _flush_threads()
+
+
+def _flush_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "storage-flush"]
+
+
 # --- integrity ----------------------------------------------------------------------------------
 def _three_and_a_half_chunks(tenant) -> tuple[str, bytes]:
     data = os.urandom(3 * SMALL_CHUNK + 500)
