@@ -9,7 +9,8 @@ rows/s, MB/s and how much the worker's peak memory grew, against pandas.read_csv
 in the same run. Targets: growth < 64 MB whatever the file size; at least 0.5x pandas' speed.
 
 A second gunicorn (bench/_receive_only.py) only receives and stores the same file, through the same
-upload handler: its time, interleaved with the others, is the floor under any profiler.
+upload handler: its time, interleaved with the others, is the floor under any profiler. The CPU
+seconds of each (the web worker's, all threads; pandas' own) show what the two cores can give.
 """
 
 from __future__ import annotations
@@ -93,9 +94,23 @@ def upload(port: int, host: str, token: str, path: Path) -> tuple[float, dict]:
     return elapsed, payload
 
 
-def pandas_seconds(path: Path) -> float:
-    code = f"import time,pandas;t=time.perf_counter();pandas.read_csv({str(path)!r});print(time.perf_counter()-t)"
-    return float(subprocess.check_output([sys.executable, "-c", code]).decode())  # noqa: S603
+def pandas_seconds(path: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds (all threads) of pandas.read_csv in a fresh process."""
+    code = ("import time,pandas;t=time.perf_counter();c=time.process_time();"
+            f"pandas.read_csv({str(path)!r});print(time.perf_counter()-t,time.process_time()-c)")
+    seconds, cpu = subprocess.check_output([sys.executable, "-c", code]).decode().split()  # noqa: S603
+    return float(seconds), float(cpu)
+
+
+def with_cpu(pid: int, function, *args):
+    """function(*args) and the CPU seconds (user + system, all threads) process ``pid`` spent."""
+    import psutil
+
+    process = psutil.Process(pid)
+    before = process.cpu_times()
+    value = function(*args)
+    after = process.cpu_times()
+    return value, (after.user + after.system) - (before.user + before.system)
 
 
 def main() -> None:
@@ -132,30 +147,36 @@ def main() -> None:
             small.write_bytes(b"a,b\n1,2\n3,4\n")
             upload(port, "uploader.localhost", token, small)
             upload(port + 1, "uploader.localhost", token, small)
+            floor_pid = psutil.Process(servers[1].pid).children()[0].pid
             ours, floor, pandas, growth = [], [], [], []
             for _ in range(args.runs):
                 pandas.append(pandas_seconds(path))
                 reset_hwm(worker_pid)
                 rss_now = vm_hwm_kb(worker_pid)
-                seconds, payload = upload(port, "uploader.localhost", token, path)
+                (seconds, payload), cpu = with_cpu(worker_pid, upload, port, "uploader.localhost",
+                                                   token, path)
                 growth.append((vm_hwm_kb(worker_pid) - rss_now) / 1024)
-                ours.append(seconds)
+                ours.append((seconds, cpu))
                 assert payload["rows"] == args.rows, payload
-                seconds, payload = upload(port + 1, "uploader.localhost", token, path)
-                floor.append(seconds)
+                (seconds, payload), cpu = with_cpu(floor_pid, upload, port + 1,
+                                                   "uploader.localhost", token, path)
+                floor.append((seconds, cpu))
                 assert payload["bytes"] == path.stat().st_size, payload
         finally:
             for server in servers:
                 server.terminate()
                 server.wait(timeout=30)
 
-    o, f, p = (statistics.median(runs) for runs in (ours, floor, pandas))
+    (o, o_cpu), (f, f_cpu), (p, p_cpu) = (
+        (statistics.median(s for s, _ in runs), statistics.median(c for _, c in runs))
+        for runs in (ours, floor, pandas))
     print(f"file: {path} ({size_mb:.1f} MB, {args.rows:,} rows), median of {args.runs} interleaved runs")
-    print(f"{'path':<48}{'seconds':>9}{'rows/s':>12}{'MB/s':>9}")
-    for label, seconds in (("HTTP upload -> encrypt -> validate+profile", o),
-                           ("  of which receive+encrypt+store alone (floor)", f),
-                           ("pandas.read_csv (same file, no upload)", p)):
-        print(f"{label:<48}{seconds:>9.2f}{args.rows / seconds:>12,.0f}{size_mb / seconds:>9.1f}")
+    print(f"{'path':<48}{'seconds':>9}{'rows/s':>12}{'MB/s':>9}{'CPU s':>8}")
+    for label, seconds, cpu in (("HTTP upload -> encrypt -> validate+profile", o, o_cpu),
+                                ("  of which receive+encrypt+store alone (floor)", f, f_cpu),
+                                ("pandas.read_csv (same file, no upload)", p, p_cpu)):
+        print(f"{label:<48}{seconds:>9.2f}{args.rows / seconds:>12,.0f}{size_mb / seconds:>9.1f}"
+              f"{cpu:>8.2f}")
     print(f"speed ratio upload/pandas: {p / o:.2f} (target >= 0.5); receiving and storing alone, "
           f"with no validation or profile: {p / f:.2f}")
     print(f"peak memory growth of the web worker: {statistics.median(growth):.1f} MB "

@@ -64,7 +64,8 @@
   });
 
   // (d) Upload with progress: <form data-upload> with an <input type=file>,
-  // <progress data-upload-progress> and an element [data-upload-status].
+  // <progress data-upload-progress> and an element [data-upload-status]; the form's
+  // data-upload-processing says what happens between the last byte sent and the answer.
   function formatBytes(n) {
     var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
     while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
@@ -172,7 +173,8 @@
     xhr.upload.onload = function () {
       // Every byte is sent (fast uploads may never fire a progress event): show a full bar.
       if (progress) { progress.max = 100; progress.value = 100; progress.textContent = "100%"; }
-      setStatus(form, "Processing…", false);
+      // Large files take a while to check and profile once sent: say what is happening.
+      setStatus(form, form.getAttribute("data-upload-processing") || "Processing…", false);
     };
     xhr.onload = function () { onUploadLoad(form, xhr, requestUrl); };
     xhr.onerror = function () { uploadFailed(form, "the connection was lost."); };
