@@ -47,7 +47,7 @@ def _invalid(exc: DjangoValidationError) -> Problem:
 def _rejected(exc: dataset_services.DatasetRejected) -> Problem:
     extra = {k: v for k, v in (("line", exc.line), ("column", exc.column)) if v is not None}
     return Problem(exc.status, str(exc), slug=f"dataset-{exc.code.replace('_', '-')}",
-                   errors=[{"field": "file", "message": str(exc)}], **extra)
+                   errors=[{"field": exc.field, "message": str(exc)}], **extra)
 
 
 class DatasetOutput(serializers.Serializer):
@@ -61,12 +61,16 @@ class DatasetOutput(serializers.Serializer):
     column_count = serializers.IntegerField()
     size_bytes = serializers.IntegerField()
     sha256 = serializers.CharField()
+    encoding = serializers.SerializerMethodField()
     shared_with_everyone = serializers.CharField(source="everyone_permission")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def get_owner(self, obj):
         return obj.owner.email if obj.owner_id else None
+
+    def get_encoding(self, obj):
+        return obj.encoding or None  # None: Parquet, which has no text encoding
 
 
 class DatasetListApi(TenantAPI):
@@ -92,7 +96,8 @@ class DatasetListApi(TenantAPI):
         try:
             dataset = dataset_services.dataset_create(
                 tenant=self.tenant, user=request.user, upload=uploaded, budget=self.budget,
-                name=request.data.get("name", ""), description=request.data.get("description", ""))
+                name=request.data.get("name", ""), description=request.data.get("description", ""),
+                encoding=request.data.get("encoding", ""))
         except dataset_services.DatasetRejected as exc:
             raise _rejected(exc)
         except DjangoValidationError as exc:

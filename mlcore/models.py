@@ -40,6 +40,9 @@ class Dataset(models.Model):
     sha256 = models.CharField(max_length=64)
     rows = models.BigIntegerField()
     column_count = models.IntegerField()
+    # The text encoding the file is read as (a Python codec name: "utf-8", "cp1252", "utf-16"...);
+    # blank for Parquet. The stored file keeps its original bytes: readers transcode.
+    encoding = models.CharField(max_length=40, blank=True, default="utf-8")
     # Workspace-wide share ("everyone in the tenant"); per-person grants are guardian rows.
     everyone_permission = models.CharField(max_length=4, choices=SharePermission.choices, blank=True,
                                            default=SharePermission.NONE)

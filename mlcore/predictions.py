@@ -60,7 +60,8 @@ def run_prediction(ctx: JobContext) -> None:
             summary = ml.batch_predict(
                 stream, dataset.format, writers["csv"], writers["errors"], pipeline, version.column_types,
                 id_column=params.get("id_column") or None, parquet_writer=writers["parquet"],
-                total_rows=dataset.rows, progress=lambda f, m: ctx.progress(2 + f * 95, m),
+                total_rows=dataset.rows, encoding=dataset.encoding,
+                progress=lambda f, m: ctx.progress(2 + f * 95, m),
                 should_stop=ctx.should_stop)
         stored = {kind: writer.commit() for kind, writer in writers.items()}
     except ml.JobCancelled:

@@ -10,8 +10,8 @@ from .models import Dataset
 from .services import datasets as dataset_services
 
 CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "tsv": "text/tab-separated-values; charset=utf-8",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
     "csv.gz": "application/gzip",
     "tsv.gz": "application/gzip",
     "parquet": "application/vnd.apache.parquet",
@@ -34,10 +34,23 @@ def stream_chunks(stream):
             yield block
 
 
+def charset(encoding: str) -> str:
+    """The IANA name of a Python codec name ("cp1252" -> "windows-1252"), for Content-Type."""
+    name = (encoding or "utf-8").lower()
+    if re.fullmatch(r"cp125\d", name):
+        return "windows-" + name[2:]
+    if name.startswith("iso8859-"):
+        return "iso-8859-" + name[8:]
+    return {"mac-roman": "macintosh"}.get(name, name)
+
+
 def download_response(tenant, dataset: Dataset) -> StreamingHttpResponse:
+    """The original file as uploaded; a text file's charset is the encoding it was read as."""
     stream = dataset_services.dataset_open_for_download(tenant=tenant, dataset=dataset)
-    response = StreamingHttpResponse(stream_chunks(stream),
-                                     content_type=CONTENT_TYPES.get(dataset.format, "application/octet-stream"))
+    content_type = CONTENT_TYPES.get(dataset.format, "application/octet-stream")
+    if content_type.startswith("text/"):
+        content_type += f"; charset={charset(dataset.encoding)}"
+    response = StreamingHttpResponse(stream_chunks(stream), content_type=content_type)
     response["Content-Length"] = str(dataset.size_bytes)
     response["Content-Disposition"] = f'attachment; filename="{safe_filename(dataset.original_filename)}"'
     response["X-Content-Type-Options"] = "nosniff"

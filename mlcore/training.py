@@ -42,7 +42,7 @@ def run_training(ctx: JobContext) -> None:
         with storage.open_object(ctx.tenant, DATASETS, str(dataset.object_id)) as stream:
             result = ml.train_from_file(stream, dataset.format, spec, column_types,
                                         progress=lambda f, m: ctx.progress(f * 88, m),
-                                        should_stop=ctx.should_stop)
+                                        should_stop=ctx.should_stop, encoding=dataset.encoding)
     except ml.JobCancelled:
         raise JobCancelled()
     except ml.MLError as exc:

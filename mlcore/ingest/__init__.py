@@ -17,7 +17,9 @@ Formats
 Text
     UTF-8 unless another ``encoding`` is declared (latin-1, cp1252, utf-16, ...), in which case the
     bytes are transcoded to UTF-8 on the way in. A UTF-8 byte order mark is skipped; a UTF-16 byte
-    order mark switches an undeclared encoding to UTF-16. A NUL byte, or more than 5% control
+    order mark switches an undeclared encoding to UTF-16; ``IngestResult.encoding`` says what the
+    text was read as, so that later readers read it the same way. Bytes that are not UTF-8 are
+    refused with a hint to declare the encoding the file was saved in. A NUL byte, or more than 5% control
     characters at the start, means a binary file. Lines end with LF, CRLF or CR. Values are not
     trimmed. Quoted fields may hold delimiters, doubled quotes and line breaks.
 

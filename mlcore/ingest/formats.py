@@ -114,12 +114,21 @@ def _refuse_binary_text(data: bytes, encoding: str) -> None:
         raise IngestError("This looks like a binary file, not CSV text.", code="binary")
 
 
+# Codecs Python knows that are not character sets a file is saved in.
+_NOT_FILE_ENCODINGS = {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
+
+
 def check_encoding(encoding: str) -> str:
+    """The codec's own name for a character set a text file can be saved in ("cp1252", ...)."""
     try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise IngestError(f"'{encoding}' is not a text encoding we know.", code="encoding")
-    return "utf-8" if name in ("utf-8", "utf-8-sig") else name
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        info = None
+    # hex, base64, zlib, rot13... are codecs too, but transform bytes or text, not decode files.
+    if info is None or not getattr(info, "_is_text_encoding", True) \
+            or info.name.replace("_", "-") in _NOT_FILE_ENCODINGS:
+        raise IngestError(f"'{str(encoding)[:60]}' is not a text encoding we know.", code="encoding")
+    return "utf-8" if info.name in ("utf-8", "utf-8-sig") else info.name
 
 
 def read_up_to(stream: BinaryIO, size: int) -> bytes:

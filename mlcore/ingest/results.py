@@ -33,6 +33,7 @@ class IngestResult:
     rows: int
     columns: list[ColumnProfile]
     preview: list[list[str | None]]
+    encoding: str | None = None  # what a text file was read as (None for Parquet)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as stored and served: ``preview`` has the API's ``{columns, rows}`` shape."""

@@ -19,6 +19,8 @@ from .errors import IngestError, where
 from .formats import BINARY_CONTROL_SHARE, CONTROL_BYTES, HEAD_BYTES, UTF16_BOMS, read_up_to
 from .header import BLANK_LINES, split_record
 
+UTF8_HINT = (" If the file was saved in another encoding (Excel on Windows often uses "
+             "Windows-1252), choose that encoding when you upload it.")
 READ_AHEAD_BLOCKS = 2  # pyarrow needs the block after the one it parses, no more
 SEARCH_WINDOW_BLOCKS = READ_AHEAD_BLOCKS + 2  # pyarrow may be parsing a block this far back
 
@@ -67,6 +69,11 @@ class TextSource(io.RawIOBase):
         self._cancelled = False
         self.parser_waiting = False  # the parse thread waits for pyarrow to make a batch
         self._views: set[weakref.ref] = set()
+
+    @property
+    def encoding(self) -> str:
+        """What the text is read as: the declared encoding, or UTF-16 found by its byte order mark."""
+        return self._encoding
 
     # -- pyarrow's side
 
@@ -247,9 +254,10 @@ class TextSource(io.RawIOBase):
         """Name the line of the first bad byte, and its column when the line can be split."""
         line = self.lines + prefix.count(b"\n") + 1
         column = self._column_at(prefix)
+        hint = UTF8_HINT if label == "UTF-8" else ""
         return IngestError(
             f"{where(line, column)}: the bytes are not valid {label} text "
-            f"(at byte 0x{bad_byte:02X}).", code="encoding", line=line, column=column)
+            f"(at byte 0x{bad_byte:02X}).{hint}", code="encoding", line=line, column=column)
 
     def _column_at(self, prefix: bytes) -> str | int | None:
         tail = prefix.rsplit(b"\n", 1)

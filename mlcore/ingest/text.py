@@ -53,7 +53,7 @@ def ingest_text(source: TextSource, *, fmt: str, limits: IngestLimits,
     if rows == 0:
         raise IngestError("The file has a header but no data rows.", code="empty")
     return IngestResult(format=fmt, rows=rows, columns=[c.profile() for c in columns],
-                        preview=preview)
+                        preview=preview, encoding=source.encoding)
 
 
 def _open_reader(source: TextSource, count: int,

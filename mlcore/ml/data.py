@@ -143,17 +143,20 @@ def _head(stream: BinaryIO, fmt: str) -> bytes:
     return head
 
 
-def _encoding(head: bytes) -> str:
-    """UTF-8, or UTF-16 when the file starts with its byte-order mark (as the profiler does)."""
-    return "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf8"
+def _encoding(head: bytes, declared: str) -> str:
+    """The dataset's encoding (what the profiler read it as), or UTF-16 when the file starts with
+    its byte-order mark (as the profiler does); "utf8" is pyarrow's name for UTF-8."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return "utf8" if declared.replace("-", "").lower() in ("utf8", "") else declared
 
 
-def _csv_header(stream: BinaryIO, fmt: str) -> list[str]:
+def _csv_header(stream: BinaryIO, fmt: str, encoding: str) -> list[str]:
     """Names from the first line, parsed in memory: no reader is left reading the stream."""
     head = _head(stream, fmt)
     try:
-        text = head.decode(_encoding(head), errors="ignore" if len(head) >= HEADER_BYTES_MAX
-                           else "strict")
+        text = head.decode(_encoding(head, encoding),
+                           errors="ignore" if len(head) >= HEADER_BYTES_MAX else "strict")
     except UnicodeDecodeError as exc:
         raise _unreadable(exc)
     first = text.splitlines()[0] if text else ""
@@ -172,11 +175,15 @@ def _unreadable(exc: Exception) -> DataError:
                      "name says.")
 
 
-def read_columns(stream: BinaryIO, fmt: str) -> list[str]:
-    """Column names from the header alone, so missing columns are named before any work."""
+def read_columns(stream: BinaryIO, fmt: str, encoding: str = "utf-8") -> list[str]:
+    """Column names from the header alone, so missing columns are named before any work.
+
+    ``encoding`` (every reader here takes it) is the dataset's: what its text was read as when
+    it was uploaded; Parquet ignores it.
+    """
     fmt = normalise_format(fmt)
     if fmt != "parquet":
-        return _csv_header(stream, fmt)
+        return _csv_header(stream, fmt, encoding)
     stream.seek(0)
     try:
         return list(pq.ParquetFile(_KeepOpen(stream)).schema_arrow.names)
@@ -184,19 +191,19 @@ def read_columns(stream: BinaryIO, fmt: str) -> list[str]:
         raise _unreadable(exc)
 
 
-def _require(stream: BinaryIO, fmt: str, columns: list[str]) -> None:
-    available = set(read_columns(stream, fmt))
+def _require(stream: BinaryIO, fmt: str, columns: list[str], encoding: str) -> None:
+    available = set(read_columns(stream, fmt, encoding))
     missing = [name for name in columns if name not in available]
     if missing:
         raise MissingColumnsError(missing)
 
 
 def iter_tables(stream: BinaryIO, fmt: str, columns: list[str],
-                chunk_rows: int = 50_000) -> Iterator[pa.Table]:
+                chunk_rows: int = 50_000, encoding: str = "utf-8") -> Iterator[pa.Table]:
     """Raw chunks of `chunk_rows` rows (fewer for very wide rows): memory stays flat."""
     fmt = normalise_format(fmt)
     columns = list(dict.fromkeys(columns))
-    _require(stream, fmt, columns)
+    _require(stream, fmt, columns, encoding)
     source = _KeepOpen(stream)
     try:
         if fmt == "parquet":
@@ -205,7 +212,7 @@ def iter_tables(stream: BinaryIO, fmt: str, columns: list[str],
                                                              columns=columns):
                 yield _markers_to_null(pa.Table.from_batches([batch]))
             return
-        encoding = _encoding(_head(stream, fmt))
+        encoding = _encoding(_head(stream, fmt), encoding)
         yield from _csv_chunks(_csv_reader(source, fmt, columns, encoding), chunk_rows)
     finally:
         source.close()
@@ -344,25 +351,26 @@ def convert_table(table: pa.Table, column_types: dict[str, str]
 
 
 def read_frame(stream: BinaryIO, fmt: str, columns: list[str],
-               column_types: dict[str, str]) -> pd.DataFrame:
+               column_types: dict[str, str], encoding: str = "utf-8") -> pd.DataFrame:
     """The whole dataset (needed columns only) as a canonical frame, for training.
 
     Unconvertible values become missing: the profile judged the column, a stray cell should
     not stop the job.
     """
     types = {name: column_types[name] for name in dict.fromkeys(columns)}
-    tables = list(iter_tables(stream, fmt, list(types), chunk_rows=1_000_000))
+    tables = list(iter_tables(stream, fmt, list(types), chunk_rows=1_000_000, encoding=encoding))
     if not tables:
         return convert_table(pa.table({n: pa.array([], pa.string()) for n in types}), types)[0]
     return convert_table(pa.concat_tables(tables), types)[0]
 
 
 def iter_frames(stream: BinaryIO, fmt: str, columns: list[str], column_types: dict[str, str],
-                chunk_rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+                chunk_rows: int = 50_000, encoding: str = "utf-8"
+                ) -> Iterator[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
     """Canonical chunks with their unconvertible-row masks; the index is the 1-based row."""
     types = {name: column_types[name] for name in dict.fromkeys(columns)}
     offset = 0
-    for table in iter_tables(stream, fmt, list(types), chunk_rows=chunk_rows):
+    for table in iter_tables(stream, fmt, list(types), chunk_rows=chunk_rows, encoding=encoding):
         frame, bad = convert_table(table, types)
         frame.index = pd.RangeIndex(offset + 1, offset + 1 + table.num_rows, name="row")
         offset += table.num_rows

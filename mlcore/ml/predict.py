@@ -241,8 +241,9 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
                   progress: Callable[[float, str], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, chunk_rows: int = 50_000,
                   out_format: str = "csv", parquet_writer: BinaryIO | None = None,
-                  total_rows: int | None = None) -> dict[str, Any]:
-    """Score a whole file. `column_types` are the model's training types for its features.
+                  total_rows: int | None = None, encoding: str = "utf-8") -> dict[str, Any]:
+    """Score a whole file (a text file read as `encoding`). `column_types` are the model's
+    training types for its features.
 
     Writes the output (CSV, or Parquet with out_format="parquet"; `parquet_writer` adds a
     Parquet copy in the same pass) and the errors CSV. Raises MissingColumnsError before
@@ -253,7 +254,7 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
     features = [str(c) for c in model.feature_names_in_]
     types = {name: column_types[name] for name in features}
     required = list(dict.fromkeys([*features, *([id_column] if id_column else [])]))
-    missing = check_columns(required, data.read_columns(in_stream, fmt))
+    missing = check_columns(required, data.read_columns(in_stream, fmt, encoding))
     if missing:
         raise MissingColumnsError(missing)
     schema = output_schema(model, id_column)
@@ -262,7 +263,8 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
         outputs.append(_Writer(parquet_writer, schema, "parquet"))
     errors_out = _Writer(errors_writer, ERROR_SCHEMA, "csv")
     scored = read = 0
-    for table in data.iter_tables(in_stream, fmt, required, chunk_rows=chunk_rows):
+    for table in data.iter_tables(in_stream, fmt, required, chunk_rows=chunk_rows,
+                                  encoding=encoding):
         if should_stop is not None and should_stop():
             raise PredictionCancelled("The job was cancelled.")
         scored += _score_chunk(table, read, model, types, id_column, schema, outputs,

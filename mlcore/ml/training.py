@@ -349,10 +349,12 @@ def _train(df: pd.DataFrame, spec: TrainSpec, column_types: dict[str, str] | Non
 
 def train_from_file(stream: BinaryIO, fmt: str, spec: TrainSpec, column_types: dict[str, str],
                     progress: Progress | None = None,
-                    should_stop: StopCheck | None = None) -> TrainResult:
-    """Read only the target and feature columns, then train; "Reading data" is the first stage."""
+                    should_stop: StopCheck | None = None, encoding: str = "utf-8") -> TrainResult:
+    """Read only the target and feature columns (text read as `encoding`), then train; "Reading
+    data" is the first stage."""
     progress, should_stop = progress or _quiet, should_stop or (lambda: False)
     _stage(progress, should_stop, 0.0, "Reading data")
     columns = [spec.target, *spec.features]
-    frame = data.read_frame(stream, fmt, columns, {n: column_types[n] for n in columns})
+    frame = data.read_frame(stream, fmt, columns, {n: column_types[n] for n in columns},
+                            encoding=encoding)
     return train(frame, spec, column_types, progress, should_stop)

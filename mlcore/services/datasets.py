@@ -39,10 +39,12 @@ SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns"}
 class DatasetRejected(Exception):
     """The upload cannot become a dataset; status is the HTTP status to answer with."""
 
-    def __init__(self, message: str, *, status: int = 400, code: str = "invalid", line=None, column=None):
+    def __init__(self, message: str, *, status: int = 400, code: str = "invalid", line=None, column=None,
+                 field: str = "file"):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.field = field  # the form field at fault
         self.line = line
         self.column = column
 
@@ -160,10 +162,12 @@ def _ensure_name_free(name: str, exclude_id: int | None = None) -> None:
 
 
 def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: str = "",
-                   description: str = "") -> Dataset:
+                   description: str = "", encoding: str = "") -> Dataset:
     """Validate, profile and register an uploaded, already encrypted file.
 
-    `upload` is the EncryptedUploadedFile of the request (or None when no file was sent).
+    `upload` is the EncryptedUploadedFile of the request (or None when no file was sent);
+    `encoding` the text encoding the uploader declared (blank: UTF-8, or UTF-16 by its byte order
+    mark). The file is stored as it came; the dataset records how to read it.
     """
     try:
         if upload is None:
@@ -173,14 +177,14 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
             _ensure_name_free(chosen)
         else:
             chosen = _free_name(_name_from_filename(upload.name or "upload.csv"))
-        result = _profile(tenant, upload)
+        result = _profile(tenant, upload, encoding=_declared_encoding(encoding))
         budget.settle(upload.stored.plaintext_bytes)
         _write_profile(tenant, upload.object_id, result)
         with transaction.atomic():
             dataset = Dataset(
                 name=chosen, description=(description or "").strip()[:5000], owner=user,
                 object_id=uuid.UUID(upload.object_id), original_filename=(upload.name or "upload.csv")[:255],
-                format=result.format, size_bytes=upload.stored.plaintext_bytes,
+                format=result.format, encoding=result.encoding or "", size_bytes=upload.stored.plaintext_bytes,
                 sha256=upload.stored.sha256_hex, rows=result.rows, column_count=len(result.columns),
             )
             dataset.full_clean()
@@ -203,14 +207,25 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
         raise
 
 
-def _profile(tenant: Tenant, upload):
+def _declared_encoding(encoding: str) -> str:
+    from ..ingest import IngestError
+    from ..ingest.formats import check_encoding
+
+    try:
+        return check_encoding((encoding or "").strip() or "utf-8")
+    except IngestError as exc:
+        raise DatasetRejected(f"{exc} Choose one such as utf-8, cp1252 (Windows-1252), latin-1 or "
+                              f"utf-16.", code="unknown_encoding", field="encoding")
+
+
+def _profile(tenant: Tenant, upload, *, encoding: str):
     # Imported here: pyarrow is heavy and only upload requests need it.
     from ..ingest import IngestError, IngestLimits, ingest
 
     limits = quotas.effective_limits(tenant)
     try:
         with storage.open_object(tenant, DATASETS, upload.object_id) as stream:
-            return ingest(stream, filename=upload.name or "upload.csv",
+            return ingest(stream, filename=upload.name or "upload.csv", encoding=encoding,
                           limits=IngestLimits(max_rows=limits["rows_per_dataset"],
                                               max_columns=limits["columns_per_dataset"]))
     except IngestError as exc:

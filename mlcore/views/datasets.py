@@ -85,7 +85,8 @@ def _dataset_upload(request, budget):
         try:
             dataset = dataset_services.dataset_create(
                 tenant=request.tenant, user=request.user, upload=request.FILES.get("file"), budget=budget,
-                name=request.POST.get("name", ""), description=request.POST.get("description", ""))
+                name=request.POST.get("name", ""), description=request.POST.get("description", ""),
+                encoding=request.POST.get("encoding", ""))
         except storage.UploadRefused as exc:
             error, status = str(exc.detail), exc.status_code
         except dataset_services.DatasetRejected as exc:
@@ -104,6 +105,7 @@ def _upload_form(request, *, error: str | None, status: int):
         "error": error, "limits": quotas.effective_limits(request.tenant),
         "usage": quotas.usage_summary(tenant=request.tenant),
         "name": request.POST.get("name", "") if request.method == "POST" and error else "",
+        "encoding": request.POST.get("encoding", "") if request.method == "POST" and error else "",
     }, status=status)
 
 

@@ -141,7 +141,7 @@ def _predict_upload(request, budget):
         upload = request.FILES.get("file")
         dataset = dataset_services.dataset_create(
             tenant=request.tenant, user=request.user, upload=upload, budget=budget,
-            name=f"Scoring {upload.name}" if upload else "")
+            name=f"Scoring {upload.name}" if upload else "", encoding=request.POST.get("encoding", ""))
         job = prediction_services.prediction_job_start(
             tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
             version=version, id_column=request.POST.get("id_column") or None)

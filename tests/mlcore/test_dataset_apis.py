@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
+from mlcore.ingest.source import UTF8_HINT
 from mlcore.models import Dataset
 from tenants.models import TenantUsage
 
@@ -65,6 +66,7 @@ def test_bob_uploads_a_csv_and_gets_its_profile(api_as, acme):
     price = next(c for c in body["columns"] if c["name"] == "price")
     assert price["missing"] == 1
     assert price["min"] == 2.5 and price["max"] == 4.25
+    assert body["encoding"] == "utf-8"
 
 
 def test_usage_counts_the_exact_bytes_stored_and_deleting_frees_them(api_as, acme):
@@ -109,6 +111,44 @@ def test_a_bad_file_is_refused_clearly_and_leaves_nothing_behind(api_as, acme, c
     body = response.json()
     assert words.lower() in body["detail"].lower()
     assert body["errors"][0]["field"] == "file"
+    assert_nothing_stored(acme, before)
+
+
+# --- text encodings: the file is kept as it came, and read as the uploader declared -------------
+EXCEL_EXPORT = "ville,ventes\nMontréal,10\nQuébec,7\nMontréal,3\n".encode("cp1252")
+
+
+def test_bob_declares_the_encoding_of_an_excel_export(api_as, acme):
+    bob = api_as("bob")
+    before = stored_files(acme)
+    refused = upload(bob, EXCEL_EXPORT, filename="ventes.csv")
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        "Line 2, column 'ville': the bytes are not valid UTF-8 text (at byte 0xE9)." + UTF8_HINT)
+    assert_nothing_stored(acme, before)
+
+    response = upload(bob, EXCEL_EXPORT, filename="ventes.csv", encoding="cp1252")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["encoding"] == "cp1252"
+    ville = next(c for c in body["columns"] if c["name"] == "ville")
+    assert ville["top"][0] == {"value": "Montréal", "count": 2}
+    preview = bob.get(f"/api/v1/datasets/{body['id']}/preview/").json()
+    assert preview["rows"][:2] == [["Montréal", "10"], ["Québec", "7"]]
+    download = bob.get(f"/api/v1/datasets/{body['id']}/download/")
+    assert b"".join(download.streaming_content) == EXCEL_EXPORT  # the original bytes
+    assert download["Content-Type"] == "text/csv; charset=windows-1252"
+
+
+@pytest.mark.parametrize("name", ["klingon", "base64"])
+def test_an_encoding_that_is_not_a_character_set_is_a_400_on_that_field(api_as, acme, name):
+    before = stored_files(acme)
+    response = upload(api_as("bob"), SALES, encoding=name)
+    assert response.status_code == 400
+    message = (f"'{name}' is not a text encoding we know. Choose one such as utf-8, cp1252 "
+               f"(Windows-1252), latin-1 or utf-16.")
+    assert response.json()["detail"] == message
+    assert response.json()["errors"] == [{"field": "encoding", "message": message}]
     assert_nothing_stored(acme, before)
 
 

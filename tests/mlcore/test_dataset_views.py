@@ -45,6 +45,31 @@ def test_a_bad_file_shows_the_reason_on_the_form_and_stores_nothing(page_as, acm
         assert Dataset.objects.count() == 0
 
 
+def test_a_windows_1252_file_is_refused_as_utf8_then_accepted_once_declared(page_as, acme):
+    bob = page_as("bob")
+    export = "ville,ventes\nMontréal,10\nQuébec,7\n".encode("cp1252")
+    refused = upload_page(bob, export, encoding="utf-8")
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "not valid UTF-8 text" in html and "choose that encoding when you upload it" in html
+    assert '<option value="utf-8" selected>' in html  # the form keeps what was chosen
+
+    response = upload_page(bob, export, encoding="cp1252")
+    assert response.status_code == 302
+    html = bob.get(response["Location"]).content.decode()
+    assert "Montréal" in html
+    assert "CSV · cp1252" in html
+
+
+def test_an_unknown_encoding_is_refused_on_the_form(page_as, acme):
+    response = upload_page(page_as("bob"), b"a,b\n1,2\n", encoding="ebcdic-klingon")
+    assert response.status_code == 400
+    assert b"&#x27;ebcdic-klingon&#x27; is not a text encoding we know." in response.content
+    assert b'<option value="cp1252"' in response.content
+    with tenant_context(acme):
+        assert Dataset.objects.count() == 0
+
+
 def test_the_storage_quota_is_refused_on_the_page_with_the_numbers(page_as, acme):
     acme.limit_overrides = {"storage_bytes": 50}
     acme.save(update_fields=["limit_overrides"])

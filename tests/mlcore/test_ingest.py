@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcore.ingest import IngestError, IngestLimits, detect_format, ingest
+from mlcore.ingest.source import UTF8_HINT
 
 LIMITS = IngestLimits(max_rows=1_000_000, max_columns=100)
 
@@ -65,7 +66,10 @@ class CountingStream(io.RawIOBase):
 def test_it_names_the_line_and_column_of_bytes_that_are_not_utf8():
     error = refused(b"id,name,price\n1,ok,2\n2,caf\xe9,3\n")
 
-    assert str(error) == "Line 3, column 'name': the bytes are not valid UTF-8 text (at byte 0xE9)."
+    assert str(error) == ("Line 3, column 'name': the bytes are not valid UTF-8 text (at byte 0xE9)."
+                          + UTF8_HINT)
+    assert UTF8_HINT == (" If the file was saved in another encoding (Excel on Windows often uses "
+                         "Windows-1252), choose that encoding when you upload it.")
     assert (error.code, error.line, error.column) == ("encoding", 3, "name")
 
 
@@ -74,14 +78,15 @@ def test_it_finds_a_bad_byte_far_into_the_file():
     error = refused(b"id,note\n" + rows + b"5000,bad \xff byte\n", block_size=4096)
 
     assert str(error) == ("Line 5,002, column 'note': the bytes are not valid UTF-8 text "
-                          "(at byte 0xFF).")
+                          "(at byte 0xFF)." + UTF8_HINT)
 
 
 def test_it_refuses_a_file_cut_in_the_middle_of_a_character():
     error = refused(b"id,name\n1,caf\xc3")
 
     assert error.code == "encoding"
-    assert str(error) == "Line 2, column 'name': the bytes are not valid UTF-8 text (at byte 0xC3)."
+    assert str(error) == ("Line 2, column 'name': the bytes are not valid UTF-8 text (at byte 0xC3)."
+                          + UTF8_HINT)
 
 
 def test_it_names_the_declared_encoding_when_bytes_do_not_fit_it():
@@ -94,6 +99,14 @@ def test_it_refuses_an_unknown_encoding_name():
     error = refused(b"a\n1\n", encoding="klingon")
 
     assert (error.code, str(error)) == ("encoding", "'klingon' is not a text encoding we know.")
+
+
+@pytest.mark.parametrize("name", ["hex", "base64", "zlib", "rot13", "idna", "punycode",
+                                  "unicode_escape", "utf\x00"])
+def test_codecs_that_are_not_character_sets_are_refused_as_encodings(name):
+    error = refused(b"a,b\n1,2\n", encoding=name)
+
+    assert (error.code, str(error)) == ("encoding", f"'{name}' is not a text encoding we know.")
 
 
 def test_it_asks_for_a_header_when_the_first_line_is_numbers():
@@ -459,6 +472,7 @@ def test_a_declared_latin1_file_is_transcoded():
 
     assert column(result, "ville").top == [("Montréal", 1), ("Québec", 1)]
     assert result.preview[0] == ["Montréal", "3"]
+    assert result.encoding == "iso8859-1"  # the codec's own name, for the readers after us
 
 
 def test_a_utf16_file_with_a_byte_order_mark_needs_no_declaration():
@@ -466,6 +480,7 @@ def test_a_utf16_file_with_a_byte_order_mark_needs_no_declaration():
 
     assert result.format == "tsv"
     assert result.preview == [["ü", "1"], ["ö", "2"]]
+    assert result.encoding == "utf-16"
 
 
 def test_gzip_compressed_csv():

@@ -83,6 +83,21 @@ def test_batch_predictions_equal_scikit_learns_and_come_as_csv_and_parquet(api_a
     assert [str(v).lower() for v in parquet.column("prediction").to_pylist()] == expected
 
 
+def test_a_file_to_score_in_windows_1252_is_read_as_declared(api_as, trained):
+    bob = api_as("bob")
+    scoring = churn_csv(rows=30, seed=5).decode().replace("tenure,", "client,tenure,", 1)
+    lines = scoring.splitlines()
+    scoring = "\n".join([lines[0]] + [f"Zoë {i},{line}" for i, line in enumerate(lines[1:], 1)]) + "\n"
+    dataset = upload_dataset(bob, scoring.encode("cp1252"), filename="to-score.csv", encoding="cp1252")
+    job = bob.post("/api/v1/prediction-jobs/", {"model": trained["model"], "dataset": dataset["id"],
+                                                "id_column": "client"}, format="json").json()
+    assert run_jobs("prediction") == 1
+    done = bob.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert done["status"] == "succeeded", done
+    out = pd.read_csv(io.BytesIO(body_of(bob.get(f"/api/v1/jobs/{job['id']}/result/"))))
+    assert out["client"].tolist()[:2] == ["Zoë 1", "Zoë 2"]  # written back as UTF-8
+
+
 def test_the_receipt_binds_input_model_and_output_and_is_signed(api_as, churn, trained):
     from tenants import signing
 

@@ -6,6 +6,8 @@ a real Celery worker with forked job processes.
 
 from __future__ import annotations
 
+import pickle  # noqa: S403 - only to look inside a model this test trained
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mlcore import predictions
 from mlcore.models import Job, MLModel, ModelVersion
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
@@ -51,6 +54,20 @@ def test_bob_trains_a_model_and_gets_version_one_in_production(api_as, churn):
     assert set(version["metrics"]) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert {f["feature"] if "feature" in f else f["column"] for f in version["feature_importance"]} == {
         "tenure", "monthly", "plan", "autopay"}
+
+
+def test_a_dataset_saved_in_windows_1252_trains_like_any_other(api_as, acme):
+    bob = api_as("bob")
+    text = churn_csv().decode().replace("basic", "básico")
+    dataset = upload_dataset(bob, text.encode("cp1252"), filename="churn.csv", encoding="cp1252")
+    job = start(bob, dataset["id"]).json()
+    assert run_jobs() == 1
+    done = bob.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert done["status"] == "succeeded", done
+    with tenant_context(acme):
+        pipeline = predictions.load_pipeline(acme, ModelVersion.objects.get(pk=done["result"]["model_version"]))
+    # The plan category was learnt as the text it is, not as mis-decoded bytes.
+    assert "básico".encode() in pickle.dumps(pipeline)
 
 
 def test_training_again_adds_the_next_version_and_promotion_moves_production(api_as, churn):

@@ -92,6 +92,17 @@ def test_infinite_numbers_count_as_unconvertible():
     assert frames[0][1]["x"].tolist() == [False, True, True]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz"])
+def test_a_file_in_a_declared_encoding_reads_as_its_text(fmt):
+    raw = "année,ville\n2024,Montréal\n2025,Québec\n".encode("cp1252")
+    raw = gzip.compress(raw) if fmt == "csv.gz" else raw
+    types = {"année": "number", "ville": "category"}
+    assert data.read_columns(io.BytesIO(raw), fmt, "cp1252") == ["année", "ville"]
+    frame = data.read_frame(io.BytesIO(raw), fmt, list(types), types, encoding="cp1252")
+    assert frame["ville"].tolist() == ["Montréal", "Québec"]
+    assert frame["année"].tolist() == [2024.0, 2025.0]
+
+
 def test_the_header_alone_gives_the_column_names():
     assert data.read_columns(io.BytesIO(CSV), "csv") == ["amount", "city", "member", "day",
                                                          "junk"]
