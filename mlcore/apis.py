@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,6 +18,7 @@ from rest_framework.response import Response
 from tenants import metering, quotas
 from tenants.access import WRITER_ROLES
 from tenants.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
+from tenants.openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
 from tenants.problems import Problem
 
 from . import jobs, serving, storage
@@ -50,6 +59,7 @@ def _rejected(exc: dataset_services.DatasetRejected) -> Problem:
                    errors=[{"field": exc.field, "message": str(exc)}], **extra)
 
 
+@extend_schema_serializer(component_name="Dataset")
 class DatasetOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -66,11 +76,57 @@ class DatasetOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
-    def get_owner(self, obj):
+    def get_owner(self, obj) -> str | None:
         return obj.owner.email if obj.owner_id else None
 
-    def get_encoding(self, obj):
+    def get_encoding(self, obj) -> str | None:
         return obj.encoding or None  # None: Parquet, which has no text encoding
+
+
+@extend_schema_serializer(component_name="ColumnProfile")
+class ColumnProfileOutput(serializers.Serializer):
+    """One column of a dataset's profile (mlcore.ingest.ColumnProfile); for the API docs."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["number", "category", "boolean", "datetime", "text"])
+    missing = serializers.IntegerField()
+    distinct = serializers.IntegerField()
+    distinct_is_estimate = serializers.BooleanField()
+    min = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    max = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    mean = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    std = serializers.FloatField(allow_null=True)
+    top = serializers.ListField(child=serializers.DictField(), help_text="[{value, count}], most frequent first")
+    top_is_estimate = serializers.BooleanField()
+    histogram = serializers.ListField(child=serializers.DictField(),
+                                      help_text="[{start, end, count}] for numbers and datetimes, "
+                                                "else [{value, count}]")
+
+
+@extend_schema_serializer(component_name="DatasetDetail")
+class DatasetDetailOutput(DatasetOutput):
+    columns = ColumnProfileOutput(many=True)
+    permissions = serializers.ListField(child=serializers.CharField(),
+                                        help_text="What you may do: view, edit, delete, share")
+
+
+@extend_schema_serializer(component_name="DatasetCreated")
+class DatasetCreatedOutput(DatasetOutput):
+    columns = ColumnProfileOutput(many=True)
+
+
+DatasetUploadInput = inline_serializer("DatasetUpload", fields={
+    "file": serializers.FileField(help_text="CSV, TSV (also gzip-compressed) or Parquet"),
+    "name": serializers.CharField(required=False, help_text="Default: from the file name"),
+    "description": serializers.CharField(required=False),
+    "encoding": serializers.CharField(required=False, help_text="Text encoding of a CSV/TSV file "
+                                      "(utf-8 by default; cp1252, latin-1, utf-16...)"),
+})
+GrantOutput = inline_serializer("Grant", fields={
+    "email": serializers.EmailField(required=False),
+    "everyone": serializers.BooleanField(required=False),
+    "permission": serializers.CharField(),
+}, many=True)
 
 
 class DatasetListApi(TenantAPI):
@@ -87,10 +143,16 @@ class DatasetListApi(TenantAPI):
             dataset_services.install_upload(request, self.budget)
         super().initial(request, *args, **kwargs)
 
+    @extend_schema(summary="Datasets you may view", operation_id="datasets_list", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(DatasetOutput, "Dataset"), **problems(401, 403)})
     def get(self, request):
         rows = dataset_list(membership=self.membership, user_id=request.user.pk)
         return self.paginated(rows, DatasetOutput)
 
+    @extend_schema(summary="Upload a dataset", description="The file is encrypted as it streams in, "
+                   "then validated and profiled; a refused file leaves nothing behind.",
+                   request={"multipart/form-data": DatasetUploadInput},
+                   responses={201: DatasetCreatedOutput, **problems(400, 401, 403, 409, 413)})
     def post(self, request):
         uploaded = request.FILES.get("file")
         try:
@@ -114,6 +176,7 @@ class DatasetListApi(TenantAPI):
 
 
 class DatasetDetailApi(TenantAPI):
+    @extend_schema_serializer(component_name="DatasetUpdate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
@@ -122,6 +185,8 @@ class DatasetDetailApi(TenantAPI):
         return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
                                     dataset_id=dataset_id, need=need)
 
+    @extend_schema(summary="A dataset with its profile", responses={200: DatasetDetailOutput,
+                                                                    **problems(401, 403, 404)})
     def get(self, request, dataset_id):
         dataset = self._dataset(dataset_id, "view")
         body = DatasetOutput(dataset).data
@@ -130,6 +195,8 @@ class DatasetDetailApi(TenantAPI):
         body["permissions"] = sorted(dataset.allowed_actions)
         return Response(body)
 
+    @extend_schema(summary="Rename or describe a dataset", request=InputSerializer,
+                   responses={200: DatasetOutput, **problems(400, 401, 403, 404, 409)})
     def patch(self, request, dataset_id):
         dataset = self._dataset(dataset_id, EDIT)
         data = self.InputSerializer(data=request.data)
@@ -140,6 +207,8 @@ class DatasetDetailApi(TenantAPI):
             raise _invalid(exc)
         return Response(DatasetOutput(dataset).data)
 
+    @extend_schema(summary="Delete a dataset (its storage is freed at once)",
+                   responses={204: None, **problems(401, 403, 404)})
     def delete(self, request, dataset_id):
         dataset = self._dataset(dataset_id, DELETE)
         dataset_services.dataset_delete(tenant=self.tenant, dataset=dataset)
@@ -147,6 +216,12 @@ class DatasetDetailApi(TenantAPI):
 
 
 class DatasetPreviewApi(TenantAPI):
+    @extend_schema(summary="The first rows of a dataset", parameters=[
+        OpenApiParameter("limit", int, description="Rows, 1 to 100 (default 20).")],
+        responses={200: inline_serializer("DatasetPreview", fields={
+            "columns": serializers.ListField(child=serializers.CharField()),
+            "rows": serializers.ListField(child=serializers.ListField(
+                child=serializers.CharField(allow_null=True)))}), **problems(400, 401, 403, 404)})
     def get(self, request, dataset_id):
         dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
                                        dataset_id=dataset_id)
@@ -161,6 +236,11 @@ class DatasetPreviewApi(TenantAPI):
 
 
 class DatasetDownloadApi(TenantAPI):
+    @extend_schema(summary="The original file, decrypted as it streams",
+                   responses={**file_response("The file as it was uploaded.", "text/csv",
+                                              "text/tab-separated-values", "application/gzip",
+                                              "application/vnd.apache.parquet"),
+                              **problems(401, 403, 404)})
     def get(self, request, dataset_id):
         dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
                                        dataset_id=dataset_id)
@@ -220,6 +300,23 @@ class _ShareApi(TenantAPI):
         return Response(self.grants(obj))
 
 
+def _share_schema(cls, label: str):
+    """The share endpoints of one kind of object, documented on the subclass."""
+    grant = inline_serializer(f"{label}GrantInput", fields={
+        "email": serializers.EmailField(required=False, help_text="A member of the workspace"),
+        "everyone": serializers.BooleanField(required=False, help_text="The whole workspace"),
+        "permission": serializers.ChoiceField(choices=list(cls.permissions), required=False),
+    })
+    return extend_schema_view(
+        get=extend_schema(summary=f"Who the {label.lower()} is shared with",
+                          responses={200: GrantOutput, **problems(401, 403, 404)}),
+        post=extend_schema(summary=f"Share the {label.lower()}", request=grant,
+                           responses={201: GrantOutput, **problems(400, 401, 403, 404)}),
+        delete=extend_schema(summary=f"Stop sharing the {label.lower()}", request=grant,
+                             responses={200: GrantOutput, **problems(400, 401, 403, 404)}),
+    )(cls)
+
+
 class DatasetShareApi(_ShareApi):
     permissions = ("view", "edit")
 
@@ -237,7 +334,11 @@ class DatasetShareApi(_ShareApi):
         dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
 
 
+_share_schema(DatasetShareApi, "Dataset")
+
+
 # --- training jobs and jobs ----------------------------------------------------------------------
+@extend_schema_serializer(component_name="Job")
 class JobOutput(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
@@ -255,14 +356,15 @@ class JobOutput(serializers.Serializer):
     created_by = serializers.SerializerMethodField()
     wait_reason = serializers.SerializerMethodField()
 
-    def get_created_by(self, obj):
+    def get_created_by(self, obj) -> str | None:
         return obj.created_by.email if obj.created_by_id else None
 
-    def get_wait_reason(self, obj):
+    def get_wait_reason(self, obj) -> str | None:
         return job_services.wait_reason(tenant=self.context["request"]._request.tenant, job=obj)
 
 
 class TrainingJobCreateApi(TenantAPI):
+    @extend_schema_serializer(component_name="TrainingJobInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.IntegerField()
         model_name = serializers.CharField(max_length=200)
@@ -274,6 +376,8 @@ class TrainingJobCreateApi(TenantAPI):
         params = serializers.DictField(required=False, default=dict)
         evaluation = serializers.DictField(required=False)
 
+    @extend_schema(summary="Train a model version (a job)", request=InputSerializer,
+                   responses={202: JobOutput, **problems(400, 401, 403, 404, 422, 429)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -294,6 +398,9 @@ class TrainingJobCreateApi(TenantAPI):
 
 
 class JobListApi(TenantAPI):
+    @extend_schema(summary="Jobs: yours, or every job for admins", operation_id="jobs_list", parameters=[
+        *PAGE_PARAMETERS, OpenApiParameter("kind", str, enum=["training", "prediction"])],
+        responses={200: paginated(JobOutput, "Job"), **problems(401, 403)})
     def get(self, request):
         rows = job_list(membership=self.membership, user_id=request.user.pk)
         kind = request.query_params.get("kind")
@@ -303,12 +410,14 @@ class JobListApi(TenantAPI):
 
 
 class JobDetailApi(TenantAPI):
+    @extend_schema(summary="A job: status, progress, result", responses={200: JobOutput, **problems(401, 403, 404)})
     def get(self, request, job_id):
         job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
         return Response(JobOutput(job, context={"request": request}).data)
 
 
 class JobCancelApi(TenantAPI):
+    @extend_schema(summary="Cancel a job", request=None, responses={202: JobOutput, **problems(401, 403, 404)})
     def post(self, request, job_id):
         job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
         job = jobs.job_cancel(tenant=self.tenant, job=job)
@@ -316,6 +425,7 @@ class JobCancelApi(TenantAPI):
 
 
 # --- models and versions ---------------------------------------------------------------------------
+@extend_schema_serializer(component_name="ModelVersion")
 class VersionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     model = serializers.IntegerField(source="model_id")
@@ -337,6 +447,7 @@ class VersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(component_name="Model")
 class ModelOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -349,24 +460,35 @@ class ModelOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
-    def get_owner(self, obj):
+    def get_owner(self, obj) -> str | None:
         return obj.owner.email if obj.owner_id else None
 
-    def get_production_version(self, obj):
+    def get_production_version(self, obj) -> int | None:
         return obj.production_version.version if obj.production_version_id else None
 
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text=(
+        "[{id, version, metrics, algorithm, created_at}], oldest first")))
     def get_versions(self, obj):
         return [{"id": v.id, "version": v.version, "metrics": v.metrics, "algorithm": v.algorithm,
                  "created_at": v.created_at} for v in obj.versions.all()]
 
 
+@extend_schema_serializer(component_name="ModelDetail")
+class ModelDetailOutput(ModelOutput):
+    permissions = serializers.ListField(child=serializers.CharField(),
+                                        help_text="What you may do: view, use, edit, delete, share")
+
+
 class ModelListApi(TenantAPI):
+    @extend_schema(summary="Models you may view", operation_id="models_list", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(ModelOutput, "Model"), **problems(401, 403)})
     def get(self, request):
         rows = model_list(membership=self.membership, user_id=request.user.pk).prefetch_related("versions")
         return self.paginated(rows, ModelOutput)
 
 
 class ModelDetailApi(TenantAPI):
+    @extend_schema_serializer(component_name="ModelUpdate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
@@ -375,12 +497,15 @@ class ModelDetailApi(TenantAPI):
         return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
                                   model_id=model_id, need=need)
 
+    @extend_schema(summary="A model and its versions", responses={200: ModelDetailOutput, **problems(401, 403, 404)})
     def get(self, request, model_id):
         model = self._model(model_id, VIEW)
         body = ModelOutput(model).data
         body["permissions"] = sorted(model.allowed_actions)
         return Response(body)
 
+    @extend_schema(summary="Rename or describe a model", request=InputSerializer,
+                   responses={200: ModelOutput, **problems(400, 401, 403, 404, 409)})
     def patch(self, request, model_id):
         model = self._model(model_id, EDIT)
         data = self.InputSerializer(data=request.data)
@@ -391,6 +516,7 @@ class ModelDetailApi(TenantAPI):
             raise _invalid(exc)
         return Response(ModelOutput(model).data)
 
+    @extend_schema(summary="Delete a model and all its versions", responses={204: None, **problems(401, 403, 404)})
     def delete(self, request, model_id):
         model = self._model(model_id, DELETE)
         model_services.model_delete(tenant=self.tenant, model=model)
@@ -414,12 +540,18 @@ class ModelShareApi(_ShareApi):
         model_services.model_unshare(tenant=self.tenant, model=model, **values)
 
 
+_share_schema(ModelShareApi, "Model")
+
+
 class ModelVersionDetailApi(TenantAPI):
+    @extend_schema(summary="A model version: metrics, parameters, features", responses={200: VersionOutput, **problems(401, 403, 404)})
     def get(self, request, version_id):
         version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
                                              version_id=version_id)
         return Response(VersionOutput(version).data)
 
+    @extend_schema(summary="Delete a version that is not in production",
+                   responses={204: None, **problems(401, 403, 404, 409)})
     def delete(self, request, version_id):
         version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
                                              version_id=version_id, need=DELETE)
@@ -431,6 +563,8 @@ class ModelVersionDetailApi(TenantAPI):
 
 
 class ModelVersionPromoteApi(TenantAPI):
+    @extend_schema(summary="Make this version the model's production version", request=None,
+                   responses={200: ModelOutput, **problems(401, 403, 404)})
     def post(self, request, version_id):
         version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
                                              version_id=version_id, need=EDIT)
@@ -440,12 +574,16 @@ class ModelVersionPromoteApi(TenantAPI):
 
 # --- predictions -------------------------------------------------------------------------------
 class PredictionJobCreateApi(TenantAPI):
+    @extend_schema_serializer(component_name="PredictionJobInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.IntegerField()
         model = serializers.IntegerField(required=False)
         model_version = serializers.IntegerField(required=False)
         id_column = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
+    @extend_schema(summary="Score a whole dataset (a job)", description="Give `model` (its production "
+                   "version) or `model_version`.", request=InputSerializer,
+                   responses={202: JobOutput, **problems(400, 401, 403, 404, 422, 429)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -476,6 +614,11 @@ def _prediction_output(api: TenantAPI, job_id) -> PredictionOutput:
 
 
 class JobResultApi(TenantAPI):
+    @extend_schema(summary="A prediction job's output", parameters=[
+        OpenApiParameter("format", str, enum=["csv", "parquet"], description="Default csv.")],
+        responses={**file_response("Row number, the id column if chosen, prediction and class "
+                                   "probabilities.", "text/csv", "application/vnd.apache.parquet"),
+                   **problems(400, 401, 403, 404, 409)})
     def get(self, request, job_id):
         output = _prediction_output(self, job_id)
         fmt = request.query_params.get("format", "csv")
@@ -486,11 +629,16 @@ class JobResultApi(TenantAPI):
 
 
 class JobErrorsApi(TenantAPI):
+    @extend_schema(summary="Rows a prediction job could not score, with row, column and reason",
+                   responses={**file_response("CSV of refused rows.", "text/csv"),
+                              **problems(401, 403, 404, 409)})
     def get(self, request, job_id):
         return prediction_download(self.tenant, _prediction_output(self, job_id), "errors")
 
 
 class JobReceiptApi(TenantAPI):
+    @extend_schema(summary="The signed receipt binding input, model and output",
+                   responses={200: OpenApiTypes.OBJECT, **problems(401, 403, 404, 409)})
     def get(self, request, job_id):
         return Response(_prediction_output(self, job_id).receipt)
 
@@ -505,6 +653,17 @@ class ModelPredictApi(TenantAPI):
     content_negotiation_class = JSONFirstNegotiation
     MAX_ROWS = 1000
 
+    @extend_schema(
+        summary="Predict a few rows online", description=f"Up to {MAX_ROWS} rows; `version` picks a "
+        "version number, else the production version answers.",
+        request=inline_serializer("OnlinePredictionInput", fields={
+            "rows": serializers.ListField(child=serializers.DictField()),
+            "version": serializers.IntegerField(required=False)}),
+        responses={200: inline_serializer("OnlinePrediction", fields={
+            "model_version": serializers.IntegerField(), "version": serializers.IntegerField(),
+            "predictions": serializers.ListField(child=serializers.JSONField()),
+            "probabilities": serializers.ListField(child=serializers.DictField(), required=False)}),
+            **problems(400, 401, 403, 404, 413, 422, 429)})
     def post(self, request, model_id):
         from .ml import BadValuesError, MissingColumnsError
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -14,6 +21,7 @@ from .access import ADMIN_ROLES, ALL_ROLES, AUDIT_ROLES
 from .api import TenantAPI
 from .forms import AuditFilterForm
 from .models import Role, TokenScope
+from .openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
 from .problems import Problem
 from .selectors import (
     api_token_list,
@@ -36,6 +44,14 @@ def _conflict_or_invalid(exc: DjangoValidationError) -> Problem:
 class MeApi(TenantAPI):
     read_roles = ALL_ROLES
 
+    @extend_schema(summary="Who you are here: user, workspace and role", responses={
+        200: inline_serializer("Me", fields={
+            "user": inline_serializer("MeUser", fields={"id": serializers.IntegerField(),
+                                                        "email": serializers.EmailField()}),
+            "tenant": inline_serializer("MeTenant", fields={"slug": serializers.CharField(),
+                                                            "name": serializers.CharField()}),
+            "role": serializers.ChoiceField(choices=Role.choices)}),
+        **problems(401, 404)})
     def get(self, request):
         user = request.user
         return Response({
@@ -45,6 +61,7 @@ class MeApi(TenantAPI):
         })
 
 
+@extend_schema_serializer(component_name="Member")
 class MemberOutput(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField(source="user.email")
@@ -53,17 +70,29 @@ class MemberOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(component_name="MemberAdded")
+class MemberAddedOutput(MemberOutput):
+    set_password_url = serializers.URLField(
+        required=False, help_text="For someone who had no account: a one-time link to set a password.")
+
+
 class MemberListApi(TenantAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
 
+    @extend_schema_serializer(component_name="MemberInvite")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         role = serializers.ChoiceField(choices=Role.choices)
 
+    @extend_schema(summary="Members of the workspace (admins)", operation_id="members_list",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(MemberOutput, "Member"), **problems(401, 403)})
     def get(self, request):
         return self.paginated(membership_list(tenant=self.tenant), MemberOutput)
 
+    @extend_schema(summary="Add a member (an invitation for someone new)", request=InputSerializer,
+                   responses={201: MemberAddedOutput, **problems(400, 401, 403, 409)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -81,6 +110,7 @@ class MemberDetailApi(TenantAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
 
+    @extend_schema_serializer(component_name="MemberUpdate")
     class InputSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
         limits = serializers.DictField(child=serializers.IntegerField(min_value=0), required=False)
@@ -88,9 +118,12 @@ class MemberDetailApi(TenantAPI):
     def _member(self, member_id):
         return get_member_for_admin(actor=self.membership, tenant=self.tenant, member_id=member_id)
 
+    @extend_schema(summary="A member", responses={200: MemberOutput, **problems(401, 403, 404)})
     def get(self, request, member_id):
         return Response(MemberOutput(self._member(member_id)).data)
 
+    @extend_schema(summary="Change a member's role or limits", request=InputSerializer,
+                   responses={200: MemberOutput, **problems(400, 401, 403, 404, 409)})
     def patch(self, request, member_id):
         member = self._member(member_id)
         data = self.InputSerializer(data=request.data)
@@ -106,6 +139,8 @@ class MemberDetailApi(TenantAPI):
             raise _conflict_or_invalid(exc)
         return Response(MemberOutput(self._member(member_id)).data)
 
+    @extend_schema(summary="Remove a member (never the last admin)",
+                   responses={204: None, **problems(401, 403, 404, 409)})
     def delete(self, request, member_id):
         member = self._member(member_id)
         try:
@@ -115,13 +150,29 @@ class MemberDetailApi(TenantAPI):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+_LIMIT_KEYS = ("storage_bytes", "datasets", "model_versions", "concurrent_jobs", "cpu_seconds",
+               "predicted_rows", "api_requests_per_minute")
+
+
 class UsageApi(TenantAPI):
     read_roles = ALL_ROLES
 
+    @extend_schema(summary="The plan's limits and what the workspace uses", responses={
+        200: inline_serializer("Usage", fields={
+            "plan": serializers.CharField(allow_null=True),
+            "limits": serializers.DictField(child=serializers.IntegerField(), help_text=(
+                "Every limit of the plan with the workspace's overrides: "
+                + ", ".join(_LIMIT_KEYS) + ", rows_per_dataset, columns_per_dataset...")),
+            "usage": inline_serializer("UsageNow", fields={
+                key: serializers.FloatField() if key == "cpu_seconds" else serializers.IntegerField()
+                for key in _LIMIT_KEYS}),
+            "period_start": serializers.DateTimeField(help_text="Start of the month counted")}),
+        **problems(401, 404)})
     def get(self, request):
         return Response(quotas.usage_summary(tenant=self.tenant))
 
 
+@extend_schema_serializer(component_name="Token")
 class TokenOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -139,15 +190,26 @@ class TokenListApi(TenantAPI):
     read_roles = ALL_ROLES
     write_roles = ALL_ROLES
 
+    @extend_schema_serializer(component_name="TokenInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
         expires_in_days = serializers.IntegerField(min_value=1, max_value=services.MAX_TOKEN_DAYS,
                                                    default=90)
 
+    @extend_schema(summary="Your API tokens for this workspace", operation_id="tokens_list",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(TokenOutput, "Token"), **problems(401, 404)})
     def get(self, request):
         return self.paginated(api_token_list(user=self._user(), tenant=self.tenant), TokenOutput)
 
+    @extend_schema(summary="Make a token (its secret is shown once)", request=InputSerializer,
+                   responses={201: inline_serializer("TokenCreated", fields={
+                       "id": serializers.IntegerField(), "name": serializers.CharField(),
+                       "scope": serializers.CharField(), "expires_at": serializers.DateTimeField(),
+                       "token": serializers.CharField(help_text="The secret: keep it, it is not "
+                                                      "shown again")}),
+                              **problems(400, 401, 404)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -167,6 +229,8 @@ class TokenDetailApi(TenantAPI):
     read_roles = ALL_ROLES
     write_roles = ALL_ROLES
 
+    @extend_schema(summary="Revoke a token (refused from the very next request)",
+                   responses={204: None, **problems(401, 404)})
     def delete(self, request, token_id):
         token = get_api_token_for_user(user=request.user, tenant=self.tenant, token_id=token_id)
         services.api_token_revoke(token=token, actor=request.user)
@@ -174,6 +238,7 @@ class TokenDetailApi(TenantAPI):
 
 
 # --- audit trail ----------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="AuditEvent")
 class AuditEventOutput(serializers.Serializer):
     """../shared/API.md "Audit event fields"; the same keys as the exports."""
 
@@ -200,6 +265,17 @@ class AuditEventOutput(serializers.Serializer):
         return audit.entry_dict(instance)
 
 
+AUDIT_FILTERS = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this instant (UTC)"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Until this instant (UTC)"),
+    OpenApiParameter("actor", str, description="Actor e-mail or id"),
+    OpenApiParameter("action", str, description="An action, or a prefix such as auth.*"),
+    OpenApiParameter("object_type", str),
+    OpenApiParameter("object_id", str),
+    OpenApiParameter("outcome", str, enum=["allowed", "denied", "failed"]),
+]
+
+
 def _audit_filters(request) -> AuditFilterForm:
     form = AuditFilterForm(request.query_params)
     if not form.is_valid():
@@ -213,6 +289,10 @@ class AuditEventListApi(TenantAPI):
     read_roles = AUDIT_ROLES
     write_roles = AUDIT_ROLES  # nothing to write: those who may read get 405, the rest 403
 
+    @extend_schema(summary="The workspace's access log (auditors and admins)", operation_id="audit_events_list",
+                   parameters=[*PAGE_PARAMETERS, *AUDIT_FILTERS, OpenApiParameter(
+                       "order", str, enum=["asc", "desc"], description="Chain order (default) or newest first.")],
+                   responses={200: paginated(AuditEventOutput, "AuditEvent"), **problems(400, 401, 403)})
     def get(self, request):
         form = _audit_filters(request)
         order = "-seq" if request.query_params.get("order") == "desc" else "seq"
@@ -237,6 +317,13 @@ class AuditExportApi(TenantAPI):
     write_roles = AUDIT_ROLES
     content_negotiation_class = _IgnoreClientNegotiation
 
+    @extend_schema(summary="Export the matching entries (streamed; its manifest is signed)",
+                   parameters=[OpenApiParameter("format", str, enum=["csv", "jsonl"], required=True),
+                               *AUDIT_FILTERS],
+                   responses={**file_response("The entries; the Audit-Export-Id header names the "
+                                              "export whose manifest to fetch.",
+                                              "text/csv", "application/x-ndjson"),
+                              **problems(400, 401, 403)})
     def get(self, request):
         fmt = request.query_params.get("format", "")
         if fmt not in audit_export.FORMATS:
@@ -260,6 +347,10 @@ class AuditExportManifestApi(TenantAPI):
     read_roles = AUDIT_ROLES
     write_roles = AUDIT_ROLES
 
+    @extend_schema(summary="The signed manifest of a finished export",
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
+                       "Count, first and last entries, hashes, Ed25519 signature.")),
+                              **problems(401, 403, 404, 409)})
     def get(self, request, export_id):
         export = get_audit_export_for_user(membership=self.membership, tenant=self.tenant,
                                            export_id=export_id)
@@ -275,5 +366,10 @@ class SigningKeyApi(TenantAPI):
     read_roles = ALL_ROLES
     write_roles = ALL_ROLES
 
+    @extend_schema(summary="The public key that signs manifests and receipts", responses={
+        200: inline_serializer("SigningKey", fields={
+            "key_id": serializers.CharField(), "algorithm": serializers.CharField(),
+            "public_key": serializers.CharField(help_text="Base64 raw Ed25519 public key")}),
+        **problems(401, 404)})
     def get(self, request):
         return Response(signing.public_key_info())

@@ -327,6 +327,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant machine-learning platform, REST API v1",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Operations grouped by resource (datasets, jobs, models...) rather than all under "v1".
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    # Request bodies get their own components, so uploads show as binary files.
+    "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     # Swagger UI from our own static files (drf-spectacular-sidecar): no CDN, and the CSP holds.

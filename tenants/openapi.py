@@ -1,0 +1,87 @@
+"""What the OpenAPI schema (``/api/schema/``, shown at ``/api/docs/``) says beyond the code itself.
+
+The API views are plain ``TenantAPI`` classes whose bodies are built by hand, so drf-spectacular
+cannot guess their shapes: each method says them with ``@extend_schema``, using the serializers
+and helpers here. ``tests/test_api_schema.py`` keeps the schema free of warnings.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from .problems import CONTENT_TYPE
+
+__all__ = ["ID", "PAGE_PARAMETERS", "OpenApiResponse", "OpenApiTypes", "file_response",
+           "paginated", "problems"]
+
+
+class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.PortalAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token made on the Tokens page or with POST /api/v1/tokens/: "
+                           "`Authorization: Bearer <token>`. Pages of the same workspace may also "
+                           "call the API with their session cookie and CSRF token.",
+        }
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, the body of every error."""
+
+    type = serializers.CharField(help_text="/problems/<slug>, or about:blank")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField(help_text="A sentence for the person who made the request.")
+    errors = serializers.ListField(
+        child=inline_serializer("ProblemFieldError", fields={
+            "field": serializers.CharField(allow_null=True),
+            "message": serializers.CharField(),
+        }), required=False)
+
+
+_PROBLEM_WORDS = {
+    400: "Invalid input (the body or a parameter), with the field at fault in `errors`.",
+    401: "No valid token or session.",
+    403: "The role, the token's scope or a quota does not allow it.",
+    404: "Not found, or not visible to you (another workspace's ids are never confirmed).",
+    409: "Conflicts with what exists (a name already taken).",
+    413: "Too large for the plan (rows, columns, storage).",
+    422: "Valid input that cannot be done (named in `detail`).",
+    429: "Rate limit: try again after `Retry-After` seconds.",
+}
+
+
+def problems(*codes: int) -> dict:
+    """``responses`` entries for error statuses, as problem details."""
+    return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=_PROBLEM_WORDS[code])
+            for code in codes}
+
+
+def paginated(serializer_class: type[serializers.Serializer], name: str):
+    """A page of ``serializer_class`` as TenantAPI.paginated() returns it."""
+    return inline_serializer(f"Paginated{name}List", fields={
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    })
+
+
+def file_response(description: str, *media_types: str) -> dict:
+    """A streamed file (``responses`` entries for each media type it may have)."""
+    return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description)
+            for media_type in media_types}
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number, from 1."),
+    OpenApiParameter("page_size", int, description="Items per page (default 50, at most 200)."),
+]
+ID = OpenApiTypes.INT
