@@ -29,6 +29,16 @@ def wait_for(client, job_id: int, statuses=("succeeded", "failed", "cancelled"),
     raise AssertionError(f"job {job_id} still {body['status']} after {timeout}s: {body}")
 
 
+def recorded(job, timeout: float = 15) -> Job:
+    """The job once its worker has recorded CPU and memory: the forked child commits its success,
+    and the worker writes what the child used only after it has exited, a moment later."""
+    deadline = time.monotonic() + timeout
+    while not job.cpu_seconds and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job.refresh_from_db()
+    return job
+
+
 def train(client, dataset_id, **overrides) -> dict:
     body = {"dataset": dataset_id, "model_name": "Churn", "target": "churned",
             "algorithm": "logistic_regression", **overrides}
@@ -51,7 +61,7 @@ def test_each_tenants_job_runs_in_its_own_schema_and_makes_its_own_model(worker,
     assert wait_for(charlie, globex_job["id"])["status"] == "succeeded"
     with tenant_context(world.acme):
         assert list(MLModel.objects.values_list("name", flat=True)) == ["Acme churn"]
-        job = Job.objects.get(pk=acme_job["id"])
+        job = recorded(Job.objects.get(pk=acme_job["id"]))
         assert job.cpu_seconds > 0 and job.peak_memory_bytes > 0
     with tenant_context(world.globex):
         assert list(MLModel.objects.values_list("name", flat=True)) == ["Globex churn"]
