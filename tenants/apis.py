@@ -150,10 +150,6 @@ class MemberDetailApi(TenantAPI):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-_LIMIT_KEYS = ("storage_bytes", "datasets", "model_versions", "concurrent_jobs", "cpu_seconds",
-               "predicted_rows", "api_requests_per_minute")
-
-
 class UsageApi(TenantAPI):
     read_roles = ALL_ROLES
 
@@ -162,10 +158,10 @@ class UsageApi(TenantAPI):
             "plan": serializers.CharField(allow_null=True),
             "limits": serializers.DictField(child=serializers.IntegerField(), help_text=(
                 "Every limit of the plan with the workspace's overrides: "
-                + ", ".join(_LIMIT_KEYS) + ", rows_per_dataset, columns_per_dataset...")),
+                + ", ".join(quotas.USAGE_KEYS) + ", rows_per_dataset, columns_per_dataset...")),
             "usage": inline_serializer("UsageNow", fields={
                 key: serializers.FloatField() if key == "cpu_seconds" else serializers.IntegerField()
-                for key in _LIMIT_KEYS}),
+                for key in quotas.USAGE_KEYS}),
             "period_start": serializers.DateTimeField(help_text="Start of the month counted")}),
         **problems(401, 404)})
     def get(self, request):

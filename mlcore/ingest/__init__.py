@@ -104,7 +104,7 @@ from .text import ingest_text
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "TYPES", "ColumnProfile", "IngestError",
-    "IngestLimits", "IngestResult", "detect_format", "ingest",
+    "IngestLimits", "IngestResult", "check_encoding", "detect_format", "ingest",
 ]
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024

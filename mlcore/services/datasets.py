@@ -208,8 +208,7 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
 
 
 def _declared_encoding(encoding: str) -> str:
-    from ..ingest import IngestError
-    from ..ingest.formats import check_encoding
+    from ..ingest import IngestError, check_encoding
 
     try:
         return check_encoding((encoding or "").strip() or "utf-8")

@@ -274,8 +274,7 @@ class EncryptedWriter:
         if self._flusher is not None:
             self._flusher.put(plain, sealed)
         else:
-            self._digest.update(plain)
-            _write_all(self._fd, sealed)
+            _hash_and_write(self._fd, self._digest, plain, sealed)
         self._index += 1
         self._buffer.clear()
 
@@ -343,6 +342,12 @@ class EncryptedWriter:
         return False
 
 
+def _hash_and_write(fd: int, digest, plain: bytes, sealed: bytes) -> None:
+    """One chunk's share of the plaintext hash, and its sealed bytes on disk."""
+    digest.update(plain)
+    _write_all(fd, sealed)
+
+
 class _Flusher:
     """Hashes the plaintext and writes the sealed chunks of one writer, in order, on a thread.
 
@@ -373,8 +378,7 @@ class _Flusher:
         while (item := self._queue.get()) is not None:
             if self._error is None:  # after an error, the rest is only taken off the queue
                 try:
-                    self._digest.update(item[0])
-                    _write_all(self._fd, item[1])
+                    _hash_and_write(self._fd, self._digest, *item)
                 except BaseException as exc:  # raised on the writer's thread by put() or close()
                     self._error = exc
 
