@@ -1,6 +1,9 @@
 from django.urls import path
 
-from . import apis
+from .apis import datasets as datasets_apis
+from .apis import jobs as jobs_apis
+from .apis import models as models_apis
+from .apis import predictions as predictions_apis
 from .views import datasets as dataset_views
 from .views import jobs as job_views
 from .views import models as model_views
@@ -38,24 +41,24 @@ page_patterns = [
 
 api_patterns = [
     # First: Django tries the patterns in order, and online predictions are the hot path.
-    path("models/<int:model_id>/predict/", apis.ModelPredictApi.as_view(), name="api-model-predict"),
-    path("datasets/", apis.DatasetListApi.as_view(), name="api-datasets"),
-    path("datasets/<int:dataset_id>/", apis.DatasetDetailApi.as_view(), name="api-dataset"),
-    path("datasets/<int:dataset_id>/preview/", apis.DatasetPreviewApi.as_view(), name="api-dataset-preview"),
-    path("datasets/<int:dataset_id>/download/", apis.DatasetDownloadApi.as_view(), name="api-dataset-download"),
-    path("datasets/<int:dataset_id>/share/", apis.DatasetShareApi.as_view(), name="api-dataset-share"),
-    path("training-jobs/", apis.TrainingJobCreateApi.as_view(), name="api-training-jobs"),
-    path("jobs/", apis.JobListApi.as_view(), name="api-jobs"),
-    path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api-job"),
-    path("jobs/<int:job_id>/cancel/", apis.JobCancelApi.as_view(), name="api-job-cancel"),
-    path("jobs/<int:job_id>/result/", apis.JobResultApi.as_view(), name="api-job-result"),
-    path("jobs/<int:job_id>/errors/", apis.JobErrorsApi.as_view(), name="api-job-errors"),
-    path("jobs/<int:job_id>/receipt/", apis.JobReceiptApi.as_view(), name="api-job-receipt"),
-    path("prediction-jobs/", apis.PredictionJobCreateApi.as_view(), name="api-prediction-jobs"),
-    path("models/", apis.ModelListApi.as_view(), name="api-models"),
-    path("models/<int:model_id>/", apis.ModelDetailApi.as_view(), name="api-model"),
-    path("models/<int:model_id>/share/", apis.ModelShareApi.as_view(), name="api-model-share"),
-    path("model-versions/<int:version_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
-    path("model-versions/<int:version_id>/promote/", apis.ModelVersionPromoteApi.as_view(),
+    path("models/<int:model_id>/predict/", predictions_apis.ModelPredictApi.as_view(), name="api-model-predict"),
+    path("datasets/", datasets_apis.DatasetListApi.as_view(), name="api-datasets"),
+    path("datasets/<int:dataset_id>/", datasets_apis.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<int:dataset_id>/preview/", datasets_apis.DatasetPreviewApi.as_view(), name="api-dataset-preview"),
+    path("datasets/<int:dataset_id>/download/", datasets_apis.DatasetDownloadApi.as_view(), name="api-dataset-download"),
+    path("datasets/<int:dataset_id>/share/", datasets_apis.DatasetShareApi.as_view(), name="api-dataset-share"),
+    path("training-jobs/", jobs_apis.TrainingJobCreateApi.as_view(), name="api-training-jobs"),
+    path("jobs/", jobs_apis.JobListApi.as_view(), name="api-jobs"),
+    path("jobs/<int:job_id>/", jobs_apis.JobDetailApi.as_view(), name="api-job"),
+    path("jobs/<int:job_id>/cancel/", jobs_apis.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("jobs/<int:job_id>/result/", predictions_apis.JobResultApi.as_view(), name="api-job-result"),
+    path("jobs/<int:job_id>/errors/", predictions_apis.JobErrorsApi.as_view(), name="api-job-errors"),
+    path("jobs/<int:job_id>/receipt/", predictions_apis.JobReceiptApi.as_view(), name="api-job-receipt"),
+    path("prediction-jobs/", predictions_apis.PredictionJobCreateApi.as_view(), name="api-prediction-jobs"),
+    path("models/", models_apis.ModelListApi.as_view(), name="api-models"),
+    path("models/<int:model_id>/", models_apis.ModelDetailApi.as_view(), name="api-model"),
+    path("models/<int:model_id>/share/", models_apis.ModelShareApi.as_view(), name="api-model-share"),
+    path("model-versions/<int:version_id>/", models_apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
+    path("model-versions/<int:version_id>/promote/", models_apis.ModelVersionPromoteApi.as_view(),
          name="api-model-version-promote"),
 ]

@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
@@ -10,7 +9,7 @@ from . import quotas, services
 from .forms import TenantCreateForm
 from .hosts import tenant_url
 from .models import ApiToken, Membership, Plan, Tenant, User
-from .pages import form_errors_from
+from .pages import PAGE_ERRORS, form_errors_from
 
 
 @admin.register(Plan)
@@ -100,7 +99,7 @@ class TenantAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 created = services.tenant_create(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
+            except PAGE_ERRORS as exc:
                 form_errors_from(form, exc)
             else:
                 note = (f" One-time set-password link for {created.admin.email}: "

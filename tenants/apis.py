@@ -33,14 +33,6 @@ from .selectors import (
 )
 
 
-def _conflict_or_invalid(exc: DjangoValidationError) -> Problem:
-    errors = [{"field": f, "message": m} for f, ms in getattr(exc, "message_dict", {"": exc.messages}).items()
-              for m in ms]
-    message = errors[0]["message"] if errors else "Invalid input."
-    status_code = 409 if "already" in message else 400
-    return Problem(status_code, message, errors=errors)
-
-
 class MeApi(TenantAPI):
     read_roles = ALL_ROLES
 
@@ -96,10 +88,7 @@ class MemberListApi(TenantAPI):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            added = services.membership_add(tenant=self.tenant, actor=request.user, **data.validated_data)
-        except DjangoValidationError as exc:
-            raise _conflict_or_invalid(exc)
+        added = services.membership_add(tenant=self.tenant, actor=request.user, **data.validated_data)
         body = dict(MemberOutput(added.membership).data)
         if added.set_password_url:
             body["set_password_url"] = added.set_password_url
@@ -128,25 +117,19 @@ class MemberDetailApi(TenantAPI):
         member = self._member(member_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            if "role" in data.validated_data:
-                services.membership_change_role(membership=member, role=data.validated_data["role"],
-                                                actor=request.user)
-            if "limits" in data.validated_data:
-                quotas.member_limits_set(membership=member, limits=data.validated_data["limits"],
-                                         actor=request.user)
-        except DjangoValidationError as exc:
-            raise _conflict_or_invalid(exc)
+        if "role" in data.validated_data:
+            services.membership_change_role(membership=member, role=data.validated_data["role"],
+                                            actor=request.user)
+        if "limits" in data.validated_data:
+            quotas.member_limits_set(membership=member, limits=data.validated_data["limits"],
+                                     actor=request.user)
         return Response(MemberOutput(self._member(member_id)).data)
 
     @extend_schema(summary="Remove a member (never the last admin)",
                    responses={204: None, **problems(401, 403, 404, 409)})
     def delete(self, request, member_id):
         member = self._member(member_id)
-        try:
-            services.membership_remove(membership=member, actor=request.user)
-        except DjangoValidationError as exc:
-            raise _conflict_or_invalid(exc)
+        services.membership_remove(membership=member, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
 from .access import ALL_ROLES
+from .errors import ServiceError
 
 
 def member_page(roles: frozenset[str] = ALL_ROLES):
@@ -32,9 +33,23 @@ def member_page(roles: frozenset[str] = ALL_ROLES):
     return decorator
 
 
-def form_errors_from(form, exc: ValidationError) -> None:
-    """Show a service's ValidationError next to the right form fields."""
-    if hasattr(exc, "error_dict"):
+# What a page catches from a service: its refusals, and Django's field validation (full_clean).
+PAGE_ERRORS = (ServiceError, ValidationError)
+
+
+def page_error(exc: ServiceError | ValidationError) -> tuple[str, int]:
+    """The message a page shows for a service's refusal, and the status to answer with."""
+    if isinstance(exc, ServiceError):
+        return exc.message, exc.status
+    return " ".join(exc.messages), 400
+
+
+def form_errors_from(form, exc: ServiceError | ValidationError) -> None:
+    """Show a service's refusal next to the right form fields (or above the form)."""
+    if isinstance(exc, ServiceError):
+        for error in exc.errors:
+            form.add_error(error["field"] if error["field"] in form.fields else None, error["message"])
+    elif hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():
             target = field if field in form.fields else None
             for error in errors:

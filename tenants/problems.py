@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .errors import ServiceError
+
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/problem+json"
@@ -54,7 +56,7 @@ def problem_response(status_code: int, detail: str, **kwargs) -> JsonResponse:
 
 
 class Problem(exceptions.APIException):
-    """Raise from services or APIs to answer with a specific problem type."""
+    """Raised by API classes for errors of the request itself; services raise ServiceError."""
 
     def __init__(self, status_code: int, detail: str, *, slug: str | None = None,
                  errors: list[dict] | None = None, headers: dict | None = None, **extra):
@@ -85,11 +87,9 @@ def _flatten(data, prefix: str = "") -> list[dict]:
 
 
 def exception_handler(exc, context):
-    from .quotas import QuotaExceeded
-
-    if isinstance(exc, QuotaExceeded):
-        exc = Problem(exc.status, str(exc), slug="quota-exceeded", quota=exc.quota, used=exc.used,
-                      limit=exc.limit)
+    """DRF's handler, answering every error as a problem; the one place a ServiceError maps."""
+    if isinstance(exc, ServiceError):
+        exc = Problem(exc.status, exc.message, slug=exc.code, errors=exc.errors, **exc.extra)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

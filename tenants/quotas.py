@@ -10,6 +10,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import audit, gate
+from .errors import ServiceError
 from .models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
 
 # Limits an admin may tighten for one member.
@@ -121,15 +122,16 @@ def member_limits_set(*, membership: Membership, limits: dict[str, int], actor) 
 
 
 # --- enforcement of held amounts (storage, datasets, model versions) ------------------------------
-class QuotaExceeded(Exception):
+class QuotaExceeded(ServiceError):
     """A request would go over a limit. status: 413 for bytes/rows/columns, 403 for counts/budgets."""
 
+    code = "quota-exceeded"
+
     def __init__(self, message: str, *, quota: str, used: int, limit: int, status: int = 403):
-        super().__init__(message)
+        super().__init__(message, status=status, quota=quota, used=used, limit=limit)
         self.quota = quota
         self.used = used
         self.limit = limit
-        self.status = status
 
 
 def human_bytes(n: int) -> str:

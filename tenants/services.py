@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from . import access, audit, gate, keys
+from .errors import Conflict
 from .hosts import tenant_url
 from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
 
@@ -99,7 +100,7 @@ def validate_slug(slug: str) -> str:
     if slug in settings.PORTAL_RESERVED_SLUGS:
         raise ValidationError({"slug": f"'{slug}' is reserved; choose another name."})
     if Tenant.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"A tenant with the slug '{slug}' already exists."})
+        raise Conflict(f"A tenant with the slug '{slug}' already exists.", field="slug")
     return slug
 
 
@@ -254,7 +255,7 @@ def membership_add(*, tenant: Tenant, email: str, role: str, actor: User | None,
     with transaction.atomic():
         user, created = _user_get_or_create(email)
         if Membership.objects.filter(user=user, tenant=tenant).exists():
-            raise ValidationError({"email": f"{email} is already a member of {tenant.name}."})
+            raise Conflict(f"{email} is already a member of {tenant.name}.", field="email")
         membership = Membership(user=user, tenant=tenant, role=role)
         membership.full_clean()
         membership.save()

@@ -20,6 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
+from tenants.errors import Conflict, ServiceError
 from tenants.models import Tenant
 
 from .. import storage
@@ -36,15 +37,16 @@ RESERVE_STEP = 8 * 1024 * 1024
 SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns"}
 
 
-class DatasetRejected(Exception):
-    """The upload cannot become a dataset; status is the HTTP status to answer with."""
+class DatasetRejected(ServiceError):
+    """The upload cannot become a dataset. `reason` is the ingest's code (too_many_rows...);
+    the problem type is dataset-<reason>, with the line and column at fault where known."""
 
     def __init__(self, message: str, *, status: int = 400, code: str = "invalid", line=None, column=None,
                  field: str = "file"):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.field = field  # the form field at fault
+        extra = {k: v for k, v in (("line", line), ("column", column)) if v is not None}
+        super().__init__(message, code=f"dataset-{code.replace('_', '-')}", field=field, status=status,
+                         **extra)
+        self.reason = code
         self.line = line
         self.column = column
 
@@ -158,7 +160,7 @@ def _ensure_name_free(name: str, exclude_id: int | None = None) -> None:
     if exclude_id is not None:
         taken = taken.exclude(pk=exclude_id)
     if taken.exists():
-        raise ValidationError({"name": f"A dataset named '{name}' already exists; choose another name."})
+        raise Conflict(f"A dataset named '{name}' already exists; choose another name.", field="name")
 
 
 def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: str = "",
@@ -324,7 +326,7 @@ def dataset_share(*, tenant: Tenant, dataset: Dataset, permission: str, email: s
         else:
             user = grantee(tenant, email, permission, noun="dataset contents")
             if user.pk == dataset.owner_id:
-                raise ValidationError({"email": "The owner already has every permission."})
+                raise ServiceError("The owner already has every permission.", field="email")
             assign_perm("view_dataset", user, dataset)
             if permission == EDIT:
                 assign_perm("change_dataset", user, dataset)

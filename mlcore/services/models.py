@@ -11,6 +11,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
+from tenants.errors import Conflict, ServiceError
 from tenants.models import Tenant
 
 from .. import jobs, storage
@@ -31,12 +32,11 @@ logger = logging.getLogger(__name__)
 MODELS = "models"
 
 
-class TrainingRefused(Exception):
+class TrainingRefused(ServiceError):
     """What the dataset's profile already shows cannot work (422), with a plain-language reason."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+    status = 422
+    code = "training-refused"
 
 
 def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: Dataset,
@@ -51,13 +51,13 @@ def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, data
         raise ValidationError({"model_name": "A model name has at most 200 characters."})
     existing = MLModel.objects.filter(name__iexact=model_name).first()
     if existing is not None and EDIT not in model_actions(membership=membership, user_id=user.pk, model=existing):
-        raise ValidationError({"model_name": f"A model named '{model_name}' already exists and you cannot "
-                                             f"add versions to it; choose another name."})
+        raise Conflict(f"A model named '{model_name}' already exists and you cannot add versions to it; "
+                       f"choose another name.", field="model_name")
     profile = dataset_profile(tenant=tenant, dataset=dataset)
     try:
         checked = validate_spec(spec, profile["columns"], dataset.rows)
     except SpecError as exc:
-        raise TrainingRefused(str(exc), getattr(exc, "field", None))
+        raise TrainingRefused(str(exc), field=getattr(exc, "field", None))
     _check_version_room(tenant)
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model_name": model_name,
               "spec": checked.to_dict()}
@@ -126,8 +126,8 @@ def _forget_cached(tenant: Tenant, model_id: int) -> None:
 def model_version_delete(*, tenant: Tenant, version: ModelVersion) -> None:
     model = version.model
     if model.production_version_id == version.id:
-        raise ValidationError({"version": f"Version {version.version} is the production version of "
-                                          f"{model.name}; promote another version first."})
+        raise Conflict(f"Version {version.version} is the production version of {model.name}; "
+                       f"promote another version first.", field="version")
     object_ids = [str(version.artifact_object_id)] + ([str(version.onnx_object_id)] if version.onnx_object_id else [])
     with transaction.atomic():
         version_id, number, size = version.id, version.version, version.stored_bytes
@@ -162,7 +162,7 @@ def model_update(*, tenant: Tenant, model: MLModel, name: str | None = None,
         if not name:
             raise ValidationError({"name": "A name is required."})
         if MLModel.objects.filter(name__iexact=name).exclude(pk=model.pk).exists():
-            raise ValidationError({"name": f"A model named '{name}' already exists; choose another name."})
+            raise Conflict(f"A model named '{name}' already exists; choose another name.", field="name")
         model.name = name
     if description is not None:
         model.description = description.strip()[:5000]

@@ -7,6 +7,7 @@ from django.http import Http404
 
 from tenants import audit, metering, quotas
 from tenants.access import MembershipInfo
+from tenants.errors import ServiceError
 from tenants.models import Tenant
 
 from .. import jobs
@@ -15,13 +16,17 @@ from ..selectors import USE, get_model_for_user, get_model_version_for_user
 from .datasets import dataset_profile
 
 
-class PredictionRefused(Exception):
+class PredictionRefused(ServiceError):
     """The request is well formed but the data cannot satisfy it (422): e.g. missing columns."""
 
+    status = 422
+    code = "prediction-refused"
+
     def __init__(self, message: str, field: str | None = None, missing: list[str] | None = None):
-        super().__init__(message)
-        self.field = field
-        self.missing = missing or []
+        missing = missing or []
+        super().__init__(message, field=field, code="missing-columns" if missing else None,
+                         missing_columns=missing)
+        self.missing = missing
 
 
 def missing_columns_message(missing: list[str]) -> str:

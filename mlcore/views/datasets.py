@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenants import charts, quotas
 from tenants.access import DATA_ROLES, WRITER_ROLES
 from tenants.models import Membership, Role
-from tenants.pages import form_errors_from, member_page
+from tenants.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 
 from .. import storage
 from ..responses import download_response
@@ -89,10 +88,8 @@ def _dataset_upload(request, budget):
                 encoding=request.POST.get("encoding", ""))
         except storage.UploadRefused as exc:
             error, status = str(exc.detail), exc.status_code
-        except dataset_services.DatasetRejected as exc:
-            error, status = str(exc), exc.status
-        except ValidationError as exc:
-            error, status = " ".join(exc.messages), 409 if "already exists" in " ".join(exc.messages) else 400
+        except PAGE_ERRORS as exc:
+            error, status = page_error(exc)
         else:
             messages.success(request, f"Uploaded {dataset.name}: {dataset.rows:,} rows, "
                                       f"{dataset.column_count} columns.")
@@ -132,7 +129,7 @@ def dataset_detail(request, dataset_id: int):
         if form.is_valid():
             try:
                 dataset_services.dataset_update(tenant=request.tenant, dataset=dataset, **form.cleaned_data)
-            except ValidationError as exc:
+            except PAGE_ERRORS as exc:
                 form_errors_from(form, exc)
             else:
                 messages.success(request, "Saved.")
@@ -172,7 +169,7 @@ def dataset_share(request, dataset_id: int):
             dataset_services.dataset_share(tenant=request.tenant, dataset=dataset,
                                            permission=data["permission"], everyone=data["everyone"],
                                            email=None if data["everyone"] else data["email"])
-        except ValidationError as exc:
+        except PAGE_ERRORS as exc:
             form_errors_from(form, exc)
         else:
             messages.success(request, "Shared.")
@@ -190,8 +187,8 @@ def dataset_unshare(request, dataset_id: int):
     try:
         dataset_services.dataset_unshare(tenant=request.tenant, dataset=dataset, everyone=everyone,
                                          email=None if everyone else request.POST.get("email"))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
     else:
         messages.success(request, "Access removed.")
     return redirect("dataset_share", dataset_id=dataset.id)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tenants import charts, quotas
+from tenants import charts
 from tenants.access import DATA_ROLES, WRITER_ROLES
 from tenants.models import Membership, Role
-from tenants.pages import form_errors_from, member_page
+from tenants.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 
 from ..ml.spec import ALGORITHMS, infer_task, looks_like_identifier
 from ..selectors import (
@@ -90,12 +89,8 @@ def train(request):
             job = model_services.training_job_start(
                 tenant=request.tenant, membership=request.membership, user=request.user,
                 dataset=dataset, model_name=data.get("model_name", ""), spec=_spec_from_post(data, columns))
-        except model_services.TrainingRefused as exc:
-            error = str(exc)
-        except quotas.QuotaExceeded as exc:
-            error = str(exc)
-        except ValidationError as exc:
-            error = " ".join(exc.messages)
+        except PAGE_ERRORS as exc:
+            error = page_error(exc)[0]
         else:
             messages.success(request, "Training started. This page follows it live.")
             return redirect("job_detail", job_id=job.id)
@@ -198,8 +193,8 @@ def model_version_delete(request, version_id: int):
                                          version_id=version_id, need=DELETE)
     try:
         model_services.model_version_delete(tenant=request.tenant, version=version)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
     else:
         messages.success(request, f"Deleted version {version.version}; its storage was freed.")
     return redirect("model_detail", model_id=version.model_id)
@@ -226,8 +221,8 @@ def model_share(request, model_id: int):
         try:
             model_services.model_unshare(tenant=request.tenant, model=model, everyone=everyone,
                                          email=None if everyone else request.POST.get("email"))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+        except PAGE_ERRORS as exc:
+            messages.error(request, page_error(exc)[0])
         return redirect("model_share", model_id=model.id)
     people = (Membership.objects.filter(tenant=request.tenant).exclude(role=Role.AUDITOR)
               .exclude(user_id=model.owner_id).order_by("user__email").values_list("user__email", flat=True))
@@ -238,7 +233,7 @@ def model_share(request, model_id: int):
         try:
             model_services.model_share(tenant=request.tenant, model=model, permission=data["permission"],
                                        everyone=data["everyone"], email=None if data["everyone"] else data["email"])
-        except ValidationError as exc:
+        except PAGE_ERRORS as exc:
             form_errors_from(form, exc)
         else:
             messages.success(request, "Shared.")

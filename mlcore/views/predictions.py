@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import metering, quotas
 from tenants.access import WRITER_ROLES
-from tenants.pages import member_page
+from tenants.pages import PAGE_ERRORS, member_page, page_error
 
 from .. import serving, storage
 from ..models import Job, ModelVersion, PredictionOutput
@@ -47,8 +47,8 @@ def predict(request):
                 version=version, id_column=data.get("id_column") or None)
         except Http404:
             error = "Choose a model version and a dataset."
-        except (prediction_services.PredictionRefused, quotas.QuotaExceeded) as exc:
-            error = str(exc)
+        except PAGE_ERRORS as exc:
+            error = page_error(exc)[0]
         else:
             messages.success(request, "Scoring started. This page follows it live.")
             return redirect("job_detail", job_id=job.id)
@@ -145,12 +145,11 @@ def _predict_upload(request, budget):
         job = prediction_services.prediction_job_start(
             tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
             version=version, id_column=request.POST.get("id_column") or None)
-    except (dataset_services.DatasetRejected, prediction_services.PredictionRefused,
-            quotas.QuotaExceeded, storage.UploadRefused) as exc:
-        messages.error(request, str(getattr(exc, "detail", exc)))
+    except storage.UploadRefused as exc:
+        messages.error(request, str(exc.detail))
         return redirect("predict")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
         return redirect("predict")
     messages.success(request, f"Uploaded {dataset.name} ({dataset.rows:,} rows); scoring started.")
     return redirect("job_detail", job_id=job.id)

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -30,7 +29,7 @@ from ..forms import (
 )
 from ..hosts import tenant_url
 from ..models import Membership, Role, Tenant
-from ..pages import form_errors_from, member_page
+from ..pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 from ..selectors import (
     admin_count,
     api_token_list,
@@ -224,7 +223,7 @@ def members(request):
         try:
             added = services.membership_add(tenant=request.tenant, email=form.cleaned_data["email"],
                                             role=form.cleaned_data["role"], actor=request.user)
-        except ValidationError as exc:
+        except PAGE_ERRORS as exc:
             form_errors_from(form, exc)
         else:
             email = added.membership.user.email
@@ -251,8 +250,8 @@ def member_role(request, member_id: int):
     try:
         services.membership_change_role(membership=member, role=form.cleaned_data["role"],
                                         actor=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
     else:
         messages.success(request, f"{member.user.email} is now {member.role}.")
     return redirect("members")
@@ -265,8 +264,8 @@ def member_remove(request, member_id: int):
     if request.method == "POST":
         try:
             services.membership_remove(membership=member, actor=request.user)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+        except PAGE_ERRORS as exc:
+            messages.error(request, page_error(exc)[0])
         else:
             messages.success(request, f"Removed {member.user.email} from {request.tenant.name}.")
         return redirect("members")
@@ -308,7 +307,7 @@ def two_factor_setup(request):
             try:
                 two_factor.totp_device_remove(request=request, user=request.user,
                                               code=form.cleaned_data["code"])
-            except ValidationError as exc:
+            except PAGE_ERRORS as exc:
                 form_errors_from(form, exc)
             else:
                 messages.success(request, "Two-factor sign-in is off.")
@@ -353,7 +352,7 @@ def tokens(request):
             token, secret = services.api_token_create(
                 user=request.user, tenant=request.tenant, name=form.cleaned_data["name"],
                 scope=form.cleaned_data["scope"], days=form.cleaned_data["expires_in_days"])
-        except ValidationError as exc:
+        except PAGE_ERRORS as exc:
             form_errors_from(form, exc)
         else:
             created, form = {"token": token, "secret": secret}, TokenCreateForm()

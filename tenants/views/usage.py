@@ -7,7 +7,6 @@ from calendar import monthrange
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,7 +14,7 @@ from django.utils import timezone
 from .. import charts, quotas, usage
 from ..access import ADMIN_ROLES
 from ..models import Membership
-from ..pages import member_page
+from ..pages import PAGE_ERRORS, form_errors_from, member_page
 
 QUOTA_ROWS = [
     ("storage_bytes", "Storage", "bytes"),
@@ -96,8 +95,8 @@ def member_limits(request):
             try:
                 quotas.member_limits_set(membership=member, limits={k: v for k, v in form.cleaned_data.items()
                                                                      if v is not None}, actor=request.user)
-            except ValidationError as exc:
-                form.add_error(None, " ".join(exc.messages))
+            except PAGE_ERRORS as exc:
+                form_errors_from(form, exc)
             else:
                 messages.success(request, f"Saved the limits of {member.user.email}.")
                 return redirect("member_limits")

@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.errors import ServiceError
 from tenants.hosts import tenant_url
+from tenants.pages import page_error
 from tenants.services import tenant_create
 
 
@@ -18,8 +20,8 @@ class Command(BaseCommand):
         try:
             created = tenant_create(slug=options["slug"], name=options["name"],
                                     admin_email=options["admin_email"], plan=options["plan"])
-        except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages))
+        except (ValidationError, ServiceError) as exc:
+            raise CommandError(page_error(exc)[0])
         tenant = created.tenant
         self.stdout.write(f"Created tenant {tenant.slug} ({tenant.name}) on plan {tenant.plan.slug}")
         self.stdout.write(f"URL: {tenant_url(tenant, '/')}")

@@ -1,0 +1,227 @@
+"""Datasets: list and upload, read, rename, preview, download, share."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from tenants.api import TenantAPI
+from tenants.openapi import PAGE_PARAMETERS, file_response, paginated, problems
+from tenants.problems import Problem
+
+from .. import storage
+from ..responses import download_response
+from ..selectors import (
+    DELETE,
+    EDIT,
+    SHARE,
+    dataset_grants,
+    dataset_list,
+    get_dataset_for_user,
+)
+from ..services import datasets as dataset_services
+from .sharing import ShareApi, share_schema
+
+
+@extend_schema_serializer(component_name="Dataset")
+class DatasetOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    original_filename = serializers.CharField()
+    format = serializers.CharField()
+    rows = serializers.IntegerField()
+    column_count = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    encoding = serializers.SerializerMethodField()
+    shared_with_everyone = serializers.CharField(source="everyone_permission")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_owner(self, obj) -> str | None:
+        return obj.owner.email if obj.owner_id else None
+
+    def get_encoding(self, obj) -> str | None:
+        return obj.encoding or None  # None: Parquet, which has no text encoding
+
+
+@extend_schema_serializer(component_name="ColumnProfile")
+class ColumnProfileOutput(serializers.Serializer):
+    """One column of a dataset's profile (mlcore.ingest.ColumnProfile); for the API docs."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["number", "category", "boolean", "datetime", "text"])
+    missing = serializers.IntegerField()
+    distinct = serializers.IntegerField()
+    distinct_is_estimate = serializers.BooleanField()
+    min = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    max = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    mean = serializers.JSONField(help_text="number, ISO-8601 text for datetimes, or null")
+    std = serializers.FloatField(allow_null=True)
+    top = serializers.ListField(child=serializers.DictField(), help_text="[{value, count}], most frequent first")
+    top_is_estimate = serializers.BooleanField()
+    histogram = serializers.ListField(child=serializers.DictField(),
+                                      help_text="[{start, end, count}] for numbers and datetimes, "
+                                                "else [{value, count}]")
+
+
+@extend_schema_serializer(component_name="DatasetDetail")
+class DatasetDetailOutput(DatasetOutput):
+    columns = ColumnProfileOutput(many=True)
+    permissions = serializers.ListField(child=serializers.CharField(),
+                                        help_text="What you may do: view, edit, delete, share")
+
+
+@extend_schema_serializer(component_name="DatasetCreated")
+class DatasetCreatedOutput(DatasetOutput):
+    columns = ColumnProfileOutput(many=True)
+
+
+DatasetUploadInput = inline_serializer("DatasetUpload", fields={
+    "file": serializers.FileField(help_text="CSV, TSV (also gzip-compressed) or Parquet"),
+    "name": serializers.CharField(required=False, help_text="Default: from the file name"),
+    "description": serializers.CharField(required=False),
+    "encoding": serializers.CharField(required=False, help_text="Text encoding of a CSV/TSV file "
+                                      "(utf-8 by default; cp1252, latin-1, utf-16...)"),
+})
+
+class DatasetListApi(TenantAPI):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def initial(self, request, *args, **kwargs):
+        # The encrypting handler must be in place before anything reads the body (incl. the CSRF
+        # check of session requests); its first callback checks role and dataset count.
+        self.budget = None
+        if request.method == "POST":
+            django_request = request._request
+            self.budget = dataset_services.UploadBudget(django_request.tenant,
+                                                        getattr(django_request, "membership", None))
+            dataset_services.install_upload(request, self.budget)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(summary="Datasets you may view", operation_id="datasets_list", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(DatasetOutput, "Dataset"), **problems(401, 403)})
+    def get(self, request):
+        rows = dataset_list(membership=self.membership, user_id=request.user.pk)
+        return self.paginated(rows, DatasetOutput)
+
+    @extend_schema(summary="Upload a dataset", description="The file is encrypted as it streams in, "
+                   "then validated and profiled; a refused file leaves nothing behind.",
+                   request={"multipart/form-data": DatasetUploadInput},
+                   responses={201: DatasetCreatedOutput, **problems(400, 401, 403, 409, 413)})
+    def post(self, request):
+        uploaded = request.FILES.get("file")
+        dataset = dataset_services.dataset_create(
+            tenant=self.tenant, user=request.user, upload=uploaded, budget=self.budget,
+            name=request.data.get("name", ""), description=request.data.get("description", ""),
+            encoding=request.data.get("encoding", ""))
+        body = DatasetOutput(dataset).data
+        body["columns"] = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)["columns"]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Refused before or during the upload (CSRF, role, quota, bad file): give back every byte.
+        if self.budget is not None:
+            self.budget.release_all()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class DatasetDetailApi(TenantAPI):
+    @extend_schema_serializer(component_name="DatasetUpdate")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def _dataset(self, dataset_id, need):
+        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                    dataset_id=dataset_id, need=need)
+
+    @extend_schema(summary="A dataset with its profile", responses={200: DatasetDetailOutput,
+                                                                    **problems(401, 403, 404)})
+    def get(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, "view")
+        body = DatasetOutput(dataset).data
+        profile = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)
+        body["columns"] = profile["columns"]
+        body["permissions"] = sorted(dataset.allowed_actions)
+        return Response(body)
+
+    @extend_schema(summary="Rename or describe a dataset", request=InputSerializer,
+                   responses={200: DatasetOutput, **problems(400, 401, 403, 404, 409)})
+    def patch(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, EDIT)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset_services.dataset_update(tenant=self.tenant, dataset=dataset, **data.validated_data)
+        return Response(DatasetOutput(dataset).data)
+
+    @extend_schema(summary="Delete a dataset (its storage is freed at once)",
+                   responses={204: None, **problems(401, 403, 404)})
+    def delete(self, request, dataset_id):
+        dataset = self._dataset(dataset_id, DELETE)
+        dataset_services.dataset_delete(tenant=self.tenant, dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetPreviewApi(TenantAPI):
+    @extend_schema(summary="The first rows of a dataset", parameters=[
+        OpenApiParameter("limit", int, description="Rows, 1 to 100 (default 20).")],
+        responses={200: inline_serializer("DatasetPreview", fields={
+            "columns": serializers.ListField(child=serializers.CharField()),
+            "rows": serializers.ListField(child=serializers.ListField(
+                child=serializers.CharField(allow_null=True)))}), **problems(400, 401, 403, 404)})
+    def get(self, request, dataset_id):
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=dataset_id)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
+        except ValueError:
+            raise Problem(400, "limit must be a whole number between 1 and 100.",
+                          errors=[{"field": "limit", "message": "Not a number."}])
+        profile = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)
+        return Response({"columns": [c["name"] for c in profile["columns"]],
+                         "rows": profile["preview"][:limit]})
+
+
+class DatasetDownloadApi(TenantAPI):
+    @extend_schema(summary="The original file, decrypted as it streams",
+                   responses={**file_response("The file as it was uploaded.", "text/csv",
+                                              "text/tab-separated-values", "application/gzip",
+                                              "application/vnd.apache.parquet"),
+                              **problems(401, 403, 404)})
+    def get(self, request, dataset_id):
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=dataset_id)
+        try:
+            return download_response(self.tenant, dataset)
+        except storage.StorageIntegrityError as exc:
+            raise Problem(500, str(exc), slug="integrity-error", title="Integrity check failed")
+
+
+class DatasetShareApi(ShareApi):
+    permissions = ("view", "edit")
+
+    def lookup(self, dataset_id):
+        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                    dataset_id=dataset_id, need=SHARE)
+
+    def grants(self, dataset):
+        return dataset_grants(dataset=dataset)
+
+    def share(self, dataset, **values):
+        dataset_services.dataset_share(tenant=self.tenant, dataset=dataset, **values)
+
+    def unshare(self, dataset, **values):
+        dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
+
+
+share_schema(DatasetShareApi, "Dataset")

@@ -1,0 +1,103 @@
+"""Jobs: start a training job, list, read, cancel."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from tenants.api import TenantAPI
+from tenants.openapi import PAGE_PARAMETERS, paginated, problems
+
+from .. import jobs
+from ..selectors import (
+    get_dataset_for_user,
+    get_job_for_user,
+    job_list,
+)
+from ..services import jobs as job_services
+from ..services import models as model_services
+
+
+@extend_schema_serializer(component_name="Job")
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    cpu_seconds = serializers.FloatField()
+    peak_memory_bytes = serializers.IntegerField()
+    result = serializers.JSONField()
+    dataset = serializers.IntegerField(source="dataset_id")
+    created_by = serializers.SerializerMethodField()
+    wait_reason = serializers.SerializerMethodField()
+
+    def get_created_by(self, obj) -> str | None:
+        return obj.created_by.email if obj.created_by_id else None
+
+    def get_wait_reason(self, obj) -> str | None:
+        return job_services.wait_reason(tenant=self.context["request"]._request.tenant, job=obj)
+
+
+class TrainingJobCreateApi(TenantAPI):
+    @extend_schema_serializer(component_name="TrainingJobInput")
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.IntegerField()
+        model_name = serializers.CharField(max_length=200)
+        target = serializers.CharField(max_length=300)
+        features = serializers.ListField(child=serializers.CharField(max_length=300), required=False,
+                                         allow_empty=False)
+        task = serializers.ChoiceField(choices=["classification", "regression"], required=False)
+        algorithm = serializers.CharField(max_length=40)
+        params = serializers.DictField(required=False, default=dict)
+        evaluation = serializers.DictField(required=False)
+
+    @extend_schema(summary="Train a model version (a job)", request=InputSerializer,
+                   responses={202: JobOutput, **problems(400, 401, 403, 404, 422, 429)})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
+                                       dataset_id=values.pop("dataset"))
+        model_name = values.pop("model_name")
+        job = model_services.training_job_start(tenant=self.tenant, membership=self.membership,
+                                                user=request.user, dataset=dataset,
+                                                model_name=model_name, spec=values)
+        return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobListApi(TenantAPI):
+    @extend_schema(summary="Jobs: yours, or every job for admins", operation_id="jobs_list", parameters=[
+        *PAGE_PARAMETERS, OpenApiParameter("kind", str, enum=["training", "prediction"])],
+        responses={200: paginated(JobOutput, "Job"), **problems(401, 403)})
+    def get(self, request):
+        rows = job_list(membership=self.membership, user_id=request.user.pk)
+        kind = request.query_params.get("kind")
+        if kind:
+            rows = rows.filter(kind=kind)
+        return self.paginated(rows, JobOutput)
+
+
+class JobDetailApi(TenantAPI):
+    @extend_schema(summary="A job: status, progress, result", responses={200: JobOutput, **problems(401, 403, 404)})
+    def get(self, request, job_id):
+        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
+        return Response(JobOutput(job, context={"request": request}).data)
+
+
+class JobCancelApi(TenantAPI):
+    @extend_schema(summary="Cancel a job", request=None, responses={202: JobOutput, **problems(401, 403, 404)})
+    def post(self, request, job_id):
+        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
+        job = jobs.job_cancel(tenant=self.tenant, job=job)
+        return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,168 @@
+"""Models and their versions: list, read, rename, delete, share, promote."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from tenants.api import TenantAPI
+from tenants.openapi import PAGE_PARAMETERS, paginated, problems
+
+from ..selectors import (
+    DELETE,
+    EDIT,
+    SHARE,
+    VIEW,
+    get_model_for_user,
+    get_model_version_for_user,
+    model_grants,
+    model_list,
+)
+from ..services import models as model_services
+from .sharing import ShareApi, share_schema
+
+
+@extend_schema_serializer(component_name="ModelVersion")
+class VersionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.IntegerField(source="model_id")
+    version = serializers.IntegerField()
+    metrics = serializers.JSONField()
+    params = serializers.JSONField()
+    features = serializers.JSONField()
+    target = serializers.CharField()
+    task = serializers.CharField()
+    algorithm = serializers.CharField()
+    evaluation = serializers.JSONField()
+    dataset = serializers.IntegerField(source="dataset_id")
+    dataset_name = serializers.CharField()
+    train_seconds = serializers.FloatField()
+    library_versions = serializers.JSONField()
+    classes = serializers.JSONField()
+    feature_importance = serializers.JSONField()
+    job = serializers.IntegerField(source="job_id")
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="Model")
+class ModelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    task = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    production_version = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+    shared_with_everyone = serializers.CharField(source="everyone_permission")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_owner(self, obj) -> str | None:
+        return obj.owner.email if obj.owner_id else None
+
+    def get_production_version(self, obj) -> int | None:
+        return obj.production_version.version if obj.production_version_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text=(
+        "[{id, version, metrics, algorithm, created_at}], oldest first")))
+    def get_versions(self, obj):
+        return [{"id": v.id, "version": v.version, "metrics": v.metrics, "algorithm": v.algorithm,
+                 "created_at": v.created_at} for v in obj.versions.all()]
+
+
+@extend_schema_serializer(component_name="ModelDetail")
+class ModelDetailOutput(ModelOutput):
+    permissions = serializers.ListField(child=serializers.CharField(),
+                                        help_text="What you may do: view, use, edit, delete, share")
+
+
+class ModelListApi(TenantAPI):
+    @extend_schema(summary="Models you may view", operation_id="models_list", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(ModelOutput, "Model"), **problems(401, 403)})
+    def get(self, request):
+        rows = model_list(membership=self.membership, user_id=request.user.pk).prefetch_related("versions")
+        return self.paginated(rows, ModelOutput)
+
+
+class ModelDetailApi(TenantAPI):
+    @extend_schema_serializer(component_name="ModelUpdate")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def _model(self, model_id, need):
+        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                  model_id=model_id, need=need)
+
+    @extend_schema(summary="A model and its versions", responses={200: ModelDetailOutput, **problems(401, 403, 404)})
+    def get(self, request, model_id):
+        model = self._model(model_id, VIEW)
+        body = ModelOutput(model).data
+        body["permissions"] = sorted(model.allowed_actions)
+        return Response(body)
+
+    @extend_schema(summary="Rename or describe a model", request=InputSerializer,
+                   responses={200: ModelOutput, **problems(400, 401, 403, 404, 409)})
+    def patch(self, request, model_id):
+        model = self._model(model_id, EDIT)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model_services.model_update(tenant=self.tenant, model=model, **data.validated_data)
+        return Response(ModelOutput(model).data)
+
+    @extend_schema(summary="Delete a model and all its versions", responses={204: None, **problems(401, 403, 404)})
+    def delete(self, request, model_id):
+        model = self._model(model_id, DELETE)
+        model_services.model_delete(tenant=self.tenant, model=model)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelShareApi(ShareApi):
+    permissions = ("view", "use", "edit")
+
+    def lookup(self, model_id):
+        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                  model_id=model_id, need=SHARE)
+
+    def grants(self, model):
+        return model_grants(model=model)
+
+    def share(self, model, **values):
+        model_services.model_share(tenant=self.tenant, model=model, **values)
+
+    def unshare(self, model, **values):
+        model_services.model_unshare(tenant=self.tenant, model=model, **values)
+
+
+share_schema(ModelShareApi, "Model")
+
+
+class ModelVersionDetailApi(TenantAPI):
+    @extend_schema(summary="A model version: metrics, parameters, features", responses={200: VersionOutput, **problems(401, 403, 404)})
+    def get(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id)
+        return Response(VersionOutput(version).data)
+
+    @extend_schema(summary="Delete a version that is not in production",
+                   responses={204: None, **problems(401, 403, 404, 409)})
+    def delete(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id, need=DELETE)
+        model_services.model_version_delete(tenant=self.tenant, version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionPromoteApi(TenantAPI):
+    @extend_schema(summary="Make this version the model's production version", request=None,
+                   responses={200: ModelOutput, **problems(401, 403, 404)})
+    def post(self, request, version_id):
+        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
+                                             version_id=version_id, need=EDIT)
+        model = model_services.model_version_promote(tenant=self.tenant, version=version)
+        return Response(ModelOutput(model).data)

@@ -1,0 +1,84 @@
+"""Sharing endpoints: who may view, edit or use one dataset or model (both kinds share this)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from tenants.access import WRITER_ROLES
+from tenants.api import TenantAPI
+from tenants.openapi import problems
+from tenants.problems import Problem
+
+GrantOutput = inline_serializer("Grant", fields={
+    "email": serializers.EmailField(required=False),
+    "everyone": serializers.BooleanField(required=False),
+    "permission": serializers.CharField(),
+}, many=True)
+
+
+
+class ShareApi(TenantAPI):
+    """List, grant and remove grants on one object (a dataset or a model).
+
+    Owner and admins only: write_roles lets members in, then the access function requires the
+    share right on this very object. Subclasses name the object, its permissions and services.
+    """
+
+    write_roles = WRITER_ROLES
+    permissions: tuple[str, ...] = ()  # and: lookup(id), grants(obj), share(obj, ...), unshare(obj, ...)
+
+    class GrantInput(serializers.Serializer):
+        email = serializers.EmailField(required=False)
+        everyone = serializers.BooleanField(required=False, default=False)
+        permission = serializers.ChoiceField(choices=[], required=False)
+
+        def __init__(self, *args, permissions=(), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["permission"].choices = list(permissions)
+
+    def _input(self) -> dict:
+        data = self.GrantInput(data=self.request.data, permissions=self.permissions)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    def get(self, request, **kwargs):
+        return Response(self.grants(self.lookup(*kwargs.values())))
+
+    def post(self, request, **kwargs):
+        obj = self.lookup(*kwargs.values())
+        values = self._input()
+        if "permission" not in values:
+            names = " or ".join(f"'{p}'" for p in self.permissions)
+            raise Problem(400, f"Choose a permission: {names}.",
+                          errors=[{"field": "permission", "message": "This field is required."}])
+        self.share(obj, **values)
+        return Response(self.grants(obj), status=status.HTTP_201_CREATED)
+
+    def delete(self, request, **kwargs):
+        obj = self.lookup(*kwargs.values())
+        values = {k: v for k, v in self._input().items() if k in ("email", "everyone")}
+        self.unshare(obj, **values)
+        return Response(self.grants(obj))
+
+
+def share_schema(cls, label: str):
+    """The share endpoints of one kind of object, documented on the subclass."""
+    grant = inline_serializer(f"{label}GrantInput", fields={
+        "email": serializers.EmailField(required=False, help_text="A member of the workspace"),
+        "everyone": serializers.BooleanField(required=False, help_text="The whole workspace"),
+        "permission": serializers.ChoiceField(choices=list(cls.permissions), required=False),
+    })
+    return extend_schema_view(
+        get=extend_schema(summary=f"Who the {label.lower()} is shared with",
+                          responses={200: GrantOutput, **problems(401, 403, 404)}),
+        post=extend_schema(summary=f"Share the {label.lower()}", request=grant,
+                           responses={201: GrantOutput, **problems(400, 401, 403, 404)}),
+        delete=extend_schema(summary=f"Stop sharing the {label.lower()}", request=grant,
+                             responses={200: GrantOutput, **problems(400, 401, 403, 404)}),
+    )(cls)
