@@ -161,6 +161,35 @@ def test_alice_changes_a_role_and_cannot_demote_herself_as_last_admin(api_as, wo
     assert "at least one admin" in response.json()["detail"]
 
 
+def test_a_bad_limit_leaves_the_role_unchanged(api_as, world):
+    from tenants.models import AuditEvent, Membership
+    from tenants.quotas import effective_limits
+
+    bob = Membership.objects.get(user=world.bob, tenant=world.acme)
+    too_much = effective_limits(world.acme)["cpu_seconds"] + 1
+    response = api_as("alice").patch(f"/api/v1/members/{bob.id}/",
+                                     {"role": "viewer", "limits": {"cpu_seconds": too_much}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "cpu_seconds"
+    bob.refresh_from_db()
+    assert bob.role == "member"
+    assert bob.limits == {}
+    assert not AuditEvent.objects.filter(tenant_id=world.acme.id, action="member.role_change").exists()
+
+
+def test_alice_changes_role_and_limits_in_one_call(api_as, world):
+    from tenants.models import Membership
+
+    bob = Membership.objects.get(user=world.bob, tenant=world.acme)
+    response = api_as("alice").patch(f"/api/v1/members/{bob.id}/",
+                                     {"role": "viewer", "limits": {"cpu_seconds": 10}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["role"] == "viewer"
+    assert response.json()["limits"] == {"cpu_seconds": 10}
+    bob.refresh_from_db()
+    assert (bob.role, bob.limits) == ("viewer", {"cpu_seconds": 10})
+
+
 def test_removing_a_member_revokes_their_tokens(api_as, world):
     from tenants.models import Membership
 
