@@ -273,3 +273,32 @@ def test_session_api_calls_need_the_csrf_token(world):
 def test_the_openapi_schema_and_docs_are_served(anon):
     assert anon.get("/api/schema/").status_code == 200
     assert anon.get("/api/docs/").status_code == 200
+
+
+# --- the API base refuses, at class creation, a subclass that replaces a guard -------------------
+@pytest.mark.parametrize("hook", ["authentication_classes", "permission_classes", "get_permissions",
+                                  "get_authenticators", "get_queryset", "check_permissions",
+                                  "check_object_permissions"])
+def test_a_subclass_that_replaces_a_guard_is_refused_when_defined(hook):
+    from tenants.api import TenantAPI
+
+    with pytest.raises(TypeError, match=hook):
+        type("LeakyApi", (TenantAPI,), {hook: []})
+
+
+def test_the_named_hatch_lets_a_deliberate_replacement_through():
+    from tenants.api import TenantAPI
+
+    api = type("DocsApi", (TenantAPI,), {"permission_classes": [],
+                                         "dangerously_override": ("permission_classes",)})
+    assert api.permission_classes == []
+    # The hatch is not inherited: a subclass that replaces a guard again must name it itself.
+    with pytest.raises(TypeError, match="permission_classes"):
+        type("DocsApiChild", (api,), {"permission_classes": []})
+
+
+def test_an_object_endpoint_must_say_what_each_method_needs():
+    from tenants.api import ObjectAPI
+
+    with pytest.raises(TypeError, match="post"):
+        type("PromoteApi", (ObjectAPI,), {"url_kwarg": "x_id", "post": lambda self, request: None})
