@@ -7,6 +7,8 @@ PermissionDenied (403) when the user may see the object but not do this to it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -20,155 +22,156 @@ from .models import (
     Job,
     MLModel,
     MLModelUserObjectPermission,
-    ModelPermission,
     ModelVersion,
-    SharePermission,
 )
 
-VIEW, EDIT, DELETE, SHARE = "view", "edit", "delete", "share"
-ALL_ACTIONS = frozenset({VIEW, EDIT, DELETE, SHARE})
-_NEEDS_MESSAGES = {
-    EDIT: "You can view this dataset but not change it.",
-    DELETE: "Only the owner or an admin can delete this dataset.",
-    SHARE: "Only the owner or an admin can share this dataset.",
-}
+VIEW, USE, EDIT, DELETE, SHARE = "view", "use", "edit", "delete", "share"
 
 
-def _granted(codename: str, user_id: int):
-    return DatasetUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user_id=user_id, permission__codename=codename
-    )
+@dataclass(frozen=True)
+class ShareKind:
+    """How one kind of object is shared: its ladder of levels and where grants are kept.
+
+    A grant of a level holds every level below it (edit implies view). Per person, grants are
+    guardian rows (one codename per level held); for the whole workspace, ``everyone_permission``
+    on the row. The owner (a member, not a viewer) and admins hold every action, including the
+    two no grant gives: delete and share.
+    """
+
+    name: str  # "dataset": audit actions, object types, messages
+    model: type
+    grants: type  # the direct-foreign-key guardian table
+    codenames: dict[str, str]  # the ladder, lowest first: level -> codename
+    related: tuple[str, ...]
+    refusals: dict[str, str]  # need -> why a member who may see the object may not do this
+    auditors_never_see: str  # "Auditors never see <this>" when someone tries to grant them
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(self.codenames)
+
+    @property
+    def all_actions(self) -> frozenset[str]:
+        return frozenset(self.codenames) | {DELETE, SHARE}
+
+    def level_of(self, held) -> str | None:
+        """The highest level among `held` (levels or codenames), or None."""
+        for level, codename in reversed(self.codenames.items()):
+            if level in held or codename in held:
+                return level
+        return None
 
 
-def dataset_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[Dataset]:
-    """Datasets this member may view: admins all; others their own and what is shared with them."""
+def _refusals(name: str, **more: str) -> dict[str, str]:
+    return {**more, DELETE: f"Only the owner or an admin can delete this {name}.",
+            SHARE: f"Only the owner or an admin can share this {name}."}
+
+
+DATASET_SHARING = ShareKind(
+    name="dataset", model=Dataset, grants=DatasetUserObjectPermission,
+    codenames={VIEW: "view_dataset", EDIT: "change_dataset"}, related=("owner",),
+    refusals=_refusals("dataset", edit="You can view this dataset but not change it."),
+    auditors_never_see="dataset contents",
+)
+MODEL_SHARING = ShareKind(
+    name="model", model=MLModel, grants=MLModelUserObjectPermission,
+    codenames={VIEW: "view_mlmodel", USE: "use_mlmodel", EDIT: "change_mlmodel"},
+    related=("owner", "production_version"),
+    refusals=_refusals("model", use="You can view this model but not use it for predictions.",
+                       edit="You can use this model but not change it."),
+    auditors_never_see="models",
+)
+_KINDS = {Dataset: DATASET_SHARING, MLModel: MODEL_SHARING}
+
+
+def share_kind(obj) -> ShareKind:
+    return _KINDS[type(obj)]
+
+
+def _shared_list(kind: ShareKind, *, membership: MembershipInfo, user_id: int) -> QuerySet:
+    """What this member may view: admins all; others their own and what is shared with them."""
     require_role(membership, DATA_ROLES)
-    rows = Dataset.objects.select_related("owner")
+    rows = kind.model.objects.select_related(*kind.related)
     if membership.role == Role.ADMIN:
         return rows
-    visible = (Q(everyone_permission__in=[SharePermission.VIEW, SharePermission.EDIT])
-               | Q(Exists(_granted("view_dataset", user_id))))
+    granted = kind.grants.objects.filter(content_object=OuterRef("pk"), user_id=user_id,
+                                         permission__codename=kind.codenames[VIEW])
+    visible = Q(everyone_permission__in=kind.levels) | Q(Exists(granted))
     if membership.role in WRITER_ROLES:
         visible |= Q(owner_id=user_id)
     return rows.filter(visible)
 
 
-def dataset_actions(*, membership: MembershipInfo, user_id: int, dataset: Dataset) -> frozenset[str]:
-    """What this member may do to this dataset: a subset of view, edit, delete, share."""
+def object_actions(*, membership: MembershipInfo, user_id: int, obj) -> frozenset[str]:
+    """What this member may do to this dataset or model: a subset of its kind's all_actions."""
+    kind = share_kind(obj)
     role = membership.role
-    if role == Role.ADMIN:
-        return ALL_ACTIONS
+    if role == Role.ADMIN or (role in WRITER_ROLES and obj.owner_id == user_id):
+        return kind.all_actions
     if role not in DATA_ROLES:
         return frozenset()
-    if role in WRITER_ROLES and dataset.owner_id == user_id:
-        return ALL_ACTIONS
-    codenames = set(
-        DatasetUserObjectPermission.objects.filter(content_object=dataset, user_id=user_id)
-        .values_list("permission__codename", flat=True)
-    )
-    everyone = dataset.everyone_permission
-    actions: set[str] = set()
-    if "view_dataset" in codenames or everyone in (SharePermission.VIEW, SharePermission.EDIT):
-        actions.add(VIEW)
+    held = set(kind.grants.objects.filter(content_object=obj, user_id=user_id)
+               .values_list("permission__codename", flat=True))
+    if obj.everyone_permission:
+        held.add(obj.everyone_permission)
+    level = kind.level_of(held)
+    if level is None:
+        return frozenset()
     # Viewers hold "view" at most, whatever was granted before a role change.
-    if role in WRITER_ROLES and ("change_dataset" in codenames or everyone == SharePermission.EDIT):
-        actions |= {VIEW, EDIT}
-    return frozenset(actions)
+    if role not in WRITER_ROLES:
+        level = VIEW
+    return frozenset(kind.levels[: kind.levels.index(level) + 1])
 
 
-def get_dataset_for_user(*, membership: MembershipInfo, user_id: int, dataset_id, need: str = VIEW) -> Dataset:
+def _get_for_user(kind: ShareKind, *, membership: MembershipInfo, user_id: int, object_id, need: str):
     require_role(membership, DATA_ROLES)
     try:
-        dataset = Dataset.objects.select_related("owner").get(pk=int(dataset_id))
-    except (Dataset.DoesNotExist, TypeError, ValueError):
+        obj = kind.model.objects.select_related(*kind.related).get(pk=int(object_id))
+    except (kind.model.DoesNotExist, TypeError, ValueError):
         raise Http404
-    actions = dataset_actions(membership=membership, user_id=user_id, dataset=dataset)
+    actions = object_actions(membership=membership, user_id=user_id, obj=obj)
     if VIEW not in actions:
         raise Http404
     if need not in actions:
-        raise PermissionDenied(_NEEDS_MESSAGES.get(need, "You may not do this."))
-    dataset.allowed_actions = actions
-    return dataset
+        raise PermissionDenied(kind.refusals.get(need, "You may not do this."))
+    obj.allowed_actions = actions
+    return obj
 
 
-def dataset_grants(*, dataset: Dataset) -> list[dict]:
+def object_grants(*, obj) -> list[dict]:
     """[{"email", "permission"}] per person, plus {"everyone": true, ...} for a workspace share."""
+    kind = share_kind(obj)
     by_user: dict[str, set[str]] = {}
-    rows = (DatasetUserObjectPermission.objects.filter(content_object=dataset)
+    rows = (kind.grants.objects.filter(content_object=obj)
             .select_related("user", "permission").order_by("user__email"))
     for row in rows:
         by_user.setdefault(row.user.email, set()).add(row.permission.codename)
-    grants = [{"email": email, "permission": EDIT if "change_dataset" in codes else VIEW}
-              for email, codes in by_user.items()]
-    if dataset.everyone_permission:
-        grants.append({"everyone": True, "permission": dataset.everyone_permission})
+    grants = [{"email": email, "permission": kind.level_of(codes) or VIEW} for email, codes in by_user.items()]
+    if obj.everyone_permission:
+        grants.append({"everyone": True, "permission": obj.everyone_permission})
     return grants
 
 
-# --- models ------------------------------------------------------------------------------------
-USE = "use"
-_MODEL_NEEDS_MESSAGES = {
-    USE: "You can view this model but not use it for predictions.",
-    EDIT: "You can use this model but not change it.",
-    DELETE: "Only the owner or an admin can delete this model.",
-    SHARE: "Only the owner or an admin can share this model.",
-}
-MODEL_ACTIONS = frozenset({VIEW, USE, EDIT, DELETE, SHARE})
+# --- datasets and models: the named access functions -------------------------------------------
+def dataset_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[Dataset]:
+    return _shared_list(DATASET_SHARING, membership=membership, user_id=user_id)
 
 
-def _model_granted(codename: str, user_id: int):
-    return MLModelUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user_id=user_id, permission__codename=codename)
+def get_dataset_for_user(*, membership: MembershipInfo, user_id: int, dataset_id, need: str = VIEW) -> Dataset:
+    return _get_for_user(DATASET_SHARING, membership=membership, user_id=user_id, object_id=dataset_id,
+                         need=need)
 
 
 def model_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[MLModel]:
-    require_role(membership, DATA_ROLES)
-    rows = MLModel.objects.select_related("owner", "production_version")
-    if membership.role == Role.ADMIN:
-        return rows
-    visible = (Q(everyone_permission__in=[ModelPermission.VIEW, ModelPermission.USE, ModelPermission.EDIT])
-               | Q(Exists(_model_granted("view_mlmodel", user_id))))
-    if membership.role in WRITER_ROLES:
-        visible |= Q(owner_id=user_id)
-    return rows.filter(visible)
+    return _shared_list(MODEL_SHARING, membership=membership, user_id=user_id)
 
 
 def model_actions(*, membership: MembershipInfo, user_id: int, model: MLModel) -> frozenset[str]:
-    role = membership.role
-    if role == Role.ADMIN:
-        return MODEL_ACTIONS
-    if role not in DATA_ROLES:
-        return frozenset()
-    if role in WRITER_ROLES and model.owner_id == user_id:
-        return MODEL_ACTIONS
-    codes = set(MLModelUserObjectPermission.objects.filter(content_object=model, user_id=user_id)
-                .values_list("permission__codename", flat=True))
-    everyone = model.everyone_permission
-    actions: set[str] = set()
-    if codes or everyone:
-        actions.add(VIEW)
-    # Viewers see metrics only: no predictions, no changes (the roles table in API.md).
-    if role in WRITER_ROLES:
-        if "use_mlmodel" in codes or everyone in (ModelPermission.USE, ModelPermission.EDIT):
-            actions.add(USE)
-        if "change_mlmodel" in codes or everyone == ModelPermission.EDIT:
-            actions |= {USE, EDIT}
-    return frozenset(actions)
+    return object_actions(membership=membership, user_id=user_id, obj=model)
 
 
 def get_model_for_user(*, membership: MembershipInfo, user_id: int, model_id, need: str = VIEW) -> MLModel:
-    require_role(membership, DATA_ROLES)
-    try:
-        model = MLModel.objects.select_related("owner", "production_version").get(pk=int(model_id))
-    except (MLModel.DoesNotExist, TypeError, ValueError):
-        raise Http404
-    actions = model_actions(membership=membership, user_id=user_id, model=model)
-    if VIEW not in actions:
-        raise Http404
-    if need not in actions:
-        raise PermissionDenied(_MODEL_NEEDS_MESSAGES.get(need, "You may not do this."))
-    model.allowed_actions = actions
-    return model
+    return _get_for_user(MODEL_SHARING, membership=membership, user_id=user_id, object_id=model_id, need=need)
 
 
 def get_model_version_for_user(*, membership: MembershipInfo, user_id: int, version_id,
@@ -182,21 +185,6 @@ def get_model_version_for_user(*, membership: MembershipInfo, user_id: int, vers
     model = get_model_for_user(membership=membership, user_id=user_id, model_id=version.model_id, need=need)
     version.model = model
     return version
-
-
-def model_grants(*, model: MLModel) -> list[dict]:
-    by_user: dict[str, set[str]] = {}
-    rows = (MLModelUserObjectPermission.objects.filter(content_object=model)
-            .select_related("user", "permission").order_by("user__email"))
-    for row in rows:
-        by_user.setdefault(row.user.email, set()).add(row.permission.codename)
-    grants = []
-    for email, codes in by_user.items():
-        level = EDIT if "change_mlmodel" in codes else USE if "use_mlmodel" in codes else VIEW
-        grants.append({"email": email, "permission": level})
-    if model.everyone_permission:
-        grants.append({"everyone": True, "permission": model.everyone_permission})
-    return grants
 
 
 # --- jobs --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Authentication (token or tenant-bound session with CSRF), the membership check, role checks per
 method and token scope are set here. Endpoints declare which roles may read and write; they never
-replace ``permission_classes``, they may only append to ``extra_permission_classes``.
+replace ``permission_classes`` (or any hook in GUARDED_HOOKS: class creation fails), they may only
+append to ``extra_permission_classes``; a deliberate replacement is named in ``dangerously_override``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,27 @@ from .authentication import PortalAuthentication
 from .pagination import PortalPagination
 from .permissions import IsTenantMember, RoleAllowed, TokenScopeAllowed
 
+# The hooks that decide who gets in. A subclass that replaced one could drop a check unnoticed.
+GUARDED_HOOKS = frozenset({
+    "authentication_classes", "permission_classes", "get_authenticators", "get_permissions",
+    "check_permissions", "check_object_permissions", "get_queryset",
+})
+
 
 class TenantAPI(APIView):
     authentication_classes = [PortalAuthentication]
     read_roles: ClassVar[frozenset[str]] = DATA_ROLES
     write_roles: ClassVar[frozenset[str]] = WRITER_ROLES
     extra_permission_classes: ClassVar[list] = []
+    # The escape hatch: name each guarded hook a subclass replaces on purpose, for review to see.
+    dangerously_override: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        replaced = sorted((GUARDED_HOOKS & set(vars(cls))) - set(vars(cls).get("dangerously_override", ())))
+        if replaced:
+            raise TypeError(f"{cls.__qualname__} replaces {', '.join(replaced)} of TenantAPI; add checks "
+                            f"with extra_permission_classes, or name them in dangerously_override.")
 
     def get_permissions(self):
         base = [IsTenantMember(), RoleAllowed(), TokenScopeAllowed()]
@@ -48,11 +64,32 @@ class TenantAPI(APIView):
         return self.request._request.tenant
 
 
-class dangerously_public_api(APIView):  # noqa: N801 - the name is the warning
-    """For the few endpoints anyone may call (schema, docs). Grep for it in review."""
+class ObjectAPI(TenantAPI):
+    """An endpoint on one object named in the URL: the object is resolved once, after the
+    permission checks and before the handler, through the resource's access function with the
+    need of the request's method (404 when it may not be seen, 403 when this is not allowed).
+    Handlers read ``self.object``; they never look it up themselves.
+    """
 
-    authentication_classes: ClassVar[list] = []
-    permission_classes: ClassVar[list] = []
+    url_kwarg: ClassVar[str]
+    needs: ClassVar[dict[str, str]] = {"GET": "view", "PATCH": "edit", "DELETE": "delete"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        missing = [m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m)
+                   and m.upper() not in cls.needs]
+        if missing:
+            raise TypeError(f"{cls.__qualname__} has no need for {', '.join(missing)}: add it to needs.")
+
+    def resolve(self, object_id, need: str):
+        """The access function of the resource (get_dataset_for_user...)."""
+        raise NotImplementedError
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        method = "GET" if request.method == "HEAD" else request.method
+        if method in self.needs and hasattr(self, method.lower()):  # else 405, or OPTIONS
+            self.object = self.resolve(kwargs[self.url_kwarg], self.needs[method])
 
 
 # --- for endpoints on the hot path (online predictions): DRF's behaviour, less work per call ---

@@ -117,12 +117,7 @@ class MemberDetailApi(TenantAPI):
         member = self._member(member_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if "role" in data.validated_data:
-            services.membership_change_role(membership=member, role=data.validated_data["role"],
-                                            actor=request.user)
-        if "limits" in data.validated_data:
-            quotas.member_limits_set(membership=member, limits=data.validated_data["limits"],
-                                     actor=request.user)
+        services.membership_update(membership=member, actor=request.user, **data.validated_data)
         return Response(MemberOutput(self._member(member_id)).data)
 
     @extend_schema(summary="Remove a member (never the last admin)",

@@ -93,9 +93,12 @@ def usage_summary(*, tenant: Tenant) -> dict:
     }
 
 
-def member_limits_set(*, membership: Membership, limits: dict[str, int], actor) -> Membership:
-    """Tighter limits for one member; each must fit inside the tenant's own limit."""
-    tenant_limits = effective_limits(membership.tenant)
+def member_limits_clean(*, tenant: Tenant, limits: dict[str, int]) -> dict[str, int]:
+    """Tighter limits for one member, checked: each must fit inside the tenant's own limit.
+
+    Written by tenants.services.membership_update, with any role change, in one transaction.
+    """
+    tenant_limits = effective_limits(tenant)
     clean: dict[str, int] = {}
     for key, value in limits.items():
         if key not in MEMBER_LIMIT_FIELDS:
@@ -110,15 +113,7 @@ def member_limits_set(*, membership: Membership, limits: dict[str, int], actor) 
             raise ValidationError({key: f"{key} can be at most the workspace's limit "
                                         f"({tenant_limits[key]})."})
         clean[key] = value
-    with transaction.atomic():
-        previous = membership.limits
-        membership.limits = clean
-        membership.save(update_fields=["limits"])
-        gate.bump_user_epoch(membership.user_id)
-        audit.record("limits.change", tenant=membership.tenant, object_type="member",
-                     object_id=membership.id,
-                     details={"email": membership.user.email, "from": previous, "to": clean})
-    return membership
+    return clean
 
 
 # --- enforcement of held amounts (storage, datasets, model versions) ------------------------------

@@ -23,6 +23,21 @@ def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
     return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__email")
 
 
+def membership_for_email(*, tenant: Tenant, email: str) -> Membership | None:
+    """The membership of whoever has this e-mail (any case) in this tenant, or None."""
+    return (Membership.objects.filter(tenant=tenant, user__email__iexact=(email or "").strip())
+            .select_related("user").first())
+
+
+def member_emails(*, tenant: Tenant, exclude_roles: tuple[str, ...] = (),
+                  exclude_user_id: int | None = None) -> list[str]:
+    """The members' e-mails, sorted, for a choice of person (the share forms)."""
+    rows = Membership.objects.filter(tenant=tenant).exclude(role__in=exclude_roles)
+    if exclude_user_id is not None:
+        rows = rows.exclude(user_id=exclude_user_id)
+    return list(rows.order_by("user__email").values_list("user__email", flat=True))
+
+
 def workspaces_for_user(*, user: User) -> QuerySet[Membership]:
     """Every tenant this user belongs to, for the workspace switcher."""
     return (Membership.objects.filter(user=user, tenant__is_active=True)

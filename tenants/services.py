@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from . import access, audit, gate, keys
+from . import access, audit, gate, keys, quotas
 from .errors import Conflict
 from .hosts import tenant_url
 from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
@@ -280,21 +280,41 @@ def _ensure_another_admin(membership: Membership) -> None:
                                        "make someone else admin first."})
 
 
-def membership_change_role(*, membership: Membership, role: str, actor: User | None) -> Membership:
-    if role not in Role.values:
+def membership_update(*, membership: Membership, role: str | None = None, limits: dict | None = None,
+                      actor: User | None) -> Membership:
+    """Change a member's role, limits or both: all of it or nothing (one transaction, one epoch bump)."""
+    if role is not None and role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'; choose one of {', '.join(Role.values)}."})
+    clean = quotas.member_limits_clean(tenant=membership.tenant, limits=limits) if limits is not None else None
     with transaction.atomic():
-        if membership.role == Role.ADMIN and role != Role.ADMIN:
-            _ensure_another_admin(membership)
-        previous = membership.role
-        membership.role = role
-        membership.full_clean()
-        membership.save(update_fields=["role"])
-        gate.bump_user_epoch(membership.user_id)
-        audit.record("member.role_change", tenant=membership.tenant, object_type="member",
-                     object_id=membership.id,
-                     details={"email": membership.user.email, "from": previous, "to": role})
+        if role is not None:
+            _membership_set_role(membership, role)
+        if clean is not None:
+            _membership_set_limits(membership, clean)
+        if role is not None or clean is not None:
+            gate.bump_user_epoch(membership.user_id)
     return membership
+
+
+def _membership_set_role(membership: Membership, role: str) -> None:
+    if membership.role == Role.ADMIN and role != Role.ADMIN:
+        _ensure_another_admin(membership)
+    previous = membership.role
+    membership.role = role
+    membership.full_clean()
+    membership.save(update_fields=["role"])
+    audit.record("member.role_change", tenant=membership.tenant, object_type="member",
+                 object_id=membership.id,
+                 details={"email": membership.user.email, "from": previous, "to": role})
+
+
+def _membership_set_limits(membership: Membership, limits: dict[str, int]) -> None:
+    previous = membership.limits
+    membership.limits = limits
+    membership.save(update_fields=["limits"])
+    audit.record("limits.change", tenant=membership.tenant, object_type="member",
+                 object_id=membership.id,
+                 details={"email": membership.user.email, "from": previous, "to": limits})
 
 
 def membership_remove(*, membership: Membership, actor: User | None) -> None:

@@ -12,20 +12,13 @@ from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from tenants.api import TenantAPI
+from tenants.api import ObjectAPI, TenantAPI
 from tenants.openapi import PAGE_PARAMETERS, file_response, paginated, problems
 from tenants.problems import Problem
 
 from .. import storage
 from ..responses import download_response
-from ..selectors import (
-    DELETE,
-    EDIT,
-    SHARE,
-    dataset_grants,
-    dataset_list,
-    get_dataset_for_user,
-)
+from ..selectors import DATASET_SHARING, dataset_list, get_dataset_for_user
 from ..services import datasets as dataset_services
 from .sharing import ShareApi, share_schema
 
@@ -135,20 +128,26 @@ class DatasetListApi(TenantAPI):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-class DatasetDetailApi(TenantAPI):
+class DatasetAPI(ObjectAPI):
+    """An endpoint on the dataset of the URL, resolved once into self.object."""
+
+    url_kwarg = "dataset_id"
+
+    def resolve(self, dataset_id, need):
+        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                    dataset_id=dataset_id, need=need)
+
+
+class DatasetDetailApi(DatasetAPI):
     @extend_schema_serializer(component_name="DatasetUpdate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
-    def _dataset(self, dataset_id, need):
-        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
-                                    dataset_id=dataset_id, need=need)
-
     @extend_schema(summary="A dataset with its profile", responses={200: DatasetDetailOutput,
                                                                     **problems(401, 403, 404)})
-    def get(self, request, dataset_id):
-        dataset = self._dataset(dataset_id, "view")
+    def get(self, request, **url):
+        dataset = self.object
         body = DatasetOutput(dataset).data
         profile = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)
         body["columns"] = profile["columns"]
@@ -157,8 +156,8 @@ class DatasetDetailApi(TenantAPI):
 
     @extend_schema(summary="Rename or describe a dataset", request=InputSerializer,
                    responses={200: DatasetOutput, **problems(400, 401, 403, 404, 409)})
-    def patch(self, request, dataset_id):
-        dataset = self._dataset(dataset_id, EDIT)
+    def patch(self, request, **url):
+        dataset = self.object
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dataset_services.dataset_update(tenant=self.tenant, dataset=dataset, **data.validated_data)
@@ -166,22 +165,20 @@ class DatasetDetailApi(TenantAPI):
 
     @extend_schema(summary="Delete a dataset (its storage is freed at once)",
                    responses={204: None, **problems(401, 403, 404)})
-    def delete(self, request, dataset_id):
-        dataset = self._dataset(dataset_id, DELETE)
-        dataset_services.dataset_delete(tenant=self.tenant, dataset=dataset)
+    def delete(self, request, **url):
+        dataset_services.dataset_delete(tenant=self.tenant, dataset=self.object)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DatasetPreviewApi(TenantAPI):
+class DatasetPreviewApi(DatasetAPI):
     @extend_schema(summary="The first rows of a dataset", parameters=[
         OpenApiParameter("limit", int, description="Rows, 1 to 100 (default 20).")],
         responses={200: inline_serializer("DatasetPreview", fields={
             "columns": serializers.ListField(child=serializers.CharField()),
             "rows": serializers.ListField(child=serializers.ListField(
                 child=serializers.CharField(allow_null=True)))}), **problems(400, 401, 403, 404)})
-    def get(self, request, dataset_id):
-        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
-                                       dataset_id=dataset_id)
+    def get(self, request, **url):
+        dataset = self.object
         try:
             limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
         except ValueError:
@@ -192,36 +189,22 @@ class DatasetPreviewApi(TenantAPI):
                          "rows": profile["preview"][:limit]})
 
 
-class DatasetDownloadApi(TenantAPI):
+class DatasetDownloadApi(DatasetAPI):
     @extend_schema(summary="The original file, decrypted as it streams",
                    responses={**file_response("The file as it was uploaded.", "text/csv",
                                               "text/tab-separated-values", "application/gzip",
                                               "application/vnd.apache.parquet"),
                               **problems(401, 403, 404)})
-    def get(self, request, dataset_id):
-        dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
-                                       dataset_id=dataset_id)
+    def get(self, request, **url):
+        dataset = self.object
         try:
             return download_response(self.tenant, dataset)
         except storage.StorageIntegrityError as exc:
             raise Problem(500, str(exc), slug="integrity-error", title="Integrity check failed")
 
 
-class DatasetShareApi(ShareApi):
-    permissions = ("view", "edit")
-
-    def lookup(self, dataset_id):
-        return get_dataset_for_user(membership=self.membership, user_id=self.request.user.pk,
-                                    dataset_id=dataset_id, need=SHARE)
-
-    def grants(self, dataset):
-        return dataset_grants(dataset=dataset)
-
-    def share(self, dataset, **values):
-        dataset_services.dataset_share(tenant=self.tenant, dataset=dataset, **values)
-
-    def unshare(self, dataset, **values):
-        dataset_services.dataset_unshare(tenant=self.tenant, dataset=dataset, **values)
+class DatasetShareApi(ShareApi, DatasetAPI):
+    permissions = DATASET_SHARING.levels
 
 
 share_schema(DatasetShareApi, "Dataset")

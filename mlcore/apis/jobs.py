@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.api import TenantAPI
+from tenants.api import ObjectAPI, TenantAPI
 from tenants.openapi import PAGE_PARAMETERS, paginated, problems
 
 from .. import jobs
@@ -88,16 +88,25 @@ class JobListApi(TenantAPI):
         return self.paginated(rows, JobOutput)
 
 
-class JobDetailApi(TenantAPI):
+class JobAPI(ObjectAPI):
+    """An endpoint on the job of the URL, resolved once into self.object: admins any job,
+    members their own (a job has no per-object grants, so every need is the same)."""
+
+    url_kwarg = "job_id"
+    needs = {"GET": "view", "POST": "edit"}
+
+    def resolve(self, job_id, need):
+        return get_job_for_user(membership=self.membership, user_id=self.request.user.pk, job_id=job_id)
+
+
+class JobDetailApi(JobAPI):
     @extend_schema(summary="A job: status, progress, result", responses={200: JobOutput, **problems(401, 403, 404)})
-    def get(self, request, job_id):
-        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
-        return Response(JobOutput(job, context={"request": request}).data)
+    def get(self, request, **url):
+        return Response(JobOutput(self.object, context={"request": request}).data)
 
 
-class JobCancelApi(TenantAPI):
+class JobCancelApi(JobAPI):
     @extend_schema(summary="Cancel a job", request=None, responses={202: JobOutput, **problems(401, 403, 404)})
-    def post(self, request, job_id):
-        job = get_job_for_user(membership=self.membership, user_id=request.user.pk, job_id=job_id)
-        job = jobs.job_cancel(tenant=self.tenant, job=job)
+    def post(self, request, **url):
+        job = jobs.job_cancel(tenant=self.tenant, job=self.object)
         return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -10,17 +10,14 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.api import TenantAPI
+from tenants.api import ObjectAPI, TenantAPI
 from tenants.openapi import PAGE_PARAMETERS, paginated, problems
 
 from ..selectors import (
-    DELETE,
     EDIT,
-    SHARE,
-    VIEW,
+    MODEL_SHARING,
     get_model_for_user,
     get_model_version_for_user,
-    model_grants,
     model_list,
 )
 from ..services import models as model_services
@@ -89,80 +86,78 @@ class ModelListApi(TenantAPI):
         return self.paginated(rows, ModelOutput)
 
 
-class ModelDetailApi(TenantAPI):
+class ModelAPI(ObjectAPI):
+    """An endpoint on the model of the URL, resolved once into self.object."""
+
+    url_kwarg = "model_id"
+
+    def resolve(self, model_id, need):
+        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                  model_id=model_id, need=need)
+
+
+class ModelVersionAPI(ObjectAPI):
+    """An endpoint on the model version of the URL (its model's rights), resolved once into self.object."""
+
+    url_kwarg = "version_id"
+
+    def resolve(self, version_id, need):
+        return get_model_version_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                          version_id=version_id, need=need)
+
+
+class ModelDetailApi(ModelAPI):
     @extend_schema_serializer(component_name="ModelUpdate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
-    def _model(self, model_id, need):
-        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
-                                  model_id=model_id, need=need)
-
     @extend_schema(summary="A model and its versions", responses={200: ModelDetailOutput, **problems(401, 403, 404)})
-    def get(self, request, model_id):
-        model = self._model(model_id, VIEW)
+    def get(self, request, **url):
+        model = self.object
         body = ModelOutput(model).data
         body["permissions"] = sorted(model.allowed_actions)
         return Response(body)
 
     @extend_schema(summary="Rename or describe a model", request=InputSerializer,
                    responses={200: ModelOutput, **problems(400, 401, 403, 404, 409)})
-    def patch(self, request, model_id):
-        model = self._model(model_id, EDIT)
+    def patch(self, request, **url):
+        model = self.object
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         model_services.model_update(tenant=self.tenant, model=model, **data.validated_data)
         return Response(ModelOutput(model).data)
 
     @extend_schema(summary="Delete a model and all its versions", responses={204: None, **problems(401, 403, 404)})
-    def delete(self, request, model_id):
-        model = self._model(model_id, DELETE)
-        model_services.model_delete(tenant=self.tenant, model=model)
+    def delete(self, request, **url):
+        model_services.model_delete(tenant=self.tenant, model=self.object)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelShareApi(ShareApi):
-    permissions = ("view", "use", "edit")
-
-    def lookup(self, model_id):
-        return get_model_for_user(membership=self.membership, user_id=self.request.user.pk,
-                                  model_id=model_id, need=SHARE)
-
-    def grants(self, model):
-        return model_grants(model=model)
-
-    def share(self, model, **values):
-        model_services.model_share(tenant=self.tenant, model=model, **values)
-
-    def unshare(self, model, **values):
-        model_services.model_unshare(tenant=self.tenant, model=model, **values)
+class ModelShareApi(ShareApi, ModelAPI):
+    permissions = MODEL_SHARING.levels
 
 
 share_schema(ModelShareApi, "Model")
 
 
-class ModelVersionDetailApi(TenantAPI):
+class ModelVersionDetailApi(ModelVersionAPI):
     @extend_schema(summary="A model version: metrics, parameters, features", responses={200: VersionOutput, **problems(401, 403, 404)})
-    def get(self, request, version_id):
-        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
-                                             version_id=version_id)
-        return Response(VersionOutput(version).data)
+    def get(self, request, **url):
+        return Response(VersionOutput(self.object).data)
 
     @extend_schema(summary="Delete a version that is not in production",
                    responses={204: None, **problems(401, 403, 404, 409)})
-    def delete(self, request, version_id):
-        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
-                                             version_id=version_id, need=DELETE)
-        model_services.model_version_delete(tenant=self.tenant, version=version)
+    def delete(self, request, **url):
+        model_services.model_version_delete(tenant=self.tenant, version=self.object)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelVersionPromoteApi(TenantAPI):
+class ModelVersionPromoteApi(ModelVersionAPI):
+    needs = {"POST": EDIT}
+
     @extend_schema(summary="Make this version the model's production version", request=None,
                    responses={200: ModelOutput, **problems(401, 403, 404)})
-    def post(self, request, version_id):
-        version = get_model_version_for_user(membership=self.membership, user_id=request.user.pk,
-                                             version_id=version_id, need=EDIT)
-        model = model_services.model_version_promote(tenant=self.tenant, version=version)
+    def post(self, request, **url):
+        model = model_services.model_version_promote(tenant=self.tenant, version=self.object)
         return Response(ModelOutput(model).data)

@@ -11,9 +11,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from tenants.access import WRITER_ROLES
-from tenants.api import TenantAPI
+from tenants.api import ObjectAPI
 from tenants.openapi import problems
 from tenants.problems import Problem
+
+from ..selectors import SHARE, object_grants
+from ..services import sharing
 
 GrantOutput = inline_serializer("Grant", fields={
     "email": serializers.EmailField(required=False),
@@ -22,16 +25,17 @@ GrantOutput = inline_serializer("Grant", fields={
 }, many=True)
 
 
-
-class ShareApi(TenantAPI):
+class ShareApi(ObjectAPI):
     """List, grant and remove grants on one object (a dataset or a model).
 
     Owner and admins only: write_roles lets members in, then the access function requires the
-    share right on this very object. Subclasses name the object, its permissions and services.
+    share right on this very object. Subclasses add the resource's base (DatasetAPI...), which
+    resolves the object; the sharing itself is the one core, mlcore.services.sharing.
     """
 
     write_roles = WRITER_ROLES
-    permissions: tuple[str, ...] = ()  # and: lookup(id), grants(obj), share(obj, ...), unshare(obj, ...)
+    needs = {"GET": SHARE, "POST": SHARE, "DELETE": SHARE}
+    permissions: tuple[str, ...] = ()  # the levels of the object's ladder
 
     class GrantInput(serializers.Serializer):
         email = serializers.EmailField(required=False)
@@ -47,24 +51,22 @@ class ShareApi(TenantAPI):
         data.is_valid(raise_exception=True)
         return data.validated_data
 
-    def get(self, request, **kwargs):
-        return Response(self.grants(self.lookup(*kwargs.values())))
+    def get(self, request, **url):
+        return Response(object_grants(obj=self.object))
 
-    def post(self, request, **kwargs):
-        obj = self.lookup(*kwargs.values())
+    def post(self, request, **url):
         values = self._input()
         if "permission" not in values:
             names = " or ".join(f"'{p}'" for p in self.permissions)
             raise Problem(400, f"Choose a permission: {names}.",
                           errors=[{"field": "permission", "message": "This field is required."}])
-        self.share(obj, **values)
-        return Response(self.grants(obj), status=status.HTTP_201_CREATED)
+        sharing.object_share(tenant=self.tenant, obj=self.object, **values)
+        return Response(object_grants(obj=self.object), status=status.HTTP_201_CREATED)
 
-    def delete(self, request, **kwargs):
-        obj = self.lookup(*kwargs.values())
+    def delete(self, request, **url):
         values = {k: v for k, v in self._input().items() if k in ("email", "everyone")}
-        self.unshare(obj, **values)
-        return Response(self.grants(obj))
+        sharing.object_unshare(tenant=self.tenant, obj=self.object, **values)
+        return Response(object_grants(obj=self.object))
 
 
 def share_schema(cls, label: str):

@@ -1,4 +1,6 @@
-"""Writes for datasets: upload (stream -> encrypt -> validate -> profile), edit, share, delete.
+"""Writes for datasets: upload (stream -> encrypt -> validate -> profile), edit, delete.
+
+Sharing is mlcore.services.sharing (one path for datasets and models).
 
 An upload is streamed by EncryptingUploadHandler straight into an encrypted object while
 UploadBudget reserves storage as bytes arrive (413 as soon as the quota is passed). The stored
@@ -16,7 +18,6 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
@@ -24,9 +25,7 @@ from tenants.errors import Conflict, ServiceError
 from tenants.models import Tenant
 
 from .. import storage
-from ..models import Dataset, DatasetUserObjectPermission, SharePermission
-from ..selectors import EDIT, VIEW
-from .sharing import grantee
+from ..models import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +270,7 @@ def dataset_profile(*, tenant: Tenant, dataset: Dataset) -> dict:
     return profile
 
 
-# --- edit, share, delete -----------------------------------------------------------------------
+# --- edit, delete -----------------------------------------------------------------------
 def dataset_update(*, tenant: Tenant, dataset: Dataset, name: str | None = None,
                    description: str | None = None) -> Dataset:
     changed = {}
@@ -310,50 +309,6 @@ def dataset_delete(*, tenant: Tenant, dataset: Dataset) -> None:
 def _delete_files(tenant: Tenant, object_id: str) -> None:
     storage.delete_object(tenant, DATASETS, object_id)
     storage.delete_object(tenant, PROFILES, object_id)
-
-
-def dataset_share(*, tenant: Tenant, dataset: Dataset, permission: str, email: str | None = None,
-                  everyone: bool = False) -> None:
-    if permission not in (VIEW, EDIT):
-        raise ValidationError({"permission": "Permission must be 'view' or 'edit'."})
-    if everyone == bool(email):
-        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
-    with transaction.atomic():
-        if everyone:
-            dataset.everyone_permission = permission
-            dataset.save(update_fields=["everyone_permission", "updated_at"])
-            target = {"everyone": True}
-        else:
-            user = grantee(tenant, email, permission, noun="dataset contents")
-            if user.pk == dataset.owner_id:
-                raise ServiceError("The owner already has every permission.", field="email")
-            assign_perm("view_dataset", user, dataset)
-            if permission == EDIT:
-                assign_perm("change_dataset", user, dataset)
-            else:
-                remove_perm("change_dataset", user, dataset)
-            target = {"email": user.email}
-        audit.record("dataset.share", tenant=tenant, object_type="dataset", object_id=dataset.id,
-                     details={**target, "permission": permission})
-
-
-def dataset_unshare(*, tenant: Tenant, dataset: Dataset, email: str | None = None,
-                    everyone: bool = False) -> None:
-    if everyone == bool(email):
-        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
-    with transaction.atomic():
-        if everyone:
-            dataset.everyone_permission = SharePermission.NONE
-            dataset.save(update_fields=["everyone_permission", "updated_at"])
-            target = {"everyone": True}
-        else:
-            deleted, _ = DatasetUserObjectPermission.objects.filter(
-                content_object=dataset, user__email__iexact=email.strip()).delete()
-            if not deleted:
-                raise ValidationError({"email": f"{email} has no grant on this dataset."})
-            target = {"email": email.strip().lower()}
-        audit.record("dataset.unshare", tenant=tenant, object_type="dataset", object_id=dataset.id,
-                     details=target)
 
 
 def dataset_open_for_download(*, tenant: Tenant, dataset: Dataset):

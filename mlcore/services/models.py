@@ -1,4 +1,7 @@
-"""Writes for training and the model registry: start a training job, promote, share, delete."""
+"""Writes for training and the model registry: start a training job, promote, delete.
+
+Sharing is mlcore.services.sharing (one path for datasets and models).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
-from guardian.shortcuts import assign_perm, remove_perm
 
 from tenants import audit, quotas
 from tenants.access import MembershipInfo
@@ -19,13 +21,10 @@ from ..models import (
     Dataset,
     Job,
     MLModel,
-    MLModelUserObjectPermission,
-    ModelPermission,
     ModelVersion,
 )
-from ..selectors import EDIT, USE, VIEW, model_actions
+from ..selectors import EDIT, model_actions
 from .datasets import dataset_profile
-from .sharing import grantee
 
 logger = logging.getLogger(__name__)
 
@@ -172,51 +171,3 @@ def model_update(*, tenant: Tenant, model: MLModel, name: str | None = None,
         audit.record("model.update", tenant=tenant, object_type="model", object_id=model.id,
                      details={"name": model.name})
     return model
-
-
-_CODENAMES = {VIEW: ["view_mlmodel"], USE: ["view_mlmodel", "use_mlmodel"],
-              EDIT: ["view_mlmodel", "use_mlmodel", "change_mlmodel"]}
-
-
-def model_share(*, tenant: Tenant, model: MLModel, permission: str, email: str | None = None,
-                everyone: bool = False) -> None:
-    if permission not in _CODENAMES:
-        raise ValidationError({"permission": "Permission must be 'view', 'use' or 'edit'."})
-    if everyone == bool(email):
-        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
-    with transaction.atomic():
-        if everyone:
-            model.everyone_permission = permission
-            model.save(update_fields=["everyone_permission", "updated_at"])
-            target = {"everyone": True}
-        else:
-            user = grantee(tenant, email, permission, noun="models")
-            if user.pk == model.owner_id:
-                raise ValidationError({"email": "The owner already has every permission."})
-            for codename in ("view_mlmodel", "use_mlmodel", "change_mlmodel"):
-                if codename in _CODENAMES[permission]:
-                    assign_perm(codename, user, model)
-                else:
-                    remove_perm(codename, user, model)
-            target = {"email": user.email}
-        audit.record("model.share", tenant=tenant, object_type="model", object_id=model.id,
-                     details={**target, "permission": permission})
-    _forget_cached(tenant, model.id)
-
-
-def model_unshare(*, tenant: Tenant, model: MLModel, email: str | None = None, everyone: bool = False) -> None:
-    if everyone == bool(email):
-        raise ValidationError({"email": "Give either an e-mail or everyone: true."})
-    with transaction.atomic():
-        if everyone:
-            model.everyone_permission = ModelPermission.NONE
-            model.save(update_fields=["everyone_permission", "updated_at"])
-            target = {"everyone": True}
-        else:
-            deleted, _ = MLModelUserObjectPermission.objects.filter(
-                content_object=model, user__email__iexact=email.strip()).delete()
-            if not deleted:
-                raise ValidationError({"email": f"{email} has no grant on this model."})
-            target = {"email": email.strip().lower()}
-        audit.record("model.unshare", tenant=tenant, object_type="model", object_id=model.id, details=target)
-    _forget_cached(tenant, model.id)

@@ -11,13 +11,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants import charts, quotas
 from tenants.access import DATA_ROLES, WRITER_ROLES
-from tenants.models import Membership, Role
 from tenants.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 
 from .. import storage
 from ..responses import download_response
-from ..selectors import EDIT, SHARE, dataset_grants, dataset_list, get_dataset_for_user
+from ..selectors import EDIT, SHARE, dataset_list, get_dataset_for_user, object_grants
 from ..services import datasets as dataset_services
+from .sharing import share_page, unshare
 
 
 @member_page()
@@ -30,19 +30,12 @@ def home(request):
 
 
 # --- datasets ----------------------------------------------------------------------------------
+DATASET_PERMISSION_CHOICES = [("view", "Can view"), ("edit", "Can edit")]
+
+
 class DatasetEditForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
-
-
-class ShareForm(forms.Form):
-    email = forms.ChoiceField(label="Person", required=False)
-    everyone = forms.BooleanField(label="Everyone in the workspace", required=False)
-    permission = forms.ChoiceField(choices=[("view", "Can view"), ("edit", "Can edit")])
-
-    def __init__(self, *args, people=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["email"].choices = [("", "— choose a person —")] + [(p, p) for p in people]
 
 
 def _dataset(request, dataset_id, need="view"):
@@ -142,7 +135,7 @@ def dataset_detail(request, dataset_id: int):
     return render(request, "mlcore/datasets/detail.html", {
         "dataset": dataset, "columns": _column_charts(profile), "preview": profile["preview"],
         "column_names": [c["name"] for c in profile["columns"]], "form": form,
-        "actions": dataset.allowed_actions, "grants": dataset_grants(dataset=dataset),
+        "actions": dataset.allowed_actions, "grants": object_grants(obj=dataset),
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -158,40 +151,14 @@ def dataset_download(request, dataset_id: int):
 
 @member_page(roles=WRITER_ROLES)
 def dataset_share(request, dataset_id: int):
-    dataset = _dataset(request, dataset_id, need=SHARE)
-    people = (Membership.objects.filter(tenant=request.tenant)
-              .exclude(role=Role.AUDITOR).exclude(user_id=dataset.owner_id)
-              .select_related("user").order_by("user__email").values_list("user__email", flat=True))
-    form = ShareForm(request.POST or None, people=list(people))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            dataset_services.dataset_share(tenant=request.tenant, dataset=dataset,
-                                           permission=data["permission"], everyone=data["everyone"],
-                                           email=None if data["everyone"] else data["email"])
-        except PAGE_ERRORS as exc:
-            form_errors_from(form, exc)
-        else:
-            messages.success(request, "Shared.")
-            return redirect("dataset_share", dataset_id=dataset.id)
-    return render(request, "mlcore/datasets/share.html", {
-        "dataset": dataset, "form": form, "grants": dataset_grants(dataset=dataset),
-    }, status=400 if request.method == "POST" else 200)
+    return share_page(request, _dataset(request, dataset_id, need=SHARE), template="mlcore/datasets/share.html",
+                      choices=DATASET_PERMISSION_CHOICES, url_name="dataset_share")
 
 
 @require_POST
 @member_page(roles=WRITER_ROLES)
 def dataset_unshare(request, dataset_id: int):
-    dataset = _dataset(request, dataset_id, need=SHARE)
-    everyone = request.POST.get("everyone") == "1"
-    try:
-        dataset_services.dataset_unshare(tenant=request.tenant, dataset=dataset, everyone=everyone,
-                                         email=None if everyone else request.POST.get("email"))
-    except PAGE_ERRORS as exc:
-        messages.error(request, page_error(exc)[0])
-    else:
-        messages.success(request, "Access removed.")
-    return redirect("dataset_share", dataset_id=dataset.id)
+    return unshare(request, _dataset(request, dataset_id, need=SHARE), url_name="dataset_share")
 
 
 @member_page(roles=WRITER_ROLES)

@@ -9,8 +9,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import charts
 from tenants.access import DATA_ROLES, WRITER_ROLES
-from tenants.models import Membership, Role
-from tenants.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
+from tenants.pages import PAGE_ERRORS, member_page, page_error
 
 from ..ml.spec import ALGORITHMS, infer_task, looks_like_identifier
 from ..selectors import (
@@ -21,12 +20,12 @@ from ..selectors import (
     get_dataset_for_user,
     get_model_for_user,
     get_model_version_for_user,
-    model_grants,
     model_list,
+    object_grants,
 )
 from ..services import models as model_services
 from ..services.datasets import dataset_profile
-from .datasets import ShareForm
+from .sharing import share_page, unshare
 
 PERMISSION_CHOICES = [("view", "Can view metrics"), ("use", "Can use for predictions"),
                       ("edit", "Can edit and promote")]
@@ -134,7 +133,7 @@ def model_detail(request, model_id: int):
                    else ["mae", "rmse", "r2"])
     return render(request, "mlcore/models/detail.html", {
         "model": model, "versions": versions, "metric_keys": metric_keys,
-        "actions": model.allowed_actions, "grants": model_grants(model=model),
+        "actions": model.allowed_actions, "grants": object_grants(obj=model),
     })
 
 
@@ -217,27 +216,6 @@ def model_share(request, model_id: int):
     model = get_model_for_user(membership=request.membership, user_id=request.user.pk,
                                model_id=model_id, need=SHARE)
     if request.method == "POST" and request.POST.get("remove"):
-        everyone = request.POST.get("everyone") == "1"
-        try:
-            model_services.model_unshare(tenant=request.tenant, model=model, everyone=everyone,
-                                         email=None if everyone else request.POST.get("email"))
-        except PAGE_ERRORS as exc:
-            messages.error(request, page_error(exc)[0])
-        return redirect("model_share", model_id=model.id)
-    people = (Membership.objects.filter(tenant=request.tenant).exclude(role=Role.AUDITOR)
-              .exclude(user_id=model.owner_id).order_by("user__email").values_list("user__email", flat=True))
-    form = ShareForm(request.POST or None, people=list(people))
-    form.fields["permission"].choices = PERMISSION_CHOICES
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            model_services.model_share(tenant=request.tenant, model=model, permission=data["permission"],
-                                       everyone=data["everyone"], email=None if data["everyone"] else data["email"])
-        except PAGE_ERRORS as exc:
-            form_errors_from(form, exc)
-        else:
-            messages.success(request, "Shared.")
-            return redirect("model_share", model_id=model.id)
-    return render(request, "mlcore/models/share.html", {"model": model, "form": form,
-                                                        "grants": model_grants(model=model)},
-                  status=400 if request.method == "POST" else 200)
+        return unshare(request, model, url_name="model_share")
+    return share_page(request, model, template="mlcore/models/share.html", choices=PERMISSION_CHOICES,
+                      url_name="model_share")

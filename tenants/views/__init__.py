@@ -248,8 +248,7 @@ def member_role(request, member_id: int):
         messages.error(request, "Choose one of the listed roles.")
         return redirect("members")
     try:
-        services.membership_change_role(membership=member, role=form.cleaned_data["role"],
-                                        actor=request.user)
+        services.membership_update(membership=member, role=form.cleaned_data["role"], actor=request.user)
     except PAGE_ERRORS as exc:
         messages.error(request, page_error(exc)[0])
     else:

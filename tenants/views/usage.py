@@ -11,10 +11,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from .. import charts, quotas, usage
+from .. import charts, quotas, services, usage
 from ..access import ADMIN_ROLES
-from ..models import Membership
 from ..pages import PAGE_ERRORS, form_errors_from, member_page
+from ..selectors import membership_list
 
 QUOTA_ROWS = [
     ("storage_bytes", "Storage", "bytes"),
@@ -84,7 +84,7 @@ class MemberLimitsForm(forms.Form):
 def member_limits(request):
     tenant = request.tenant
     tenant_limits = quotas.effective_limits(tenant)
-    members = list(Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__email"))
+    members = list(membership_list(tenant=tenant))
     forms_by_id = {m.id: MemberLimitsForm(request.POST if request.POST.get("member") == str(m.id) else None,
                                           prefix=f"m{m.id}", tenant_limits=tenant_limits,
                                           initial_limits=m.limits) for m in members}
@@ -93,8 +93,8 @@ def member_limits(request):
         form = forms_by_id.get(member.id) if member else None
         if form is not None and form.is_valid():
             try:
-                quotas.member_limits_set(membership=member, limits={k: v for k, v in form.cleaned_data.items()
-                                                                     if v is not None}, actor=request.user)
+                services.membership_update(membership=member, actor=request.user,
+                                           limits={k: v for k, v in form.cleaned_data.items() if v is not None})
             except PAGE_ERRORS as exc:
                 form_errors_from(form, exc)
             else:

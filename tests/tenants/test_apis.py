@@ -161,6 +161,35 @@ def test_alice_changes_a_role_and_cannot_demote_herself_as_last_admin(api_as, wo
     assert "at least one admin" in response.json()["detail"]
 
 
+def test_a_bad_limit_leaves_the_role_unchanged(api_as, world):
+    from tenants.models import AuditEvent, Membership
+    from tenants.quotas import effective_limits
+
+    bob = Membership.objects.get(user=world.bob, tenant=world.acme)
+    too_much = effective_limits(world.acme)["cpu_seconds"] + 1
+    response = api_as("alice").patch(f"/api/v1/members/{bob.id}/",
+                                     {"role": "viewer", "limits": {"cpu_seconds": too_much}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "cpu_seconds"
+    bob.refresh_from_db()
+    assert bob.role == "member"
+    assert bob.limits == {}
+    assert not AuditEvent.objects.filter(tenant_id=world.acme.id, action="member.role_change").exists()
+
+
+def test_alice_changes_role_and_limits_in_one_call(api_as, world):
+    from tenants.models import Membership
+
+    bob = Membership.objects.get(user=world.bob, tenant=world.acme)
+    response = api_as("alice").patch(f"/api/v1/members/{bob.id}/",
+                                     {"role": "viewer", "limits": {"cpu_seconds": 10}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["role"] == "viewer"
+    assert response.json()["limits"] == {"cpu_seconds": 10}
+    bob.refresh_from_db()
+    assert (bob.role, bob.limits) == ("viewer", {"cpu_seconds": 10})
+
+
 def test_removing_a_member_revokes_their_tokens(api_as, world):
     from tenants.models import Membership
 
@@ -244,3 +273,32 @@ def test_session_api_calls_need_the_csrf_token(world):
 def test_the_openapi_schema_and_docs_are_served(anon):
     assert anon.get("/api/schema/").status_code == 200
     assert anon.get("/api/docs/").status_code == 200
+
+
+# --- the API base refuses, at class creation, a subclass that replaces a guard -------------------
+@pytest.mark.parametrize("hook", ["authentication_classes", "permission_classes", "get_permissions",
+                                  "get_authenticators", "get_queryset", "check_permissions",
+                                  "check_object_permissions"])
+def test_a_subclass_that_replaces_a_guard_is_refused_when_defined(hook):
+    from tenants.api import TenantAPI
+
+    with pytest.raises(TypeError, match=hook):
+        type("LeakyApi", (TenantAPI,), {hook: []})
+
+
+def test_the_named_hatch_lets_a_deliberate_replacement_through():
+    from tenants.api import TenantAPI
+
+    api = type("DocsApi", (TenantAPI,), {"permission_classes": [],
+                                         "dangerously_override": ("permission_classes",)})
+    assert api.permission_classes == []
+    # The hatch is not inherited: a subclass that replaces a guard again must name it itself.
+    with pytest.raises(TypeError, match="permission_classes"):
+        type("DocsApiChild", (api,), {"permission_classes": []})
+
+
+def test_an_object_endpoint_must_say_what_each_method_needs():
+    from tenants.api import ObjectAPI
+
+    with pytest.raises(TypeError, match="post"):
+        type("PromoteApi", (ObjectAPI,), {"url_kwarg": "x_id", "post": lambda self, request: None})

@@ -135,10 +135,10 @@ def test_api_calls_over_the_workspace_rate_limit_get_429_with_retry_after(api_as
 
 def test_a_members_own_rate_limit_applies_inside_the_workspaces(api_as, world, monkeypatch):
     from tenants.models import Membership
-    from tenants.quotas import member_limits_set
+    from tenants.services import membership_update
 
     _frozen_minute(monkeypatch, 9)
-    member_limits_set(membership=Membership.objects.get(user=world.bob, tenant=world.acme),
+    membership_update(membership=Membership.objects.get(user=world.bob, tenant=world.acme),
                       limits={"api_requests_per_minute": 2}, actor=world.alice)
     bob, dana = api_as("bob"), api_as("dana")
     assert [bob.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 429]

@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from mlcore.models import Dataset
-from mlcore.services.datasets import dataset_create_from_bytes, dataset_share
+from mlcore.services.datasets import dataset_create_from_bytes
 from mlcore.services.models import training_job_start
+from mlcore.services.sharing import object_share
 from tenants.access import membership_for
 from tenants.models import Tenant, User
 
@@ -69,7 +70,7 @@ class Command(BaseCommand):
                 dataset = dataset_create_from_bytes(tenant=tenant, membership=membership, user=user,
                                                     filename=filename, content=make(), name=name,
                                                     description="Generated demo data to try the platform with.")
-                dataset_share(tenant=tenant, dataset=dataset, permission="view", everyone=True)
+                object_share(tenant=tenant, obj=dataset, permission="view", everyone=True)
                 spec = {k: v for k, v in training.items() if k != "model_name"}
                 training_job_start(tenant=tenant, membership=membership, user=user, dataset=dataset,
                                    model_name=training["model_name"], spec=spec)
