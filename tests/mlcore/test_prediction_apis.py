@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from django_tenants.utils import tenant_context
 
-from mlcore import predictions, serving
+from mlcore import batch_scoring, serving
 from mlcore.models import ModelVersion
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
@@ -41,7 +41,7 @@ def body_of(response) -> bytes:
 
 def sklearn_pipeline(tenant, version_id):
     with tenant_context(tenant):
-        return predictions.load_pipeline(tenant, ModelVersion.objects.get(pk=version_id))
+        return batch_scoring.load_pipeline(tenant, ModelVersion.objects.get(pk=version_id))
 
 
 @pytest.fixture
