@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST
 from tenants.access import WRITER_ROLES
 from tenants.pages import PAGE_ERRORS, member_page, page_error
 
-from .. import storage
 from ..models import Job, ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
@@ -110,38 +109,28 @@ def try_it(request, version_id: int):
 @require_POST
 def predict_upload(request):
     """Score a new file: it is stored like any dataset (validated, encrypted), then scored."""
-    budget = dataset_services.UploadBudget(request.tenant, request.membership)
-    dataset_services.install_upload(request, budget)
     try:
-        return _predict_upload(request, budget)
-    except storage.UploadRefused as exc:  # raised while the CSRF check parsed the body
-        messages.error(request, str(exc.detail))
+        with dataset_services.UploadSession(request) as upload:
+            return _predict_upload(request, upload)
+    except PAGE_ERRORS as exc:  # refused while the body streamed in, or by the services
+        messages.error(request, page_error(exc)[0])
         return redirect("predict")
-    finally:
-        budget.release_all()  # a no-op once the file became a dataset
 
 
 @csrf_protect
-def _predict_upload(request, budget):
+def _predict_upload(request, upload):
     try:
         version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                              version_id=request.POST.get("model_version"), need=USE)
     except Http404:
         messages.error(request, "Choose a model version to score the file with.")
         return redirect("predict")
-    try:
-        upload = request.FILES.get("file")
-        dataset = dataset_services.dataset_create(
-            tenant=request.tenant, user=request.user, upload=upload, budget=budget,
-            name=f"Scoring {upload.name}" if upload else "", encoding=request.POST.get("encoding", ""))
-        job = prediction_services.prediction_job_start(
-            tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
-            version=version, id_column=request.POST.get("id_column") or None)
-    except storage.UploadRefused as exc:
-        messages.error(request, str(exc.detail))
-        return redirect("predict")
-    except PAGE_ERRORS as exc:
-        messages.error(request, page_error(exc)[0])
-        return redirect("predict")
+    file = request.FILES.get("file")
+    dataset = dataset_services.dataset_create(
+        tenant=request.tenant, user=request.user, upload=file, budget=upload.budget,
+        name=f"Scoring {file.name}" if file else "", encoding=request.POST.get("encoding", ""))
+    job = prediction_services.prediction_job_start(
+        tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
+        version=version, id_column=request.POST.get("id_column") or None)
     messages.success(request, f"Uploaded {dataset.name} ({dataset.rows:,} rows); scoring started.")
     return redirect("job_detail", job_id=job.id)
