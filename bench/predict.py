@@ -129,12 +129,12 @@ def set_up_tenant() -> dict:
 def platform_pipeline(tenant, version_id: int):
     from django_tenants.utils import tenant_context
 
-    from mlcore import predictions
+    from mlcore import batch_scoring
     from mlcore.models import ModelVersion
 
     with tenant_context(tenant):
         version = ModelVersion.objects.get(pk=version_id)
-        return predictions.load_pipeline(tenant, version), bool(version.onnx_object_id)
+        return batch_scoring.load_pipeline(tenant, version), bool(version.onnx_object_id)
 
 
 # --- servers --------------------------------------------------------------------------------

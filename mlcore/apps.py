@@ -7,4 +7,4 @@ class MlcoreConfig(AppConfig):
 
     def ready(self):
         # Job kinds register their handlers with mlcore.jobs on import.
-        from . import predictions, training  # noqa: F401
+        from . import batch_scoring, training  # noqa: F401

@@ -1,4 +1,6 @@
-"""Online predictions: loaded models cached per worker process, keyed by tenant and version.
+"""Online predictions' caches: loaded models and members' rights, per worker process.
+
+The operation itself (rights, version, quota, metering) is mlcore.services.predictions.online_predict.
 
 A warm call does no disk read, no decryption and no PostgreSQL statement: the request gate
 (tenants.gate.check, one Redis round trip) returns the tenant's and user's epochs, and every
@@ -16,14 +18,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import Http404
 
 from tenants import gate
 from tenants.access import MembershipInfo
 
 from . import storage
 from .models import ModelVersion
-from .selectors import USE, get_model_for_user
+from .selectors import get_model_for_user
 from .services.models import MODELS
 
 _lock = threading.Lock()
@@ -79,18 +80,6 @@ def model_access(*, tenant, membership: MembershipInfo, user_id: int, model_id: 
     return access
 
 
-def resolve_version(access: ModelAccess, number: int | None) -> int:
-    """The version id to serve: the one asked for, else the production version."""
-    if number is None:
-        if access.production_version_id is None:
-            raise Http404
-        return access.production_version_id
-    try:
-        return access.versions[int(number)]
-    except (KeyError, TypeError, ValueError):
-        raise Http404
-
-
 def predictor(tenant, version_id: int):
     """The loaded model of a version (ONNX when it was checked equal, else scikit-learn)."""
     key = (tenant.schema_name, version_id)
@@ -130,7 +119,3 @@ def _trim() -> None:
 def cached_versions(tenant) -> list[int]:
     """For tests and the operator: which versions this process holds for a tenant."""
     return [version_id for schema, version_id in _predictors if schema == tenant.schema_name]
-
-
-def can_use(access: ModelAccess) -> bool:
-    return USE in access.actions

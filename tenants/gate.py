@@ -82,10 +82,11 @@ def read_model_epoch(tenant_id: int, model_id: int) -> int:
 
 # --- the per-request gate: one Redis round trip -------------------------------------------------
 # KEYS: 1 user epoch, 2 tenant epoch, 3 tenant requests this minute, 4 member requests this minute,
-#       5 daily API requests (hash, field = user id), 6 rows predicted this month
+#       5 daily API requests (hash, field = user id), 6 rows predicted this month (tenant),
+#       7 rows predicted this month by this member
 # ARGV: 1 "1" to count this request as an API call, 2 the user id
 _GATE_LUA = """
-local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0', 0, 0, '0'}
+local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0', 0, 0, '0', '0'}
 if ARGV[1] == '1' then
   out[3] = redis.call('INCR', KEYS[3])
   if out[3] == 1 then redis.call('EXPIRE', KEYS[3], 120) end
@@ -95,6 +96,7 @@ if ARGV[1] == '1' then
   redis.call('EXPIRE', KEYS[5], 1209600)
 end
 out[5] = redis.call('GET', KEYS[6]) or '0'
+out[6] = redis.call('GET', KEYS[7]) or '0'
 return out
 """
 _GATE_SHA = hashlib.sha1(_GATE_LUA.encode(), usedforsecurity=False).hexdigest()  # Redis names scripts by SHA-1
@@ -108,7 +110,8 @@ class GateResult:
     tenant_epoch: int
     tenant_requests: int  # this minute, this one included (0 when not counted)
     member_requests: int
-    month_predicted_rows: int
+    month_predicted_rows: int  # the tenant's, as flushed to Redis (online counts lag one flush)
+    member_month_predicted_rows: int  # this user's own, in this tenant
     retry_after: int  # seconds to the next minute window
 
     @property
@@ -125,18 +128,26 @@ def usage_keys(tenant_id: int, now: datetime) -> dict[str, str]:
     }
 
 
+def member_month_key(tenant_id: int, user_id: int, now: datetime) -> str:
+    """Rows one member predicted in one tenant this month (what their own limit is checked against)."""
+    return f"{_prefix()}:use:predmu:{tenant_id}:{user_id}:{now:%Y%m}"
+
+
 def check(user_id: int, tenant_id: int, *, count_api: bool) -> GateResult:
-    """Epochs for the caches, the request counted against the rate limit, usage counted: one trip."""
+    """Epochs for the caches, the request counted against the rate limit, usage counted, the
+    month's predicted rows (the tenant's and this member's) read: one trip."""
     now = datetime.now(UTC)
     minute, day, month = _time_stamps(now)
     p = _prefix()
     result = _gate_call(
         f"{p}:ep:u:{user_id}", f"{p}:ep:t:{tenant_id}", f"{p}:rl:t:{tenant_id}:{minute}",
         f"{p}:rl:u:{tenant_id}:{user_id}:{minute}", f"{p}:use:api:{tenant_id}:{day}",
-        f"{p}:use:predm:{tenant_id}:{month}", "1" if count_api else "0", user_id)
+        f"{p}:use:predm:{tenant_id}:{month}", f"{p}:use:predmu:{tenant_id}:{user_id}:{month}",
+        "1" if count_api else "0", user_id)
     return GateResult(user_epoch=int(result[0]), tenant_epoch=int(result[1]),
                       tenant_requests=int(result[2]), member_requests=int(result[3]),
-                      month_predicted_rows=int(result[4]), retry_after=60 - now.second)
+                      month_predicted_rows=int(result[4]), member_month_predicted_rows=int(result[5]),
+                      retry_after=60 - now.second)
 
 
 def _time_stamps(now: datetime) -> tuple[str, str, str]:
@@ -159,7 +170,7 @@ def _gate_call(*keys_and_args) -> list:
     timeouts, health checks); it is rebuilt after a fork and retried once on a dropped
     connection, like the pooled client would.
     """
-    command = ("EVALSHA", _GATE_SHA, 6, *keys_and_args)
+    command = ("EVALSHA", _GATE_SHA, 7, *keys_and_args)
     conn = _connection()
     try:
         try:

@@ -3,9 +3,9 @@
 The request gate (tenants.gate.check) counts API calls in a daily Redis hash per tenant (field =
 user id). Predicted rows are counted through `count_predictions` — from a per-process buffer that
 a background thread flushes every second, so an online prediction costs no extra round trip —
-into the same kind of daily hash, a monthly total (what the quota check reads) and the audit
-trail's per-minute counters. `sync_to_database` (every minute) moves the daily hashes into
-UsageDaily rows, taking each key with RENAME so no count is added twice.
+into the same kind of daily hash, monthly totals per tenant and per member (what the quota
+checks read) and the audit trail's per-minute counters. `sync_to_database` (every minute) moves
+the daily hashes into UsageDaily rows, taking each key with RENAME so no count is added twice.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def _pipeline_counts(pipe, *, tenant_id: int, user_id: int | None, rows: int, wh
     pipe.expire(keys["pred_day"], DAY_KEY_TTL)
     pipe.incrby(keys["pred_month"], rows)
     pipe.expire(keys["pred_month"], MONTH_KEY_TTL)
+    if user_id:  # a member's own monthly total, for their own predicted_rows limit
+        member_key = gate.member_month_key(tenant_id, user_id, when)
+        pipe.incrby(member_key, rows)
+        pipe.expire(member_key, MONTH_KEY_TTL)
 
 
 def count_predictions(*, tenant_id: int, user_id: int | None, rows: int) -> None:
@@ -122,6 +126,10 @@ def month_predicted_rows(tenant_id: int) -> int:
     return int(gate.client().get(gate.usage_keys(tenant_id, datetime.now(UTC))["pred_month"]) or 0)
 
 
+def member_month_predicted_rows(tenant_id: int, user_id: int) -> int:
+    return int(gate.client().get(gate.member_month_key(tenant_id, user_id, datetime.now(UTC))) or 0)
+
+
 # --- Redis -> PostgreSQL ---------------------------------------------------------------------
 def _take(redis, key: str) -> dict[str, int]:
     taking = f"{key}:syncing"
@@ -168,11 +176,20 @@ def sync_to_database(days: tuple[date, ...] | None = None) -> int:
 
 
 def _seed_month_total(redis, tenant_id: int, now: datetime) -> None:
-    """After Redis lost its data, the month's predicted rows start again from what PostgreSQL has."""
+    """After Redis lost its data, the month's predicted rows (the tenant's and each member's) start
+    again from what PostgreSQL has. The keys are written together, so a missing tenant total means
+    the members' totals are gone too."""
     key = gate.usage_keys(tenant_id, now)["pred_month"]
     if redis.exists(key):
         return
     first = now.date().replace(day=1)
-    total = (UsageDaily.objects.filter(tenant_id=tenant_id, day__gte=first)
-             .aggregate(n=models.Sum("predicted_rows"))["n"] or 0)
-    redis.set(key, total, ex=MONTH_KEY_TTL, nx=True)
+    per_member = (UsageDaily.objects.filter(tenant_id=tenant_id, day__gte=first)
+                  .values("user_id").annotate(n=models.Sum("predicted_rows")).order_by())
+    pipe = redis.pipeline(transaction=False)
+    total = 0
+    for row in per_member:
+        total += row["n"] or 0
+        if row["user_id"] and row["n"]:
+            pipe.set(gate.member_month_key(tenant_id, row["user_id"], now), row["n"], ex=MONTH_KEY_TTL, nx=True)
+    pipe.set(key, total, ex=MONTH_KEY_TTL, nx=True)
+    pipe.execute()

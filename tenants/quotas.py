@@ -213,6 +213,31 @@ def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
                 quota="cpu_seconds", used=int(mine), limit=member_limit, status=403)
 
 
+def predicted_rows_check(*, rows: int, limit: int, used: int, member_limit: int | None = None,
+                         member_used: int = 0) -> None:
+    """403 when the month's predicted rows cannot cover `rows` more: the workspace's budget, then
+    the member's own limit (Membership.limits["predicted_rows"]) when an admin set one.
+
+    The callers read the counts (online: from the request gate, no SQL; batch: from Redis), so the
+    same rule holds on every path.
+    """
+    if used + rows > limit:
+        raise QuotaExceeded(
+            f"This would go over the month's prediction budget: {used:,} of {limit:,} rows used, "
+            f"{rows:,} more asked.", quota="predicted_rows", used=used, limit=limit, status=403)
+    if member_limit is not None and member_used + rows > member_limit:
+        raise QuotaExceeded(
+            f"You have used {member_used:,} of your {member_limit:,} predicted rows this month; "
+            f"ask a workspace admin to raise your limit.",
+            quota="predicted_rows", used=member_used, limit=member_limit, status=403)
+
+
+def member_predicted_rows_limit(limits: dict) -> int | None:
+    """A member's own predicted-rows limit from Membership.limits (None: only the workspace's)."""
+    value = (limits or {}).get("predicted_rows")
+    return None if value is None else int(value)
+
+
 def _usage_row(tenant: Tenant, user_id: int | None) -> UsageDaily:
     today = timezone.now().date()
     row, _ = UsageDaily.objects.get_or_create(tenant=tenant, user_id=user_id, day=today)

@@ -91,14 +91,9 @@ class DatasetListApi(TenantAPI):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def initial(self, request, *args, **kwargs):
-        # The encrypting handler must be in place before anything reads the body (incl. the CSRF
-        # check of session requests); its first callback checks role and dataset count.
-        self.budget = None
-        if request.method == "POST":
-            django_request = request._request
-            self.budget = dataset_services.UploadBudget(django_request.tenant,
-                                                        getattr(django_request, "membership", None))
-            dataset_services.install_upload(request, self.budget)
+        # The upload session must be open before anything reads the body (incl. the CSRF check of
+        # session requests); its first callback checks role and dataset count.
+        self.upload = dataset_services.UploadSession(request).open()
         super().initial(request, *args, **kwargs)
 
     @extend_schema(summary="Datasets you may view", operation_id="datasets_list", parameters=PAGE_PARAMETERS,
@@ -114,7 +109,7 @@ class DatasetListApi(TenantAPI):
     def post(self, request):
         uploaded = request.FILES.get("file")
         dataset = dataset_services.dataset_create(
-            tenant=self.tenant, user=request.user, upload=uploaded, budget=self.budget,
+            tenant=self.tenant, user=request.user, upload=uploaded, budget=self.upload.budget,
             name=request.data.get("name", ""), description=request.data.get("description", ""),
             encoding=request.data.get("encoding", ""))
         body = DatasetOutput(dataset).data
@@ -123,8 +118,9 @@ class DatasetListApi(TenantAPI):
 
     def finalize_response(self, request, response, *args, **kwargs):
         # Refused before or during the upload (CSRF, role, quota, bad file): give back every byte.
-        if self.budget is not None:
-            self.budget.release_all()
+        upload = getattr(self, "upload", None)
+        if upload is not None:
+            upload.close()
         return super().finalize_response(request, response, *args, **kwargs)
 
 

@@ -11,12 +11,10 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants import metering, quotas
 from tenants.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
 from tenants.openapi import OpenApiTypes, file_response, problems
 from tenants.problems import Problem
 
-from .. import serving
 from ..models import Job, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
@@ -44,7 +42,7 @@ class PredictionJobCreateApi(TenantAPI):
         values = data.validated_data
         dataset = get_dataset_for_user(membership=self.membership, user_id=request.user.pk,
                                        dataset_id=values["dataset"])
-        version = prediction_services.resolve_version(
+        version = prediction_services.version_for_scoring(
             membership=self.membership, user_id=request.user.pk, model_id=values.get("model"),
             version_id=values.get("model_version"))
         job = prediction_services.prediction_job_start(
@@ -94,18 +92,17 @@ class JobReceiptApi(TenantAPI):
 
 
 class ModelPredictApi(TenantAPI):
-    """The hot path: no PostgreSQL statement when warm (see mlcore/serving.py)."""
+    """The hot path: no PostgreSQL statement when warm (see mlcore/services/predictions.py)."""
 
     audit_exempt = True  # counted per (token, version, minute) instead: ../shared/API.md
     posts_change_nothing = True  # scoring rows: a read-scoped token may call it
     # DRF's JSON parsing and negotiation, minus per-call set-up (tenants/api.py): ~10 µs a call.
     parser_classes = [FastJSONParser]
     content_negotiation_class = JSONFirstNegotiation
-    MAX_ROWS = 1000
 
     @extend_schema(
-        summary="Predict a few rows online", description=f"Up to {MAX_ROWS} rows; `version` picks a "
-        "version number, else the production version answers.",
+        summary="Predict a few rows online", description=f"Up to {prediction_services.ONLINE_MAX_ROWS} "
+        "rows; `version` picks a version number, else the production version answers.",
         request=inline_serializer("OnlinePredictionInput", fields={
             "rows": serializers.ListField(child=serializers.DictField()),
             "version": serializers.IntegerField(required=False)}),
@@ -115,51 +112,11 @@ class ModelPredictApi(TenantAPI):
             "probabilities": serializers.ListField(child=serializers.DictField(), required=False)}),
             **problems(400, 401, 403, 404, 413, 422, 429)})
     def post(self, request, model_id):
-        from ..ml import BadValuesError, MissingColumnsError
-
-        django_request = request._request
-        gate_result = django_request.gate
-        access = serving.model_access(tenant=self.tenant, membership=self.membership,
-                                      user_id=request.user.pk, model_id=model_id, epochs=gate_result.epochs)
-        if not serving.can_use(access):
-            raise Problem(403, "You can view this model but not use it for predictions.")
-        rows, number = self._rows(request.data)
-        version_id = serving.resolve_version(access, number)
-        limits = quotas.limits_cached(self.tenant, epoch=gate_result.tenant_epoch)
-        if gate_result.month_predicted_rows + len(rows) > limits["predicted_rows"]:
-            raise quotas.QuotaExceeded(
-                f"The month's prediction budget is used up: {gate_result.month_predicted_rows:,} of "
-                f"{limits['predicted_rows']:,} rows.", quota="predicted_rows",
-                used=gate_result.month_predicted_rows, limit=limits["predicted_rows"], status=403)
-        try:
-            result = serving.predictor(self.tenant, version_id).predict(rows)
-        except MissingColumnsError as exc:
-            message = prediction_services.missing_columns_message(exc.columns)
-            raise Problem(422, message, slug="missing-columns", missing_columns=exc.columns,
-                          errors=[{"field": "rows", "message": message}])
-        except BadValuesError as exc:
-            raise Problem(422, "Some values cannot be used: " + "; ".join(
-                f"row {r}, column '{c}': {m}" for r, c, m in exc.errors[:5]), slug="bad-values",
-                errors=[{"field": f"rows[{r - 1}].{c}", "message": m} for r, c, m in exc.errors[:100]])
-        metering.online_buffer.add(tenant_id=self.tenant.id, user_id=request.user.pk,
-                                   token_id=getattr(request.auth, "id", None), version_id=version_id,
-                                   rows=len(rows))
-        body = {"model_version": version_id, "version": access.version_numbers[version_id],
-                "predictions": result["predictions"]}
-        if result.get("probabilities") is not None:
-            body["probabilities"] = result["probabilities"]
-        return Response(body)
-
-    def _rows(self, data) -> tuple[list[dict], int | None]:
-        rows = data.get("rows") if isinstance(data, dict) else None
-        if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
-            raise Problem(400, "Send {\"rows\": [{column: value, ...}, ...]} with at least one row.",
-                          errors=[{"field": "rows", "message": "A non-empty list of objects is required."}])
-        if len(rows) > self.MAX_ROWS:
-            raise Problem(413, f"At most {self.MAX_ROWS} rows per request; use a batch prediction job for more.",
-                          errors=[{"field": "rows", "message": "Too many rows."}])
-        number = data.get("version")
-        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
-            raise Problem(400, "version must be a version number.",
-                          errors=[{"field": "version", "message": "A whole number is required."}])
-        return rows, number
+        data = request.data if isinstance(request.data, dict) else {}
+        result = prediction_services.online_predict(
+            tenant=self.tenant, membership=self.membership, user_id=request.user.pk,
+            token_id=getattr(request.auth, "id", None), gate_result=request._request.gate,
+            model_id=model_id, rows=data.get("rows"), version_number=data.get("version"))
+        if result["probabilities"] is None:
+            del result["probabilities"]
+        return Response(result)

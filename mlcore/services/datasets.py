@@ -2,10 +2,10 @@
 
 Sharing is mlcore.services.sharing (one path for datasets and models).
 
-An upload is streamed by EncryptingUploadHandler straight into an encrypted object while
-UploadBudget reserves storage as bytes arrive (413 as soon as the quota is passed). The stored
-object is then validated and profiled in one streaming pass. Any failure removes the object and
-releases every reservation: no row, no file, no usage counted.
+An upload (UploadSession: pages and API alike) is streamed by EncryptingUploadHandler straight
+into an encrypted object while UploadBudget reserves storage as bytes arrive (413 as soon as the
+quota is passed). The stored object is then validated and profiled in one streaming pass. Any
+failure removes the object and releases every reservation: no row, no file, no usage counted.
 """
 
 from __future__ import annotations
@@ -51,11 +51,19 @@ class DatasetRejected(ServiceError):
 
 
 # --- the upload budget: storage reserved while the bytes stream in --------------------------------
+class UploadNotAccepted(ServiceError):
+    """An upload refused before it could become a dataset: the role, the size limit, a second file.
+    Like the API's other request errors, no problem type of its own (about:blank)."""
+
+    code = ""
+
+
 class UploadBudget:
     """What one upload holds of the tenant's quotas: a dataset slot and reserved bytes.
 
     Its on_progress hook runs inside the upload handler: first with 0 before any byte is stored
     (role and dataset-count checks), then as plaintext bytes arrive (size and storage checks).
+    It refuses with ServiceErrors (QuotaExceeded for quotas), which stop the upload.
     """
 
     def __init__(self, tenant: Tenant, membership: MembershipInfo | None):
@@ -70,11 +78,8 @@ class UploadBudget:
         if self.counted:
             return
         if self.membership is None or not self.membership.can_write_data:
-            raise storage.UploadRefused(403, "Your role does not allow uploading datasets.")
-        try:
-            quotas.count_reserve(self.tenant, "datasets")
-        except quotas.QuotaExceeded as exc:
-            raise storage.UploadRefused(403, str(exc), slug="quota-exceeded")
+            raise UploadNotAccepted("Your role does not allow uploading datasets.", status=403)
+        quotas.count_reserve(self.tenant, "datasets")
         self.counted = True
 
     def on_progress(self, total_bytes: int) -> None:
@@ -83,8 +88,9 @@ class UploadBudget:
             self.begin()
             return
         if total_bytes > self.max_bytes:
-            raise storage.UploadRefused(
-                413, f"The file is larger than the {quotas.human_bytes(self.max_bytes)} upload limit.")
+            raise UploadNotAccepted(
+                f"The file is larger than the {quotas.human_bytes(self.max_bytes)} upload limit.",
+                field="file", status=413)
         if total_bytes <= self.reserved:
             return
         need = total_bytes - self.reserved
@@ -92,11 +98,8 @@ class UploadBudget:
             quotas.storage_reserve(self.tenant, need + RESERVE_STEP)
             self.reserved += need + RESERVE_STEP
         except quotas.QuotaExceeded:
-            try:
-                quotas.storage_reserve(self.tenant, need)
-                self.reserved += need
-            except quotas.QuotaExceeded as exc:
-                raise storage.UploadRefused(413, str(exc), slug="quota-exceeded") from exc
+            quotas.storage_reserve(self.tenant, need)  # the last bytes may still fit without the step
+            self.reserved += need
 
     def settle(self, final_bytes: int) -> None:
         """Keep exactly what was stored."""
@@ -117,13 +120,47 @@ class UploadBudget:
             self.counted = False
 
 
-def install_upload(request, budget: UploadBudget) -> None:
-    """Before anything reads the body (pages: inside csrf_exempt + csrf_protect; API: initial()).
+def _refused_by_storage(refusal: storage.UploadRefused) -> ServiceError:
+    return UploadNotAccepted(refusal.message, field="file", status=400)
 
-    A stored file that does not become a dataset is deleted when the request ends.
+
+class UploadSession:
+    """One request's file upload, the same for pages and the API: the quota it holds (an
+    UploadBudget), the encrypting upload handler, and the release of whatever did not become a
+    dataset. Every refusal while the body streams in is a ServiceError.
+
+    Open it before anything reads the body, the CSRF check included::
+
+        # a page: csrf_exempt outside, csrf_protect on the inner view
+        with UploadSession(request) as upload:
+            return inner_view(request, upload)     # dataset_create(..., budget=upload.budget)
+
+        # the API: open in initial() before super().initial(), close in finalize_response()
+
+    Only a POST carries a file; for other methods the session holds nothing. A stored file that
+    does not become a dataset is deleted when the request ends (delete_unless_kept).
     """
-    storage.install_encrypting_upload(request, kind=DATASETS, field="file", tenant=budget.tenant,
-                                      on_progress=budget.on_progress, delete_unless_kept=True)
+
+    def __init__(self, request):
+        django_request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
+        self.request = request
+        self.budget = UploadBudget(django_request.tenant, getattr(django_request, "membership", None))
+
+    def open(self) -> UploadSession:
+        if self.request.method == "POST":
+            storage.install_encrypting_upload(
+                self.request, kind=DATASETS, field="file", tenant=self.budget.tenant,
+                on_progress=self.budget.on_progress, on_refused=_refused_by_storage, delete_unless_kept=True)
+        return self
+
+    def close(self) -> None:
+        self.budget.release_all()  # a no-op once the upload became a dataset
+
+    def __enter__(self) -> UploadSession:
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 # --- create ------------------------------------------------------------------------------------

@@ -1,19 +1,29 @@
-"""Writes for predictions: start a batch job; check an online request against the quotas."""
+"""Predictions: online scoring (API and the "try it" page) and batch jobs, each one path.
+
+`online_predict` is the one online operation: the member's right to use the model, the version
+to serve, the month's predicted-rows budget (the workspace's and the member's own), scoring and
+metering. It reads only what the request gate (tenants.gate.check, one Redis round trip) and the
+process caches of mlcore.serving hold, so a warm call runs no SQL statement.
+"""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 
 from tenants import audit, metering, quotas
 from tenants.access import MembershipInfo
 from tenants.errors import ServiceError
+from tenants.gate import GateResult
 from tenants.models import Tenant
 
-from .. import jobs
+from .. import jobs, serving
 from ..models import Dataset, Job, ModelVersion
 from ..selectors import USE, get_model_for_user, get_model_version_for_user
 from .datasets import dataset_profile
+
+ONLINE_MAX_ROWS = 1000
 
 
 class PredictionRefused(ServiceError):
@@ -29,23 +39,91 @@ class PredictionRefused(ServiceError):
         self.missing = missing
 
 
+class OnlineInputInvalid(ServiceError):
+    """The rows or version number sent cannot be scored at all (400, or 413 for too many rows).
+    Like the API's other input errors, it has no problem type of its own (about:blank)."""
+
+    code = ""
+
+
 def missing_columns_message(missing: list[str]) -> str:
     names = ", ".join(f"'{name}'" for name in missing)
     return f"The data is missing {'a column' if len(missing) == 1 else 'columns'} the model needs: {names}."
 
 
-def predicted_rows_check(tenant: Tenant, *, rows: int, used: int | None = None) -> None:
-    """403 when the month's predicted-rows budget cannot cover `rows` more."""
-    limit = quotas.effective_limits(tenant)["predicted_rows"]
-    used = metering.month_predicted_rows(tenant.id) if used is None else used
-    if used + rows > limit:
-        raise quotas.QuotaExceeded(
-            f"This would go over the month's prediction budget: {used:,} of {limit:,} rows used, "
-            f"{rows:,} more asked.", quota="predicted_rows", used=used, limit=limit, status=403)
+# --- online ------------------------------------------------------------------------------------
+def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, token_id: int | None,
+                   gate_result: GateResult, model_id: int, rows, version_number=None,
+                   version_id: int | None = None) -> dict:
+    """Score a few rows with a model: the version numbered `version_number` (API) or with id
+    `version_id` (the version page), else the production version.
+
+    404 for a model (or version) the member may not see, 403 when they may see but not use it,
+    then 400/413 for unusable rows, 403 (quota-exceeded) over the month's budget, 422 for rows
+    the model cannot score. Returns {model_version, version, predictions, probabilities}.
+    """
+    from ..ml import BadValuesError, MissingColumnsError
+
+    access = serving.model_access(tenant=tenant, membership=membership, user_id=user_id,
+                                  model_id=model_id, epochs=gate_result.epochs)
+    if USE not in access.actions:
+        raise PermissionDenied("You can view this model but not use it for predictions.")
+    _check_online_input(rows, version_number)
+    served_id = _version_id_to_serve(access, number=version_number, version_id=version_id)
+    limits = quotas.limits_cached(tenant, epoch=gate_result.tenant_epoch)
+    # The counters lag by at most one flush of this process's buffer (PORTAL_ONLINE_FLUSH_SECONDS).
+    quotas.predicted_rows_check(
+        rows=len(rows), limit=limits["predicted_rows"], used=gate_result.month_predicted_rows,
+        member_limit=quotas.member_predicted_rows_limit(membership.limits),
+        member_used=gate_result.member_month_predicted_rows)
+    try:
+        result = serving.predictor(tenant, served_id).predict(rows)
+    except MissingColumnsError as exc:
+        raise PredictionRefused(missing_columns_message(exc.columns), field="rows", missing=exc.columns)
+    except BadValuesError as exc:
+        raise ServiceError(
+            "Some values cannot be used: " + "; ".join(f"row {r}, column '{c}': {m}" for r, c, m in exc.errors[:5]),
+            code="bad-values", status=422,
+            errors=[{"field": f"rows[{r - 1}].{c}", "message": m} for r, c, m in exc.errors[:100]])
+    metering.online_buffer.add(tenant_id=tenant.id, user_id=user_id, token_id=token_id, version_id=served_id,
+                               rows=len(rows))
+    return {"model_version": served_id, "version": access.version_numbers[served_id],
+            "predictions": result["predictions"], "probabilities": result.get("probabilities")}
 
 
-def resolve_version(*, membership: MembershipInfo, user_id: int, model_id=None, version_id=None) -> ModelVersion:
-    """A version the member may use: the one named, or the model's production version."""
+def _check_online_input(rows, number) -> None:
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+        raise OnlineInputInvalid("Send {\"rows\": [{column: value, ...}, ...]} with at least one row.",
+                                 errors=[{"field": "rows", "message": "A non-empty list of objects is required."}])
+    if len(rows) > ONLINE_MAX_ROWS:
+        raise OnlineInputInvalid(f"At most {ONLINE_MAX_ROWS} rows per request; use a batch prediction job for more.",
+                                 status=413, errors=[{"field": "rows", "message": "Too many rows."}])
+    if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+        raise OnlineInputInvalid("version must be a version number.",
+                                 errors=[{"field": "version", "message": "A whole number is required."}])
+
+
+def _version_id_to_serve(access: serving.ModelAccess, *, number: int | None, version_id: int | None) -> int:
+    """The id of the version asked for (by number or id), else of the production version; 404 when
+    there is no such version of this model."""
+    if version_id is not None:
+        if int(version_id) not in access.versions.values():
+            raise Http404
+        return int(version_id)
+    if number is None:
+        if access.production_version_id is None:
+            raise Http404
+        return access.production_version_id
+    try:
+        return access.versions[int(number)]
+    except (KeyError, TypeError, ValueError):
+        raise Http404
+
+
+# --- batch -------------------------------------------------------------------------------------
+def version_for_scoring(*, membership: MembershipInfo, user_id: int, model_id=None, version_id=None) -> ModelVersion:
+    """The version a batch job scores with: the one named, or the model's production version
+    (404/403 by the access functions; USE is needed)."""
     if version_id is not None:
         return get_model_version_for_user(membership=membership, user_id=user_id, version_id=version_id,
                                           need=USE)
@@ -57,6 +135,15 @@ def resolve_version(*, membership: MembershipInfo, user_id: int, model_id=None, 
     return ModelVersion.objects.select_related("model").get(pk=model.production_version_id)
 
 
+def _batch_rows_check(tenant: Tenant, membership: MembershipInfo, *, rows: int) -> None:
+    member_limit = quotas.member_predicted_rows_limit(membership.limits)
+    quotas.predicted_rows_check(
+        rows=rows, limit=quotas.effective_limits(tenant)["predicted_rows"],
+        used=metering.month_predicted_rows(tenant.id), member_limit=member_limit,
+        member_used=(metering.member_month_predicted_rows(tenant.id, membership.user_id)
+                     if member_limit is not None else 0))
+
+
 def prediction_job_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: Dataset,
                          version: ModelVersion, id_column: str | None = None) -> Job:
     """Missing columns are named before any work starts; no job is created for them."""
@@ -65,7 +152,7 @@ def prediction_job_start(*, tenant: Tenant, membership: MembershipInfo, user, da
     missing = [name for name in required if name not in available]
     if missing:
         raise PredictionRefused(missing_columns_message(missing), field="dataset", missing=missing)
-    predicted_rows_check(tenant, rows=dataset.rows)
+    _batch_rows_check(tenant, membership, rows=dataset.rows)
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model": version.model_id,
               "model_name": version.model.name, "model_version": version.id, "version": version.version,
               "id_column": id_column or ""}

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 
-from tenants.problems import Problem
-
 from .objects import (
     CHUNK_SIZE,
     EncryptedReader,
@@ -26,13 +24,14 @@ from .objects import (
 logger = logging.getLogger(__name__)
 
 
-class UploadRefused(Problem):
-    """Raised by an upload's on_progress hook (quota, size limit, role) to stop it; the partial
-    object is removed. A DRF view answers it as a problem with this status; a plain view catches it
-    and answers `status_code` with `message`."""
+class UploadRefused(Exception):
+    """The handler itself refused the upload (a second file in its field); the partial objects
+    are removed. It knows nothing of HTTP: the caller (or its `on_refused`) decides what to answer.
+    Refusals of the on_progress hook (quota, size, role) are the hook's own exceptions and
+    propagate unchanged."""
 
-    def __init__(self, status_code: int, message: str, *, slug: str | None = None):
-        super().__init__(status_code, message, slug=slug)
+    def __init__(self, message: str):
+        super().__init__(message)
         self.message = message
 
 
@@ -88,6 +87,7 @@ class EncryptedUploadedFile(UploadedFile):
 
 
 ProgressHook = Callable[[int], None]
+RefusalHook = Callable[[UploadRefused], BaseException]
 
 
 class DiscardUnencryptedUploads(FileUploadHandler):
@@ -112,22 +112,24 @@ class EncryptingUploadHandler(FileUploadHandler):
 
     No temporary plaintext file and never the whole file in memory. `on_progress(total_bytes)` is
     called with 0 before anything is written, then after each received chunk with the plaintext
-    bytes so far; it may raise UploadRefused, which removes the partial object and propagates out of
-    request.POST / request.FILES / request.data. Other file fields are dropped unread. Install it
-    with install_encrypting_upload().
+    bytes so far; whatever it raises removes the partial object and propagates out of
+    request.POST / request.FILES / request.data. The handler's own refusal (a second file in the
+    field) is UploadRefused, or what `on_refused(refusal)` returns instead. Other file fields are
+    dropped unread. Install it with install_encrypting_upload().
     """
 
     chunk_size = 256 * 1024
 
     def __init__(self, request, *, tenant=None, kind: str = "datasets", field: str = "file",
                  object_id=None, on_progress: ProgressHook | None = None,
-                 delete_unless_kept: bool = False):
+                 on_refused: RefusalHook | None = None, delete_unless_kept: bool = False):
         super().__init__(request)
         self.tenant = tenant if tenant is not None else request.tenant
         self.kind = clean_kind(kind)
         self.field = field
         self.object_id = clean_object_id(object_id) if object_id is not None else None
         self.on_progress = on_progress
+        self.on_refused = on_refused
         self.delete_unless_kept = delete_unless_kept
         self.writer: EncryptedWriter | None = None
         self.uploaded: list[EncryptedUploadedFile] = []
@@ -141,7 +143,8 @@ class EncryptingUploadHandler(FileUploadHandler):
         if field_name == self.field:
             if self._seen:
                 self.discard()  # the first file is already stored: it must not outlive the refusal
-                raise UploadRefused(400, f"Send a single file in the '{self.field}' field.")
+                refusal = UploadRefused(f"Send a single file in the '{self.field}' field.")
+                raise self.on_refused(refusal) if self.on_refused is not None else refusal
             self._seen = True
             self._report(0)
             self.writer = EncryptedWriter(self.tenant, self.kind, self.object_id or uuid.uuid4(),
@@ -200,8 +203,8 @@ class EncryptingUploadHandler(FileUploadHandler):
 
 def install_encrypting_upload(request, *, kind: str = "datasets", field: str = "file",
                               object_id=None, on_progress: ProgressHook | None = None,
-                              tenant=None, delete_unless_kept: bool = True
-                              ) -> EncryptingUploadHandler:
+                              on_refused: RefusalHook | None = None, tenant=None,
+                              delete_unless_kept: bool = True) -> EncryptingUploadHandler:
     """Make `request` store its uploaded file encrypted; call before anything reads the body.
 
     The body is parsed by the first access to request.POST, request.FILES or (DRF) request.data.
@@ -229,7 +232,7 @@ def install_encrypting_upload(request, *, kind: str = "datasets", field: str = "
     django_request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
     handler = EncryptingUploadHandler(django_request, tenant=tenant, kind=kind, field=field,
                                       object_id=object_id, on_progress=on_progress,
-                                      delete_unless_kept=delete_unless_kept)
+                                      on_refused=on_refused, delete_unless_kept=delete_unless_kept)
     try:
         django_request.upload_handlers = [handler]
     except AttributeError:

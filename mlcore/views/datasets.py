@@ -57,37 +57,27 @@ def datasets(request):
 @member_page(roles=WRITER_ROLES)
 @require_http_methods(["GET", "POST"])
 def dataset_upload(request):
-    """csrf_exempt + csrf_protect inside: the encrypting upload handler must be installed before
-    the CSRF check reads the request body (Django's documented pattern)."""
-    budget = dataset_services.UploadBudget(request.tenant, request.membership)
-    if request.method == "POST":
-        dataset_services.install_upload(request, budget)
+    """csrf_exempt + csrf_protect inside: the upload session (its encrypting handler) must be open
+    before the CSRF check reads the request body (Django's documented pattern)."""
     try:
-        return _dataset_upload(request, budget)
-    except storage.UploadRefused as exc:  # raised while the CSRF check parsed the body
-        return _upload_form(request, error=str(exc.detail), status=exc.status_code)
-    finally:
-        budget.release_all()  # a no-op once the upload became a dataset
+        with dataset_services.UploadSession(request) as upload:
+            return _dataset_upload(request, upload)
+    except PAGE_ERRORS as exc:  # refused while the body streamed in, or by the service
+        error, status = page_error(exc)
+        return _upload_form(request, error=error, status=status)
 
 
 @csrf_protect
-def _dataset_upload(request, budget):
-    error, status = None, 200
+def _dataset_upload(request, upload):
     if request.method == "POST":
-        try:
-            dataset = dataset_services.dataset_create(
-                tenant=request.tenant, user=request.user, upload=request.FILES.get("file"), budget=budget,
-                name=request.POST.get("name", ""), description=request.POST.get("description", ""),
-                encoding=request.POST.get("encoding", ""))
-        except storage.UploadRefused as exc:
-            error, status = str(exc.detail), exc.status_code
-        except PAGE_ERRORS as exc:
-            error, status = page_error(exc)
-        else:
-            messages.success(request, f"Uploaded {dataset.name}: {dataset.rows:,} rows, "
-                                      f"{dataset.column_count} columns.")
-            return redirect("dataset_detail", dataset_id=dataset.id)
-    return _upload_form(request, error=error, status=status)
+        dataset = dataset_services.dataset_create(
+            tenant=request.tenant, user=request.user, upload=request.FILES.get("file"), budget=upload.budget,
+            name=request.POST.get("name", ""), description=request.POST.get("description", ""),
+            encoding=request.POST.get("encoding", ""))
+        messages.success(request, f"Uploaded {dataset.name}: {dataset.rows:,} rows, "
+                                  f"{dataset.column_count} columns.")
+        return redirect("dataset_detail", dataset_id=dataset.id)
+    return _upload_form(request, error=None, status=200)
 
 
 def _upload_form(request, *, error: str | None, status: int):

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from tenants import metering, quotas
 from tenants.access import WRITER_ROLES
 from tenants.pages import PAGE_ERRORS, member_page, page_error
 
-from .. import serving, storage
 from ..models import Job, ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
@@ -89,28 +86,22 @@ def prediction_errors_page(request, job_id: int):
 @require_POST
 @member_page(roles=WRITER_ROLES)
 def try_it(request, version_id: int):
-    """One row typed into the version page, scored like the online endpoint does."""
-    from ..ml import BadValuesError, MissingColumnsError
-
+    """One row typed into the version page, scored by the same service as the online endpoint."""
     version: ModelVersion = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                                        version_id=version_id)
-    if USE not in version.model.allowed_actions:
-        raise PermissionDenied("You can view this model but not use it for predictions.")
     row = {name: request.POST.get(f"f_{name}", "") for name in version.features}
-    context = {"version": version, "row": row}
+    context, status = {"version": version, "row": row}, 200
     try:
-        prediction_services.predicted_rows_check(request.tenant, rows=1)
-        result = serving.predictor(request.tenant, version.id).predict([row])
-    except (MissingColumnsError, BadValuesError, quotas.QuotaExceeded) as exc:
-        context["error"] = str(exc)
+        result = prediction_services.online_predict(
+            tenant=request.tenant, membership=request.membership, user_id=request.user.pk, token_id=None,
+            gate_result=request.gate, model_id=version.model_id, version_id=version.id, rows=[row])
+    except PAGE_ERRORS as exc:
+        context["error"], status = page_error(exc)
     else:
-        metering.online_buffer.add(tenant_id=request.tenant.id, user_id=request.user.pk, token_id=None,
-                                   version_id=version.id, rows=1)
         context["prediction"] = result["predictions"][0]
-        probabilities = (result.get("probabilities") or [None])[0]
+        probabilities = (result["probabilities"] or [None])[0]
         context["probabilities"] = sorted(probabilities.items(), key=lambda kv: -kv[1]) if probabilities else None
-    return render(request, "mlcore/predictions/_try_result.html", context,
-                  status=422 if "error" in context else 200)
+    return render(request, "mlcore/predictions/_try_result.html", context, status=status)
 
 
 @csrf_exempt
@@ -118,38 +109,28 @@ def try_it(request, version_id: int):
 @require_POST
 def predict_upload(request):
     """Score a new file: it is stored like any dataset (validated, encrypted), then scored."""
-    budget = dataset_services.UploadBudget(request.tenant, request.membership)
-    dataset_services.install_upload(request, budget)
     try:
-        return _predict_upload(request, budget)
-    except storage.UploadRefused as exc:  # raised while the CSRF check parsed the body
-        messages.error(request, str(exc.detail))
+        with dataset_services.UploadSession(request) as upload:
+            return _predict_upload(request, upload)
+    except PAGE_ERRORS as exc:  # refused while the body streamed in, or by the services
+        messages.error(request, page_error(exc)[0])
         return redirect("predict")
-    finally:
-        budget.release_all()  # a no-op once the file became a dataset
 
 
 @csrf_protect
-def _predict_upload(request, budget):
+def _predict_upload(request, upload):
     try:
         version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                              version_id=request.POST.get("model_version"), need=USE)
     except Http404:
         messages.error(request, "Choose a model version to score the file with.")
         return redirect("predict")
-    try:
-        upload = request.FILES.get("file")
-        dataset = dataset_services.dataset_create(
-            tenant=request.tenant, user=request.user, upload=upload, budget=budget,
-            name=f"Scoring {upload.name}" if upload else "", encoding=request.POST.get("encoding", ""))
-        job = prediction_services.prediction_job_start(
-            tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
-            version=version, id_column=request.POST.get("id_column") or None)
-    except storage.UploadRefused as exc:
-        messages.error(request, str(exc.detail))
-        return redirect("predict")
-    except PAGE_ERRORS as exc:
-        messages.error(request, page_error(exc)[0])
-        return redirect("predict")
+    file = request.FILES.get("file")
+    dataset = dataset_services.dataset_create(
+        tenant=request.tenant, user=request.user, upload=file, budget=upload.budget,
+        name=f"Scoring {file.name}" if file else "", encoding=request.POST.get("encoding", ""))
+    job = prediction_services.prediction_job_start(
+        tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
+        version=version, id_column=request.POST.get("id_column") or None)
     messages.success(request, f"Uploaded {dataset.name} ({dataset.rows:,} rows); scoring started.")
     return redirect("job_detail", job_id=job.id)

@@ -203,6 +203,28 @@ def test_the_dataset_count_limit_is_a_403_quota_problem(api_as, acme):
     assert usage(acme).storage_bytes == len(SALES)
 
 
+def test_a_second_file_in_the_upload_is_a_400_and_leaves_nothing(api_as, acme):
+    before = stored_files(acme)
+    response = api_as("bob").post("/api/v1/datasets/", {"file": [SimpleUploadedFile("a.csv", SALES),
+                                                                 SimpleUploadedFile("b.csv", SALES)]},
+                                  format="multipart")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["type"], body["detail"]) == ("about:blank", "Send a single file in the 'file' field.")
+    assert_nothing_stored(acme, before)
+    assert (usage(acme).datasets, usage(acme).storage_bytes) == (0, 0)
+
+
+def test_a_file_over_the_upload_size_limit_is_a_413_and_leaves_nothing(api_as, acme, settings):
+    settings.PORTAL_MAX_UPLOAD_BYTES = 100
+    before = stored_files(acme)
+    response = upload(api_as("bob"), SALES * 20)
+    assert response.status_code == 413
+    assert response.json()["detail"] == "The file is larger than the 100 bytes upload limit."
+    assert_nothing_stored(acme, before)
+    assert (usage(acme).datasets, usage(acme).storage_bytes) == (0, 0)
+
+
 # --- who sees what -----------------------------------------------------------------------------
 def test_lists_show_only_what_each_person_may_view(api_as):
     bob = api_as("bob")

@@ -78,6 +78,17 @@ def test_the_storage_quota_is_refused_on_the_page_with_the_numbers(page_as, acme
     assert b"50 bytes" in response.content
 
 
+def test_a_second_file_is_refused_on_the_page_and_frees_what_it_held(page_as, acme):
+    from tenants.models import TenantUsage
+
+    response = page_as("bob").post("/datasets/upload/", {"file": [SimpleUploadedFile("a.csv", churn_csv()),
+                                                                  SimpleUploadedFile("b.csv", churn_csv())]})
+    assert response.status_code == 400
+    assert b"Send a single file in the &#x27;file&#x27; field." in response.content
+    held = TenantUsage.objects.get(tenant=acme)
+    assert (held.datasets, held.storage_bytes) == (0, 0)
+
+
 def test_vera_has_no_upload_page(page_as):
     vera = page_as("vera")
     assert vera.get("/datasets/upload/").status_code == 403

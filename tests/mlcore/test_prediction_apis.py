@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from django_tenants.utils import tenant_context
 
-from mlcore import predictions, serving
+from mlcore import batch_scoring, serving
 from mlcore.models import ModelVersion
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
@@ -41,7 +41,7 @@ def body_of(response) -> bytes:
 
 def sklearn_pipeline(tenant, version_id):
     with tenant_context(tenant):
-        return predictions.load_pipeline(tenant, ModelVersion.objects.get(pk=version_id))
+        return batch_scoring.load_pipeline(tenant, ModelVersion.objects.get(pk=version_id))
 
 
 @pytest.fixture
@@ -314,3 +314,74 @@ def test_the_monthly_prediction_budget_is_enforced_online(api_as, acme, trained)
     response = api_as("bob").post(f"/api/v1/models/{trained['model']}/predict/", {"rows": ROWS}, format="json")
     assert response.status_code == 403
     assert response.json()["type"].endswith("quota-exceeded")
+
+
+# --- a member's own predicted-rows limit -------------------------------------------------------
+def limit_predicted_rows(api_as, world, name: str, rows: int) -> None:
+    """Alice, the admin, gives one member a monthly predicted-rows limit through the API."""
+    from tenants.models import Membership
+
+    member = Membership.objects.get(tenant=world.acme, user=getattr(world, name))
+    response = api_as("alice").patch(f"/api/v1/members/{member.id}/", {"limits": {"predicted_rows": rows}},
+                                     format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_bobs_own_predicted_rows_limit_refuses_his_next_online_prediction(api_as, world, trained):
+    from tenants import metering
+
+    limit_predicted_rows(api_as, world, "bob", 4)
+    bob, url = api_as("bob"), f"/api/v1/models/{trained['model']}/predict/"
+    assert bob.post(url, {"rows": ROWS}, format="json").status_code == 200
+    metering.online_buffer.flush()
+    assert bob.post(url, {"rows": ROWS[:1]}, format="json").status_code == 200  # 3 + 1 fits in 4
+    metering.online_buffer.flush()
+
+    refused = bob.post(url, {"rows": ROWS[:1]}, format="json")
+
+    assert refused.status_code == 403
+    body = refused.json()
+    assert body["type"].endswith("quota-exceeded")
+    assert (body["quota"], body["used"], body["limit"]) == ("predicted_rows", 4, 4)
+    assert body["detail"] == ("You have used 4 of your 4 predicted rows this month; "
+                              "ask a workspace admin to raise your limit.")
+    # The workspace's own budget is not spent: a member without a limit of their own goes on.
+    assert api_as("alice").post(url, {"rows": ROWS}, format="json").status_code == 200
+
+
+def test_bobs_own_limit_counts_the_rows_of_the_request_itself(api_as, world, trained):
+    limit_predicted_rows(api_as, world, "bob", 2)
+
+    refused = api_as("bob").post(f"/api/v1/models/{trained['model']}/predict/", {"rows": ROWS}, format="json")
+
+    assert refused.status_code == 403
+    assert (refused.json()["used"], refused.json()["limit"]) == (0, 2)
+
+
+def test_bobs_own_predicted_rows_limit_refuses_a_batch_job(api_as, world, churn, trained):
+    limit_predicted_rows(api_as, world, "bob", churn["rows"] - 1)
+    body = {"model": trained["model"], "dataset": churn["id"]}
+
+    refused = api_as("bob").post("/api/v1/prediction-jobs/", body, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("quota-exceeded")
+    assert "your " + f"{churn['rows'] - 1:,}" + " predicted rows" in refused.json()["detail"]
+    assert api_as("alice").post("/api/v1/prediction-jobs/", body, format="json").status_code == 202
+
+
+def test_a_warm_online_prediction_runs_no_sql_statement(api_as, world, trained, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PORTAL_TENANT_CACHE_SECONDS = 30  # as in production (tests look the host up each time)
+    limit_predicted_rows(api_as, world, "bob", 1_000)  # the member's limit is checked too
+    bob, url = api_as("bob"), f"/api/v1/models/{trained['model']}/predict/"
+    for _ in range(2):
+        assert bob.post(url, {"rows": ROWS}, format="json").status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            assert bob.post(url, {"rows": ROWS}, format="json").status_code == 200
+
+    assert "\n".join(q["sql"] for q in queries.captured_queries) == ""

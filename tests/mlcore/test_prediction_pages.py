@@ -54,6 +54,44 @@ def test_try_it_scores_one_row_on_the_version_page(page_as, api_as, churn):
     assert b"tenure" in bad.content
 
 
+def test_bobs_own_predicted_rows_limit_refuses_his_next_try(page_as, api_as, world, churn):
+    from tenants import metering
+    from tests.mlcore.test_prediction_apis import limit_predicted_rows
+
+    trained = train_model(api_as("bob"), churn["id"])
+    limit_predicted_rows(api_as, world, "bob", 1)
+    bob, url = page_as("bob"), f"/model-versions/{trained['model_version']}/try/"
+    row = {"f_tenure": "2", "f_monthly": "99", "f_plan": "basic", "f_autopay": "no"}
+    assert bob.post(url, row).status_code == 200
+    metering.online_buffer.flush()
+
+    refused = bob.post(url, row)
+
+    assert refused.status_code == 403
+    assert (b"You have used 1 of your 1 predicted rows this month; ask a workspace admin to raise "
+            b"your limit.") in refused.content
+    assert b"try-prediction" not in refused.content
+    assert page_as("alice").post(url, row).status_code == 200
+
+
+def test_try_it_and_the_api_count_against_the_same_monthly_budget(page_as, api_as, acme, churn):
+    from tenants import metering
+    from tenants.quotas import tenant_limits_set
+    from tests.mlcore.test_prediction_apis import ROWS
+
+    trained = train_model(api_as("bob"), churn["id"])
+    tenant_limits_set(tenant=acme, overrides={"predicted_rows": 3})
+    assert api_as("bob").post(f"/api/v1/models/{trained['model']}/predict/", {"rows": ROWS},
+                              format="json").status_code == 200
+    metering.online_buffer.flush()
+
+    refused = page_as("bob").post(f"/model-versions/{trained['model_version']}/try/",
+                                  {"f_tenure": "2", "f_monthly": "99", "f_plan": "basic", "f_autopay": "no"})
+
+    assert refused.status_code == 403
+    assert b"3 of 3 rows" in refused.content
+
+
 def test_a_model_shared_for_view_has_no_try_it_form(page_as, api_as, churn):
     trained = train_model(api_as("bob"), churn["id"])
     api_as("bob").post(f"/api/v1/models/{trained['model']}/share/", {"email": "dana@example.test",

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlcore import predictions
+from mlcore import batch_scoring
 from mlcore.models import Job, MLModel, ModelVersion
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
@@ -65,7 +65,7 @@ def test_a_dataset_saved_in_windows_1252_trains_like_any_other(api_as, acme):
     done = bob.get(f"/api/v1/jobs/{job['id']}/").json()
     assert done["status"] == "succeeded", done
     with tenant_context(acme):
-        pipeline = predictions.load_pipeline(acme, ModelVersion.objects.get(pk=done["result"]["model_version"]))
+        pipeline = batch_scoring.load_pipeline(acme, ModelVersion.objects.get(pk=done["result"]["model_version"]))
     # The plan category was learnt as the text it is, not as mis-decoded bytes.
     assert "básico".encode() in pickle.dumps(pipeline)
 

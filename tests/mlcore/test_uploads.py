@@ -78,29 +78,33 @@ def test_a_canary_in_an_uploaded_csv_is_nowhere_in_the_storage_folder(acme, no_t
         assert CANARY in reader.read()
 
 
+class OverQuota(Exception):
+    """What a caller's on_progress hook raises: storage lets it through unchanged."""
+
+
 def test_a_refusal_while_streaming_removes_the_partial_object(acme, no_temp_files):
     def quota(total: int) -> None:
         if total > 300_000:
-            raise storage.UploadRefused(413, "The upload exceeds your storage quota.")
+            raise OverQuota("The upload exceeds your storage quota.")
 
     request = upload_request(acme, csv_bytes(80_000))
     storage.install_encrypting_upload(request, on_progress=quota)
 
-    with pytest.raises(storage.UploadRefused) as refused:
+    with pytest.raises(OverQuota) as refused:
         request.FILES  # noqa: B018 - reading it parses the body
 
-    assert (refused.value.status_code, refused.value.message) == (413, "The upload exceeds your storage quota.")
+    assert str(refused.value) == "The upload exceeds your storage quota."
     assert every_file() == []
 
 
 def test_a_refusal_before_the_first_byte_writes_nothing(acme, no_temp_files):
     def viewers_may_not_upload(total: int) -> None:
-        raise storage.UploadRefused(403, "Your role (viewer) does not allow this.")
+        raise OverQuota("Your role (viewer) does not allow this.")
 
     request = upload_request(acme, csv_bytes(1000))
     storage.install_encrypting_upload(request, on_progress=viewers_may_not_upload)
 
-    with pytest.raises(storage.UploadRefused, match="viewer"):
+    with pytest.raises(OverQuota, match="viewer"):
         request.POST  # noqa: B018
     assert every_file() == []
 
@@ -126,7 +130,20 @@ def test_a_second_file_in_the_file_field_is_refused_and_nothing_stays(acme, no_t
 
     with pytest.raises(storage.UploadRefused, match="single file") as refused:
         request.FILES  # noqa: B018
-    assert refused.value.status_code == 400
+    assert refused.value.message == "Send a single file in the 'file' field."
+    assert not hasattr(refused.value, "status_code")  # storage knows nothing of HTTP
+    assert every_file() == []
+
+
+def test_the_caller_chooses_the_exception_for_the_handlers_own_refusal(acme, no_temp_files):
+    request = RequestFactory().post("/api/v1/datasets/", data={
+        "file": [SimpleUploadedFile("a.csv", csv_bytes(10)), SimpleUploadedFile("b.csv", csv_bytes(10))],
+    })
+    request.tenant = acme
+    storage.install_encrypting_upload(request, on_refused=lambda refusal: OverQuota(refusal.message))
+
+    with pytest.raises(OverQuota, match="single file"):
+        request.FILES  # noqa: B018
     assert every_file() == []
 
 

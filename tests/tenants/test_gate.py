@@ -44,3 +44,39 @@ def test_the_gate_counts_each_call_once_in_its_minute_window(world, monkeypatch)
     assert gate.requests_this_minute(world.acme.id) == 2
     fixed = fixed + dt.timedelta(minutes=1)
     assert gate.check(world.bob.pk, world.acme.id, count_api=True).tenant_requests == 1
+
+
+def test_the_gate_returns_the_members_own_predicted_rows_of_the_month(world):
+    from tenants import metering
+
+    metering.count_predictions(tenant_id=world.acme.id, user_id=world.bob.pk, rows=7)
+    metering.count_predictions(tenant_id=world.acme.id, user_id=world.alice.pk, rows=5)
+
+    result = gate.check(world.bob.pk, world.acme.id, count_api=False)
+
+    assert (result.month_predicted_rows, result.member_month_predicted_rows) == (12, 7)
+
+
+def test_online_rows_reach_the_members_counter_when_the_buffer_flushes(world):
+    from tenants import metering
+
+    metering.online_buffer.add(tenant_id=world.acme.id, user_id=world.bob.pk, token_id=None, version_id=1,
+                               rows=3)
+    assert gate.check(world.bob.pk, world.acme.id, count_api=False).member_month_predicted_rows == 0
+    metering.online_buffer.flush()
+    assert gate.check(world.bob.pk, world.acme.id, count_api=False).member_month_predicted_rows == 3
+
+
+def test_a_members_month_is_seeded_from_postgresql_after_redis_lost_it(world):
+    from django.utils import timezone
+
+    from tenants import metering
+    from tenants.models import UsageDaily
+
+    UsageDaily.objects.create(tenant=world.acme, user=world.bob, day=timezone.now().date(), predicted_rows=40)
+    UsageDaily.objects.create(tenant=world.acme, user=world.alice, day=timezone.now().date(), predicted_rows=2)
+
+    metering.sync_to_database()
+
+    result = gate.check(world.bob.pk, world.acme.id, count_api=False)
+    assert (result.month_predicted_rows, result.member_month_predicted_rows) == (42, 40)
