@@ -83,10 +83,11 @@ Memory and speed
     growth of peak RSS.
 
 Modules
-    formats (what a file is), source (the upload as validated UTF-8 for pyarrow), header,
-    text and pipeline (CSV and TSV), parquet, blocks (one block of a column worked out on its
-    own), columns (a column's state and profile), summaries (distinct count, top values,
-    sample, moments), hashing, values (conversions), errors, results, memory.
+    formats (what a file is), source (the upload as validated UTF-8 for pyarrow), records (a
+    record split as pyarrow splits it), header, text and pipeline (CSV and TSV), parquet, blocks
+    (one block of a column worked out on its own), columns (a column's state and profile),
+    summaries (distinct count, top values, sample, moments), hashing, values (conversions),
+    errors, results, memory.
 """
 
 from __future__ import annotations
