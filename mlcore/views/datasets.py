@@ -20,15 +20,6 @@ from ..selectors import EDIT, SHARE, dataset_grants, dataset_list, get_dataset_f
 from ..services import datasets as dataset_services
 
 
-@member_page()
-def home(request):
-    context = {"usage": quotas.usage_summary(tenant=request.tenant)}
-    if request.membership.can_see_data:
-        context["recent_datasets"] = dataset_list(membership=request.membership,
-                                                  user_id=request.user.pk)[:5]
-    return render(request, "mlcore/home.html", context)
-
-
 # --- datasets ----------------------------------------------------------------------------------
 class DatasetEditForm(forms.Form):
     name = forms.CharField(max_length=200)
