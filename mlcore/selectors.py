@@ -147,7 +147,7 @@ def model_actions(*, membership: MembershipInfo, user_id: int, model: MLModel) -
     actions: set[str] = set()
     if codes or everyone:
         actions.add(VIEW)
-    # Viewers see metrics only: no predictions, no changes (the roles table in API.md).
+    # Viewers see metrics only: no predictions, no changes (the roles table in docs/api.md).
     if role in WRITER_ROLES:
         if "use_mlmodel" in codes or everyone in (ModelPermission.USE, ModelPermission.EDIT):
             actions.add(USE)

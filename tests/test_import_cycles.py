@@ -1,4 +1,5 @@
-"""No import circles among portal, tenants and mlcore (STYLE.md, convention 22).
+"""No import circles among portal, tenants and mlcore: when two modules need each other, the
+shared piece moves down into a third module.
 
 The graph is read from the source (ast), not by importing it. An edge is an explicit import:
 ``from . import jobs`` points at mlcore.jobs, ``from .models import Job`` at mlcore.models;

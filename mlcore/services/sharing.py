@@ -11,7 +11,7 @@ from tenants.models import Membership, Role, Tenant
 def grantee(tenant: Tenant, email: str, permission: str, *, noun: str):
     """The member to grant `permission` to, or a ValidationError saying why not (400).
 
-    Auditors never see data; viewers hold "view" at most (../shared/API.md).
+    Auditors never see data; viewers hold "view" at most (docs/api.md).
     """
     user = get_user_model().objects.filter(email__iexact=(email or "").strip()).first()
     membership = Membership.objects.filter(user=user, tenant=tenant).first() if user else None
