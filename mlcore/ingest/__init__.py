@@ -104,12 +104,11 @@ from .source import TextSource
 from .text import ingest_text
 
 __all__ = [
-    "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "TYPES", "ColumnProfile", "IngestError",
+    "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "ColumnProfile", "IngestError",
     "IngestLimits", "IngestResult", "check_encoding", "detect_format", "ingest",
 ]
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024
-TYPES = ("number", "category", "boolean", "datetime", "text")
 
 
 def ingest(stream: BinaryIO, *, filename: str, limits: IngestLimits, encoding: str = "utf-8",
