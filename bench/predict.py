@@ -99,7 +99,8 @@ def upload(client, content: bytes, filename: str) -> dict:
 
 
 def run_jobs(kind: str) -> int:
-    from mlcore.jobs import queue_for, run_available
+    from mlcore.jobs import queue_for
+    from mlcore.jobs.runner import run_available
 
     return run_available(queue_for(kind))
 

@@ -6,5 +6,5 @@ class MlcoreConfig(AppConfig):
     verbose_name = "Machine learning"
 
     def ready(self):
-        # Job kinds register their handlers with mlcore.jobs on import.
+        # Job kinds register their handlers with mlcore.jobs.handlers on import.
         from . import batch_scoring, training  # noqa: F401

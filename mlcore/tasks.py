@@ -1,28 +1,29 @@
-"""Celery tasks: thin wake-ups. The work and its state live in PostgreSQL (mlcore/jobs.py)."""
+"""Celery tasks: thin wake-ups. The work and its state live in PostgreSQL (mlcore/jobs/)."""
 
 from celery import shared_task
 
 from tenants import scheduler
 
-from . import jobs
+from .jobs import runner
+from .jobs.submission import RUN_JOBS_TASK, all_queues, wake
 
 
-@shared_task(name="mlcore.run_jobs", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=RUN_JOBS_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_jobs(queue: str) -> int:
     """Run whatever may start on this queue now; a duplicate or stale wake-up finds nothing."""
-    return jobs.run_available(queue)
+    return runner.run_available(queue)
 
 
 @shared_task(name="mlcore.reap_stale_jobs", ignore_result=True)
 def reap_stale_jobs() -> int:
-    return jobs.reap_stale_jobs()
+    return runner.reap_stale_jobs()
 
 
 @shared_task(name="mlcore.kick_queues", ignore_result=True)
 def kick_queues() -> None:
-    for queue in jobs.all_queues():
+    for queue in all_queues():
         if scheduler.has_queued(queue):
-            jobs.wake(queue)
+            wake(queue)
 
 
 @shared_task(name="mlcore.sweep_partial_files", ignore_result=True)

@@ -5,12 +5,13 @@ from .apis import jobs as jobs_apis
 from .apis import models as models_apis
 from .apis import predictions as predictions_apis
 from .views import datasets as dataset_views
+from .views import home as home_views
 from .views import jobs as job_views
 from .views import models as model_views
 from .views import predictions as prediction_views
 
 page_patterns = [
-    path("", dataset_views.home, name="home"),
+    path("", home_views.home, name="home"),
     path("datasets/", dataset_views.datasets, name="datasets"),
     path("datasets/upload/", dataset_views.dataset_upload, name="dataset_upload"),
     path("datasets/<int:dataset_id>/", dataset_views.dataset_detail, name="dataset_detail"),

@@ -7,7 +7,7 @@ from mlcore.urls import api_patterns as mlcore_api
 from mlcore.urls import page_patterns as mlcore_pages
 from tenants.urls import api_patterns as tenants_api
 from tenants.urls import page_patterns as tenants_pages
-from tenants.views import ApiDocsView
+from tenants.views.docs import ApiDocsView
 
 urlpatterns = [
     # The API first, and mlcore's first within it (its online prediction route leads): Django
@@ -20,6 +20,6 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
-handler404 = "tenants.views.page_not_found"
-handler403 = "tenants.views.permission_denied"
-handler500 = "tenants.views.server_error"
+handler404 = "tenants.views.errors.page_not_found"
+handler403 = "tenants.views.errors.permission_denied"
+handler500 = "tenants.views.errors.server_error"

@@ -214,7 +214,7 @@ class TokenDetailApi(TenantAPI):
 # --- audit trail ----------------------------------------------------------------------------------
 @extend_schema_serializer(component_name="AuditEvent")
 class AuditEventOutput(serializers.Serializer):
-    """../shared/API.md "Audit event fields"; the same keys as the exports."""
+    """docs/api.md "Audit event fields"; the same keys as the exports."""
 
     seq = serializers.IntegerField()
     id = serializers.IntegerField()

@@ -326,7 +326,7 @@ def append_counted(*, tenant_id: int, action: str, object_type: str, object_id, 
     """One entry standing for `count` calls (and `rows` rows) in the minute from `window_start`.
 
     Online predictions are counted in Redis on the hot path (no PostgreSQL write per call) and
-    appended here by the flush task (``online_flush``), ../shared/API.md.
+    appended here by the flush task (``online_flush``), docs/api.md.
     """
     if tenant_slug is None:
         tenant_slug = _tenant_slug(tenant_id)

@@ -27,7 +27,7 @@ FORMATS = ("csv", "jsonl")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 CHUNK_ROWS = 2_000
 
-# ../shared/API.md: a cell that is not a plain number and starts with one of these is prefixed with '.
+# docs/api.md: a cell that is not a plain number and starts with one of these is prefixed with '.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -146,7 +146,7 @@ def audit_export_finish(export: AuditExport, tally: _Tally) -> AuditExport:
 
 
 def manifest(export: AuditExport) -> dict:
-    """../shared/API.md: {export_id, format, filters, first_seq, last_seq, count, head_hash, sha256,
+    """docs/api.md: {export_id, format, filters, first_seq, last_seq, count, head_hash, sha256,
     created_at, key_id, signature}, plus the tenant it belongs to."""
     return {
         "export_id": str(export.id), "tenant": export.tenant_slug, "format": export.format,

@@ -67,19 +67,6 @@ def bump_tenant_epoch(tenant_id: int) -> None:
     _bump_now_and_after_commit(tenant_epoch_key(tenant_id))
 
 
-def model_epoch_key(tenant_id: int, model_id: int) -> str:
-    return f"{_prefix()}:ep:m:{tenant_id}:{model_id}"
-
-
-def bump_model_epoch(tenant_id: int, model_id: int) -> None:
-    """A model's production version or sharing changed: processes drop what they cached of it."""
-    _bump_now_and_after_commit(model_epoch_key(tenant_id, model_id))
-
-
-def read_model_epoch(tenant_id: int, model_id: int) -> int:
-    return int(client().get(model_epoch_key(tenant_id, model_id)) or 0)
-
-
 # --- the per-request gate: one Redis round trip -------------------------------------------------
 # KEYS: 1 user epoch, 2 tenant epoch, 3 tenant requests this minute, 4 member requests this minute,
 #       5 daily API requests (hash, field = user id), 6 rows predicted this month (tenant),

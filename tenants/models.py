@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
-# The limit keys every plan sets, in the order pages show them (../shared/API.md).
+# The limit keys every plan sets, in the order pages show them (docs/api.md).
 LIMIT_FIELDS = (
     "storage_bytes",
     "rows_per_dataset",

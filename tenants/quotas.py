@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import audit, gate
+from . import audit, gate, metering, usage
 from .errors import ServiceError
 from .models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
 
@@ -53,8 +53,6 @@ def month_start(today: date | None = None) -> date:
 
 
 def _month_totals(tenant: Tenant, user_id: int | None = None) -> dict[str, int]:
-    from . import usage
-
     totals = usage.month_totals(tenant) if user_id is None else usage.member_month_totals(tenant, user_id)
     return {"cpu_ms": totals["cpu_ms"], "predicted_rows": totals["predicted_rows"]}
 
@@ -69,7 +67,6 @@ def usage_summary(*, tenant: Tenant) -> dict:
 
     Predicted rows and API requests are read live from Redis (PostgreSQL gets them each minute).
     """
-    from . import metering
     from .models import JobTicket
 
     running_jobs = JobTicket.objects.filter(tenant=tenant, state=JobTicket.State.RUNNING).count()
@@ -245,8 +242,6 @@ def _usage_row(tenant: Tenant, user_id: int | None) -> UsageDaily:
 
 
 def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_bytes: int) -> None:
-    from . import usage
-
     row = _usage_row(tenant, user_id)
     UsageDaily.objects.filter(pk=row.pk).update(
         cpu_ms=models.F("cpu_ms") + cpu_ms, jobs=models.F("jobs") + 1,

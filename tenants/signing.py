@@ -1,7 +1,7 @@
 """The platform's Ed25519 signing key: audit-export manifests, retention checkpoints, prediction receipts.
 
 A signature covers the canonical JSON of an object without its ``signature`` field (keys sorted, no
-spaces, UTF-8) and is base64-encoded (../shared/API.md). Anyone holding the public key
+spaces, UTF-8) and is base64-encoded (docs/api.md). Anyone holding the public key
 (GET /api/v1/audit-events/signing-key/) can check it offline.
 
 The private key comes from PORTAL_SIGNING_KEY (base64 of the raw 32 bytes; required in production),

@@ -1,10 +1,10 @@
 """Two-factor sign-in with a TOTP authenticator app (django-otp), optional for everyone and
 required of a tenant's admins when the tenant says so (Tenant.require_admin_2fa).
 
-Sign-in with a confirmed device takes two steps: the password (tenants.views.login_view), then the
-code (tenants.views.login_two_factor); only then is the session logged in. An admin of a tenant
-that requires two factors and who has no device is logged in after the password but kept on the
-enrolment page by tenants.middleware.TwoFactorMiddleware until a device is confirmed.
+Sign-in with a confirmed device takes two steps: the password (tenants.views.accounts.login_view),
+then the code (tenants.views.accounts.login_two_factor); only then is the session logged in. An admin
+of a tenant that requires two factors and who has no device is logged in after the password but kept
+on the enrolment page by tenants.middleware.TwoFactorMiddleware until a device is confirmed.
 """
 
 from __future__ import annotations

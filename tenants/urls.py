@@ -1,38 +1,44 @@
 from django.urls import path
 
-from . import apis, views
+from . import apis
+from .views import accounts as account_views
+from .views import audit as audit_views
+from .views import members as member_views
+from .views import public as public_views
+from .views import security as security_views
+from .views import tokens as token_views
 from .views import usage as usage_views
 
 public_patterns = [
-    path("", views.landing, name="landing"),
-    path("ops/audit/", views.ops_audit, name="ops_audit"),
+    path("", public_views.landing, name="landing"),
+    path("ops/audit/", audit_views.ops_audit, name="ops_audit"),
     path("ops/usage/", usage_views.ops_usage, name="ops_usage"),
 ]
 
 page_patterns = [
-    path("login/", views.login_view, name="login"),
-    path("login/two-factor/", views.login_two_factor, name="login_two_factor"),
-    path("logout/", views.logout_view, name="logout"),
-    path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
-    path("account/password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
-    path("account/password-reset/sent/", views.PasswordResetDoneView.as_view(),
+    path("login/", account_views.login_view, name="login"),
+    path("login/two-factor/", account_views.login_two_factor, name="login_two_factor"),
+    path("logout/", account_views.logout_view, name="logout"),
+    path("account/password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password-reset/", account_views.PasswordResetView.as_view(), name="password_reset"),
+    path("account/password-reset/sent/", account_views.PasswordResetDoneView.as_view(),
          name="password_reset_done"),
-    path("account/set-password/<uidb64>/<token>/", views.SetPasswordView.as_view(),
+    path("account/set-password/<uidb64>/<token>/", account_views.SetPasswordView.as_view(),
          name="password_reset_confirm"),
-    path("account/set-password/done/", views.PasswordResetCompleteView.as_view(),
+    path("account/set-password/done/", account_views.PasswordResetCompleteView.as_view(),
          name="password_reset_complete"),
-    path("members/", views.members, name="members"),
+    path("members/", member_views.members, name="members"),
     path("members/limits/", usage_views.member_limits, name="member_limits"),
     path("usage/", usage_views.usage_page, name="usage"),
     path("usage/export.csv", usage_views.usage_export, name="usage_export"),
-    path("members/<int:member_id>/role/", views.member_role, name="member_role"),
-    path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
-    path("account/two-factor/", views.two_factor_setup, name="two_factor"),
-    path("account/tokens/", views.tokens, name="tokens"),
-    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
-    path("settings/security/", views.security_settings, name="security_settings"),
-    path("audit/", views.audit_log, name="audit"),
-    path("audit/verify/", views.audit_verify, name="audit_verify"),
+    path("members/<int:member_id>/role/", member_views.member_role, name="member_role"),
+    path("members/<int:member_id>/remove/", member_views.member_remove, name="member_remove"),
+    path("account/two-factor/", security_views.two_factor_setup, name="two_factor"),
+    path("account/tokens/", token_views.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("settings/security/", security_views.security_settings, name="security_settings"),
+    path("audit/", audit_views.audit_log, name="audit"),
+    path("audit/verify/", audit_views.audit_verify, name="audit_verify"),
 ]
 
 api_patterns = [

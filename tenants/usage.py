@@ -17,6 +17,7 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from .audit_export import csv_safe
 from .models import JobTicket, Membership, Tenant, UsageDaily
 
 HISTORY_DAYS = 30
@@ -105,8 +106,6 @@ def daily_history(tenant: Tenant, days: int = HISTORY_DAYS) -> list[dict]:
 
 def export_csv(tenant: Tenant, *, per_member: bool) -> str:
     """Daily usage as CSV (per member for admins), cells neutralised for spreadsheets."""
-    from .audit_export import csv_safe
-
     rows = UsageDaily.objects.filter(tenant=tenant).select_related("user").order_by("day", "user__email")
     out = io.StringIO()
     writer = csv.writer(out)
@@ -124,30 +123,3 @@ def export_csv(tenant: Tenant, *, per_member: bool) -> str:
             writer.writerow([r["day"].isoformat(), round((r["cpu_ms"] or 0) / 1000, 3), r["jobs"] or 0,
                              r["predicted_rows"] or 0, r["api_requests"] or 0])
     return out.getvalue()
-
-
-def operator_overview(sort: str = "slug", descending: bool = False) -> list[dict]:
-    """Every tenant's plan and usage for the operator page."""
-    from .quotas import effective_limits
-
-    counts = {(r["tenant_id"], r["state"]): r["n"] for r in
-              JobTicket.objects.exclude(state=JobTicket.State.FINISHED).values("tenant_id", "state")
-              .annotate(n=Count("id"))}
-    running = {t: n for (t, state), n in counts.items() if state == JobTicket.State.RUNNING}
-    queued = {t: n for (t, state), n in counts.items() if state == JobTicket.State.QUEUED}
-    rows = []
-    for tenant in Tenant.objects.exclude(schema_name="public").select_related("plan", "usage"):
-        limits = effective_limits(tenant)
-        held = getattr(tenant, "usage", None)
-        month = month_totals(tenant)
-        rows.append({
-            "slug": tenant.slug, "name": tenant.name, "plan": tenant.plan.slug if tenant.plan_id else "",
-            "active": tenant.is_active, "overrides": bool(tenant.limit_overrides),
-            "storage_bytes": held.storage_bytes if held else 0, "storage_limit": limits["storage_bytes"],
-            "datasets": held.datasets if held else 0, "model_versions": held.model_versions if held else 0,
-            "running_jobs": running.get(tenant.id, 0), "queued_jobs": queued.get(tenant.id, 0),
-            "cpu_seconds": round(month["cpu_ms"] / 1000, 1), "cpu_limit": limits["cpu_seconds"],
-            "predicted_rows": month["predicted_rows"], "api_requests": month["api_requests"],
-        })
-    key = sort if rows and sort in rows[0] else "slug"
-    return sorted(rows, key=lambda r: (r[key] is None, r[key]), reverse=descending)

@@ -1,6 +1,6 @@
 """Test set-up: the platform and two tenants are created once per session, not per test.
 
-Named people (../shared/STYLE.md): Alice administers acme, Bob is a member, Vera a viewer, Audrey
+Named people: Alice administers acme, Bob is a member, Vera a viewer, Audrey
 its auditor; Charlie administers globex; Dana is a member of both. Each test runs in a transaction
 that is rolled back (the `db` fixture), so the tenants stay clean between tests. Tests that need
 rows another process can see (a real worker, a browser) use the `committed` fixture instead.

@@ -2,7 +2,7 @@
 
 The routes are read from the URL configuration, so a new URL is covered without anyone remembering:
 a route with no row in MATRIX (and not in PUBLIC) fails `test_every_route_has_a_row`, naming it.
-The expected statuses follow the roles table of ../shared/API.md.
+The expected statuses follow the roles table of docs/api.md.
 
 HOW TO ADD A ROW (one per URL name, in MATRIX below):
 
@@ -45,7 +45,7 @@ PEOPLE = ("anon", "alice", "bob", "vera", "audrey", "charlie")
 SAFE = ("GET", "HEAD", "OPTIONS")
 URLCONF = "portal.urls_tenants"
 
-# Routes anyone may use (documented as public in ../shared/API.md or part of signing in). /healthz
+# Routes anyone may use (documented as public in docs/api.md or part of signing in). /healthz
 # and /readyz answer in middleware and /static/ is served by WhiteNoise: neither is in the URLconf.
 PUBLIC = {
     "login": "the sign-in form",
@@ -54,8 +54,8 @@ PUBLIC = {
     "password_reset_done": "page after asking for a reset link",
     "password_reset_confirm": "one-time link from an e-mail; the token in the URL is the credential",
     "password_reset_complete": "page after choosing a new password",
-    "api-schema": "OpenAPI schema, public by API.md",
-    "api-docs": "interactive API docs, public by API.md",
+    "api-schema": "OpenAPI schema, public by docs/api.md",
+    "api-docs": "interactive API docs, public by docs/api.md",
 }
 
 

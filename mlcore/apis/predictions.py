@@ -94,7 +94,7 @@ class JobReceiptApi(TenantAPI):
 class ModelPredictApi(TenantAPI):
     """The hot path: no PostgreSQL statement when warm (see mlcore/services/predictions.py)."""
 
-    audit_exempt = True  # counted per (token, version, minute) instead: ../shared/API.md
+    audit_exempt = True  # counted per (token, version, minute) instead: docs/api.md
     posts_change_nothing = True  # scoring rows: a read-scoped token may call it
     # DRF's JSON parsing and negotiation, minus per-call set-up (tenants/api.py): ~10 µs a call.
     parser_classes = [FastJSONParser]

@@ -83,10 +83,11 @@ Memory and speed
     growth of peak RSS.
 
 Modules
-    formats (what a file is), source (the upload as validated UTF-8 for pyarrow), header,
-    text and pipeline (CSV and TSV), parquet, blocks (one block of a column worked out on its
-    own), columns (a column's state and profile), summaries (distinct count, top values,
-    sample, moments), hashing, values (conversions), errors, results, memory.
+    formats (what a file is), source (the upload as validated UTF-8 for pyarrow), records (a
+    record split as pyarrow splits it), header, text and pipeline (CSV and TSV), parquet, blocks
+    (one block of a column worked out on its own), columns (a column's state and profile),
+    summaries (distinct count, top values, sample, moments), hashing, values (conversions),
+    errors, results, memory.
 """
 
 from __future__ import annotations
@@ -103,12 +104,11 @@ from .source import TextSource
 from .text import ingest_text
 
 __all__ = [
-    "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "TYPES", "ColumnProfile", "IngestError",
+    "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "ColumnProfile", "IngestError",
     "IngestLimits", "IngestResult", "check_encoding", "detect_format", "ingest",
 ]
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024
-TYPES = ("number", "category", "boolean", "datetime", "text")
 
 
 def ingest(stream: BinaryIO, *, filename: str, limits: IngestLimits, encoding: str = "utf-8",

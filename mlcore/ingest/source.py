@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import IngestError, where
 from .formats import BINARY_CONTROL_SHARE, CONTROL_BYTES, HEAD_BYTES, UTF16_BOMS, read_up_to
-from .header import BLANK_LINES, split_record
+from .records import BLANK_LINES, split_record
 
 UTF8_HINT = (" If the file was saved in another encoding (Excel on Windows often uses "
              "Windows-1252), choose that encoding when you upload it.")

@@ -16,7 +16,6 @@ from .errors import SpecError
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
-COLUMN_TYPES = ("number", "category", "boolean", "datetime", "text")
 
 MIN_ROWS = 10
 MIN_ROWS_PER_CLASS = 2

@@ -23,7 +23,7 @@ def grantable_emails(*, tenant: Tenant, obj) -> list[str]:
 def _grantee(tenant: Tenant, kind: ShareKind, email: str, permission: str):
     """The member to grant `permission` to, or a ValidationError saying why not (400).
 
-    Auditors never see data; viewers hold "view" at most (../shared/API.md).
+    Auditors never see data; viewers hold "view" at most (docs/api.md).
     """
     membership = membership_for_email(tenant=tenant, email=email)
     if membership is None:

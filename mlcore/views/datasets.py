@@ -19,16 +19,6 @@ from ..selectors import EDIT, SHARE, dataset_list, get_dataset_for_user, object_
 from ..services import datasets as dataset_services
 from .sharing import share_page, unshare
 
-
-@member_page()
-def home(request):
-    context = {"usage": quotas.usage_summary(tenant=request.tenant)}
-    if request.membership.can_see_data:
-        context["recent_datasets"] = dataset_list(membership=request.membership,
-                                                  user_id=request.user.pk)[:5]
-    return render(request, "mlcore/home.html", context)
-
-
 # --- datasets ----------------------------------------------------------------------------------
 DATASET_PERMISSION_CHOICES = [("view", "Can view"), ("edit", "Can edit")]
 

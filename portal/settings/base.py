@@ -146,7 +146,7 @@ MIDDLEWARE = [
     "tenants.middleware.PageMessageMiddleware",
     "tenants.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: turns a locked-out login attempt into the lockout page (tenants.views.locked_out).
+    # Last: turns a locked-out login attempt into the lockout page (tenants.views.accounts.locked_out).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -208,7 +208,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "tenants.forms.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "tenants.audit.client_ip"
-AXES_LOCKOUT_CALLABLE = "tenants.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "tenants.views.accounts.locked_out"
 AXES_RESET_ON_SUCCESS = True
 # Attempts during a lockout neither extend it nor reach the password check.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

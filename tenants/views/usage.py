@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from .. import charts, quotas, services, usage
+from .. import charts, quotas, services, usage, usage_overview
 from ..access import ADMIN_ROLES
 from ..pages import PAGE_ERRORS, form_errors_from, member_page
 from ..selectors import membership_list
@@ -122,6 +122,6 @@ def ops_usage(request):
     descending = request.GET.get("dir") == "desc"
     return render(request, "public/ops_usage.html", {
         **admin.site.each_context(request), "title": "Tenants' usage",
-        "rows": usage.operator_overview(sort=sort, descending=descending),
+        "rows": usage_overview.operator_overview(sort=sort, descending=descending),
         "sort": sort, "descending": descending, "columns": COLUMNS.items(),
     })

@@ -31,7 +31,8 @@ def upload_dataset(client, content: bytes, filename: str = "data.csv", **fields)
 
 def run_jobs(kind: str = "training") -> int:
     """What a woken worker does, in this process (unit tests run handlers inline)."""
-    from mlcore.jobs import queue_for, run_available
+    from mlcore.jobs import queue_for
+    from mlcore.jobs.runner import run_available
 
     return run_available(queue_for(kind))
 

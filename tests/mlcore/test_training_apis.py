@@ -1,4 +1,4 @@
-"""Training jobs through the API (mlcore/apis.py, services/models.py, training.py, jobs.py).
+"""Training jobs through the API (mlcore/apis/, services/models.py, training.py, jobs/).
 
 Jobs run in-process here (PORTAL_JOB_ISOLATION=inline); tests/mlcore/test_worker.py runs them in
 a real Celery worker with forked job processes.
@@ -231,7 +231,7 @@ def test_cancelling_a_queued_job_cancels_it_at_once(api_as, churn):
 
 
 def test_a_finished_job_is_never_run_twice(api_as, churn, acme):
-    from mlcore import jobs
+    from mlcore.jobs import runner
     from tenants.models import JobTicket
 
     bob = api_as("bob")
@@ -240,7 +240,7 @@ def test_a_finished_job_is_never_run_twice(api_as, churn, acme):
     ticket = JobTicket.objects.get(tenant=acme, job_id=job["id"])
     JobTicket.objects.filter(pk=ticket.pk).update(state=JobTicket.State.RUNNING)  # a re-delivery
     ticket.refresh_from_db()
-    jobs.execute(ticket)
+    runner.execute(ticket)
     with tenant_context(acme):
         assert ModelVersion.objects.count() == 1
         assert Job.objects.get(pk=job["id"]).status == "succeeded"

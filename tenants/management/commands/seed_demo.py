@@ -1,4 +1,4 @@
-"""Demo tenants and people of ../shared/API.md. Idempotent: a second run changes nothing but the
+"""Demo tenants and people of docs/api.md. Idempotent: a second run changes nothing but the
 password (so PORTAL_DEMO_PASSWORD can be changed)."""
 
 import os

@@ -1,6 +1,6 @@
 """manage.py verify_audit [--tenant SLUG] [--export FILE --manifest FILE [--public-key B64]]
 
-Exit status 0 when intact, 1 when broken, naming the first bad sequence number (../shared/API.md).
+Exit status 0 when intact, 1 when broken, naming the first bad sequence number (docs/api.md).
 """
 
 from django.core.management.base import BaseCommand, CommandError

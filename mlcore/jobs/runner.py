@@ -1,16 +1,4 @@
-"""The job machinery shared by every kind of job (training, batch prediction, …).
-
-- State lives in PostgreSQL: the Job row in the tenant's schema (what the user sees) and a ticket
-  in the public ledger (what the scheduler sees). Celery messages only wake workers up.
-- A woken worker claims tickets fairly (tenants.scheduler.claim_next) and runs each job in its own
-  forked child process: a hard memory cap, a wall-time limit, a hard cancel (the process group is
-  killed), CPU-seconds and peak memory read from the child itself.
-- The parent sends heartbeats; a reaper re-queues or fails jobs whose worker vanished, so a job is
-  never left "running" forever. A job that is already finished is never run again.
-
-A job kind is a function registered with @job_handler("kind"); it gets a JobContext, reports
-progress, and commits its results together with the job's success through ctx.succeed().
-"""
+"""The worker side of jobs: claim, fork, watch (memory, time, heartbeats, cancel), finish, reap."""
 
 from __future__ import annotations
 
@@ -21,7 +9,6 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,87 +20,16 @@ from django_tenants.utils import tenant_context
 from tenants import audit, quotas, scheduler
 from tenants.models import JobTicket, Membership, Tenant
 
-from .models import Job
+from ..models import Job
+from .handlers import JobCancelled, JobContext, JobFailed, handler_for
+from .submission import all_queues, wake
 
 logger = logging.getLogger(__name__)
 
-KIND_QUEUES = {Job.Kind.TRAINING: "training", Job.Kind.PREDICTION: "prediction"}
 HEARTBEAT_SECONDS = 2.0
 POLL_SECONDS = 0.05
 DRAIN_MAX_JOBS = 50
 DRAIN_MAX_SECONDS = 600
-
-_handlers: dict[str, Callable[[JobContext], None]] = {}
-
-
-class JobFailed(Exception):
-    """Ends the job as failed; the message is shown to the user as is, so write it for them."""
-
-
-class JobCancelled(Exception):
-    pass
-
-
-def queue_for(kind: str) -> str:
-    """Separate queues: long training never blocks scoring."""
-    return settings.PORTAL_QUEUE_PREFIX + KIND_QUEUES[kind]
-
-
-def all_queues() -> list[str]:
-    return [queue_for(kind) for kind in KIND_QUEUES]
-
-
-def job_handler(kind: str):
-    def register(func):
-        _handlers[kind] = func
-        return func
-
-    return register
-
-
-# --- submitting ------------------------------------------------------------------------------
-def job_submit(*, tenant: Tenant, user, kind: str, params: dict, dataset=None, message: str = "") -> Job:
-    """Create the job and its ticket (call inside the service's transaction); the worker is woken
-    once the transaction commits. Refused when the month's CPU budget is spent."""
-    quotas.cpu_budget_check(tenant, user_id=user.pk)
-    job = Job.objects.create(kind=kind, params=params, created_by_id=user.pk, dataset=dataset,
-                             message=message or "Waiting for a worker")
-    queue = queue_for(kind)
-    scheduler.ticket_create(tenant=tenant, user_id=user.pk, job_id=job.id, kind=kind, queue=queue)
-    transaction.on_commit(lambda: wake(queue))
-    return job
-
-
-def wake(queue: str) -> None:
-    from .tasks import run_jobs
-
-    try:
-        run_jobs.apply_async(args=[queue], queue=queue)
-    except Exception:  # the broker is down: the periodic kick will wake a worker later
-        logger.exception("could not send a wake-up", extra={"queue": queue})
-
-
-def job_cancel(*, tenant: Tenant, job: Job) -> Job:
-    """Queued jobs are cancelled at once; running ones are stopped by their worker within seconds."""
-    if job.is_finished:
-        return job
-    with transaction.atomic():
-        ticket = scheduler.request_cancel(tenant=tenant, job_id=job.id)
-        locked = Job.objects.select_for_update().get(pk=job.pk)
-        if locked.status == Job.Status.QUEUED:
-            locked.status = Job.Status.CANCELLED
-            locked.message = "Cancelled before it started"
-            locked.finished_at = timezone.now()
-            locked.save(update_fields=["status", "message", "finished_at"])
-            if ticket is not None:
-                scheduler.ticket_finish(ticket.id)
-        else:
-            locked.message = "Stopping…"
-            locked.save(update_fields=["message"])
-        audit.record("job.cancel", tenant=tenant, object_type="job", object_id=job.id,
-                     details={"kind": job.kind, "status_before": job.status})
-    job.refresh_from_db()
-    return job
 
 
 # --- the worker side -------------------------------------------------------------------------
@@ -339,7 +255,7 @@ def _execute_handler(ticket: JobTicket) -> dict:
             job = Job.objects.get(pk=ticket.job_id)
             ctx = JobContext(tenant=ticket.tenant, job=job, ticket_id=ticket.id, attempt=ticket.attempts)
             with audit.acting_as(_job_actor(job)):
-                _handlers[job.kind](ctx)
+                handler_for(job.kind)(ctx)
         return {"status": Job.Status.SUCCEEDED}
     except JobCancelled:
         return {"status": Job.Status.CANCELLED}
@@ -374,35 +290,6 @@ def _job_actor(job: Job) -> audit.Actor:
     user = job.created_by
     return audit.Actor(actor_id=user.pk if user else None, actor_email=user.email if user else "",
                        auth_method="job", request_id=f"job-{job.id}")
-
-
-@dataclass
-class JobContext:
-    tenant: Tenant
-    job: Job
-    ticket_id: int
-    attempt: int
-    _last_progress: float = 0.0
-
-    def progress(self, percent: float, message: str, *, force: bool = False) -> None:
-        """Throttled: at most ~4 writes a second, always for stage changes (force=True)."""
-        now = time.monotonic()
-        if not force and now - self._last_progress < 0.25:
-            return
-        self._last_progress = now
-        Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
-            progress=max(0.0, min(100.0, round(percent, 1))), message=message[:300])
-
-    def should_stop(self) -> bool:
-        return JobTicket.objects.filter(pk=self.ticket_id, cancel_requested=True).exists()
-
-    def succeed(self, result: dict, message: str = "Done") -> None:
-        """Call inside the transaction that writes the job's results: both commit or neither."""
-        updated = Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.attempt).update(
-            status=Job.Status.SUCCEEDED, progress=100.0, message=message, result=result,
-            finished_at=timezone.now(), error="")
-        if updated != 1:
-            raise JobCancelled()  # someone else finished or re-queued this job meanwhile
 
 
 # --- the reaper --------------------------------------------------------------------------------

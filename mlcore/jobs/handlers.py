@@ -1,0 +1,64 @@
+"""What a job kind is written against: its registration, its context and the ways it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from tenants.models import JobTicket, Tenant
+
+from ..models import Job
+
+_handlers: dict[str, Callable[[JobContext], None]] = {}
+
+
+class JobFailed(Exception):
+    """Ends the job as failed; the message is shown to the user as is, so write it for them."""
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def job_handler(kind: str):
+    def register(func):
+        _handlers[kind] = func
+        return func
+
+    return register
+
+
+def handler_for(kind: str) -> Callable[[JobContext], None]:
+    return _handlers[kind]
+
+
+@dataclass
+class JobContext:
+    tenant: Tenant
+    job: Job
+    ticket_id: int
+    attempt: int
+    _last_progress: float = 0.0
+
+    def progress(self, percent: float, message: str, *, force: bool = False) -> None:
+        """Throttled: at most ~4 writes a second, always for stage changes (force=True)."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(
+            progress=max(0.0, min(100.0, round(percent, 1))), message=message[:300])
+
+    def should_stop(self) -> bool:
+        return JobTicket.objects.filter(pk=self.ticket_id, cancel_requested=True).exists()
+
+    def succeed(self, result: dict, message: str = "Done") -> None:
+        """Call inside the transaction that writes the job's results: both commit or neither."""
+        updated = Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.attempt).update(
+            status=Job.Status.SUCCEEDED, progress=100.0, message=message, result=result,
+            finished_at=timezone.now(), error="")
+        if updated != 1:
+            raise JobCancelled()  # someone else finished or re-queued this job meanwhile

@@ -1,0 +1,174 @@
+"""Signing in (password, then a second factor when set up), signing out, passwords."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .. import access, audit, two_factor
+from ..forms import LoginForm, TenantPasswordResetForm, TwoFactorCodeForm
+from ..pages import member_page
+
+
+def login_view(request):
+    if request.membership is not None:
+        return redirect("home")
+    initial = {"email": request.GET.get("email", "")}
+    form = LoginForm(request, data=request.POST or None, initial=initial)
+    if request.method == "POST" and not form.is_valid():
+        # django-axes flags the request when this (e-mail, IP) pair is locked out; AxesMiddleware
+        # then answers with locked_out() below.
+        reason = "locked out" if getattr(request, "axes_locked_out", False) else "bad credentials"
+        audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
+                     details={"email": request.POST.get("email", "")[:254], "reason": reason})
+    elif request.method == "POST":
+        user = form.user
+        membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
+        if membership is None:
+            form.add_error(None, LoginForm.error_messages["no_access"])
+            audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
+                         actor=audit.actor_for_user(user, auth_method="session"),
+                         details={"email": user.email, "reason": "not a member"})
+        else:
+            next_url = safe_next(request)
+            if two_factor.confirmed_device(user) is not None:
+                # Not logged in yet: the code comes first (login_two_factor).
+                two_factor.pending_begin(request, user, next_url)
+                return redirect("login_two_factor")
+            login(request, user)
+            audit.record("auth.login", tenant=request.tenant,
+                         actor=audit.actor_for_user(user, role=membership.role, auth_method="session"),
+                         details={})
+            return HttpResponseRedirect(next_url)
+    status = 200 if request.method == "GET" else 400
+    return render(request, "tenants/login.html", {"form": form, "next": request.GET.get("next", "")},
+                  status=status)
+
+
+def safe_next(request, default: str = "home") -> str:
+    next_url = request.POST.get("next") or request.GET.get("next")
+    if not next_url or not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return reverse(default)
+    return next_url
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: too many failures for this e-mail from this address."""
+    cooloff = settings.AXES_COOLOFF_TIME
+    minutes = max(1, int(cooloff.total_seconds() // 60))
+    message = (f"Too many failed sign-in attempts for this account from your network address. "
+               f"Try again in {minutes} minutes, or reset your password.")
+    tenant = getattr(request, "tenant", None)
+    if tenant is None or tenant.is_public:
+        response = render(request, "public/locked_out.html", {"message": message}, status=429)
+    else:
+        form = LoginForm(request, initial={"email": request.POST.get("email", "")})
+        response = render(request, "tenants/login.html", {"form": form, "locked": message,
+                                                          "next": request.GET.get("next", "")},
+                          status=429)
+    response["Retry-After"] = str(int(cooloff.total_seconds()))
+    return response
+
+
+def login_two_factor(request):
+    """The second sign-in step: a code from the authenticator app.
+
+    Reached after a correct password (pending in the session, not logged in yet), or by a logged-in
+    admin whose session still needs a code (sent here by TwoFactorMiddleware).
+    """
+    if request.membership is not None:
+        user, next_url = request.user, safe_next(request)
+    else:
+        pending = two_factor.pending_user(request)
+        if pending is None:
+            messages.info(request, "Sign in with your e-mail and password first.")
+            return redirect("login")
+        user, next_url = pending
+    device = two_factor.confirmed_device(user)
+    if device is None:
+        return redirect("login")
+    form = TwoFactorCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            return _second_factor_passed(request, user, device, next_url)
+        form.add_error("code", "That code is not valid. Enter the code your app shows now.")
+        audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
+                     actor=audit.actor_for_user(user, auth_method="session"),
+                     details={"email": user.email, "reason": "wrong second-factor code"})
+    return render(request, "tenants/login_two_factor.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+def _second_factor_passed(request, user, device, next_url: str):
+    from django_otp import login as otp_login
+
+    membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
+    if membership is None:
+        return redirect("login")
+    if request.membership is None:
+        two_factor.pending_clear(request)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        audit.record("auth.login", tenant=request.tenant,
+                     actor=audit.actor_for_user(user, role=membership.role, auth_method="session"),
+                     details={"second_factor": "totp"})
+    otp_login(request, device)
+    return HttpResponseRedirect(next_url)
+
+
+@require_POST
+def logout_view(request):
+    if request.user.is_authenticated and getattr(request, "membership", None) is not None:
+        audit.record("auth.logout", tenant=request.tenant)
+    logout(request)
+    messages.info(request, "You have been signed out.")
+    return redirect("login")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "tenants/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def dispatch(self, request, *args, **kwargs):
+        return member_page()(super().dispatch)(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password has been changed.")
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "tenants/password_reset.html"
+    email_template_name = "tenants/email/password_reset.txt"
+    subject_template_name = "tenants/email/password_reset_subject.txt"
+    success_url = reverse_lazy("password_reset_done")
+    form_class = TenantPasswordResetForm
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.tenant = self.request.tenant
+        return form
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "tenants/password_reset_done.html"
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """Both the "forgot password" link and the one-time invitation link land here."""
+
+    template_name = "tenants/set_password.html"
+    success_url = reverse_lazy("password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "tenants/password_reset_complete.html"

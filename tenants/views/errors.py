@@ -1,0 +1,27 @@
+"""Error pages (the URLconf's handler404/403/500): problem details under /api/."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+
+
+def page_not_found(request, exception=None):
+    from ..middleware import not_found
+
+    return not_found(request)
+
+
+def permission_denied(request, exception=None):
+    if request.path.startswith("/api/"):
+        from ..problems import problem_response
+
+        return problem_response(403, str(exception) or "Forbidden.")
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        from ..problems import problem_response
+
+        return problem_response(500, "Something went wrong on our side; it has been logged.")
+    return render(request, "500.html", status=500)

@@ -1,0 +1,59 @@
+"""Account security: two-factor sign-in for oneself, the workspace's security settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+
+from .. import two_factor
+from ..access import ADMIN_ROLES
+from ..forms import SecuritySettingsForm, TwoFactorCodeForm
+from ..pages import PAGE_ERRORS, form_errors_from, member_page
+from .accounts import safe_next
+
+
+@member_page()
+def two_factor_setup(request):
+    """Turn two-factor sign-in on (QR code and secret, then a code) or off."""
+    required = two_factor.required_for(tenant=request.tenant, role=request.membership.role)
+    form = TwoFactorCodeForm(request.POST or None)
+    device = two_factor.confirmed_device(request.user)
+    if device is not None:
+        if request.method == "POST" and form.is_valid():
+            try:
+                two_factor.totp_device_remove(request=request, user=request.user,
+                                              code=form.cleaned_data["code"])
+            except PAGE_ERRORS as exc:
+                form_errors_from(form, exc)
+            else:
+                messages.success(request, "Two-factor sign-in is off.")
+                return redirect("two_factor")
+        return render(request, "tenants/two_factor.html", {"enabled": True, "form": form,
+                                                           "required": required},
+                      status=400 if request.method == "POST" else 200)
+    pending = two_factor.totp_device_start(user=request.user)
+    if request.method == "POST" and form.is_valid():
+        if two_factor.totp_device_confirm(request=request, device=pending, code=form.cleaned_data["code"]):
+            messages.success(request, "Two-factor sign-in is on. You will be asked for a code "
+                                      "each time you sign in.")
+            return HttpResponseRedirect(safe_next(request))
+        form.add_error("code", "That code is not valid. Check the time on your phone and try the "
+                               "code your app shows now.")
+    return render(request, "tenants/two_factor.html", {
+        "enabled": False, "form": form, "required": required, "qr": two_factor.qr_svg(pending),
+        "secret": two_factor.manual_secret(pending), "next": request.GET.get("next", ""),
+    }, status=400 if request.method == "POST" else 200)
+
+
+@member_page(roles=ADMIN_ROLES)
+def security_settings(request):
+    form = SecuritySettingsForm(request.POST or None,
+                                initial={"require_admin_2fa": request.tenant.require_admin_2fa})
+    if request.method == "POST" and form.is_valid():
+        two_factor.tenant_security_set(tenant=request.tenant, actor=request.user,
+                                       require_admin_2fa=form.cleaned_data["require_admin_2fa"])
+        messages.success(request, "Security settings saved.")
+        return redirect("security_settings")
+    return render(request, "tenants/security_settings.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
