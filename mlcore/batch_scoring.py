@@ -13,12 +13,10 @@ from tenants import metering, quotas, signing
 from . import storage
 from .jobs import JobCancelled, JobContext, JobFailed, job_handler
 from .models import Dataset, Job, ModelVersion, PredictionOutput
-from .services.datasets import DATASETS
-from .services.models import MODELS
+from .storage import DATASETS, MODELS, PREDICTIONS
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS = "predictions"
 
 
 def load_pipeline(tenant, version: ModelVersion):

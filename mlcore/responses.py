@@ -69,7 +69,7 @@ PREDICTION_FILES = {
 def prediction_download(tenant, output, kind: str) -> StreamingHttpResponse:
     """A prediction job's output (CSV or Parquet) or errors file, decrypted as it streams."""
     from . import storage
-    from .batch_scoring import PREDICTIONS
+    from .storage import PREDICTIONS
 
     field, size_field, content_type, filename = PREDICTION_FILES[kind]
     stream = storage.open_object(tenant, PREDICTIONS, str(getattr(output, field)))

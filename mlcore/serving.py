@@ -25,7 +25,7 @@ from tenants.access import MembershipInfo
 from . import storage
 from .models import ModelVersion
 from .selectors import get_model_for_user
-from .services.models import MODELS
+from .storage import MODELS
 
 _lock = threading.Lock()
 _predictors: OrderedDict[tuple[str, int], tuple[int, object]] = OrderedDict()  # -> (bytes, predictor)

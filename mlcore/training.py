@@ -13,8 +13,9 @@ from tenants import quotas
 from . import storage
 from .jobs import JobCancelled, JobContext, JobFailed, job_handler
 from .models import Dataset, Job
-from .services.datasets import DATASETS, dataset_profile
-from .services.models import MODELS, model_version_register
+from .services.datasets import dataset_profile
+from .services.models import model_version_register
+from .storage import DATASETS, MODELS
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ The graph is read from the source (ast), not by importing it. An edge is an expl
 ``from . import jobs`` points at mlcore.jobs, ``from .models import Job`` at mlcore.models;
 a package's own __init__ is not counted as imported by its submodules. Imports inside functions
 and under ``if TYPE_CHECKING`` run late or never, but one that exists only to dodge a circle is a
-circle all the same: those are listed in KNOWN_LATE_CYCLES until someone moves the shared piece
-down into a third module, and no new one may appear.
+circle all the same: none may appear.
 
 Run ``python tests/test_import_cycles.py`` to print every cycle with the lines that make it.
 """
@@ -21,10 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "tenants", "mlcore")
 
 # Cycles that close only through an import inside a function (or under TYPE_CHECKING).
-KNOWN_LATE_CYCLES = {
-    # serving reads the registry's model rows; model_version_promote warms serving's cache.
-    frozenset({"mlcore.serving", "mlcore.services.models"}),
-}
+KNOWN_LATE_CYCLES: set[frozenset[str]] = set()  # none left; keep it that way
 
 
 @dataclass(frozen=True)

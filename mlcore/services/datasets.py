@@ -26,11 +26,10 @@ from tenants.models import Tenant
 
 from .. import storage
 from ..models import Dataset
+from ..storage import DATASETS, PROFILES
 
 logger = logging.getLogger(__name__)
 
-DATASETS = "datasets"
-PROFILES = "profiles"
 # Storage is reserved ahead of the stream in steps, so a 1 GB upload costs ~100 UPDATEs, not 16,000.
 RESERVE_STEP = 8 * 1024 * 1024
 SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns"}

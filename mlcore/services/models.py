@@ -16,7 +16,7 @@ from tenants.access import MembershipInfo
 from tenants.errors import Conflict, ServiceError
 from tenants.models import Tenant
 
-from .. import jobs, storage
+from .. import jobs, serving, storage
 from ..models import (
     Dataset,
     Job,
@@ -24,11 +24,11 @@ from ..models import (
     ModelVersion,
 )
 from ..selectors import EDIT, model_actions
+from ..storage import MODELS
 from .datasets import dataset_profile
 
 logger = logging.getLogger(__name__)
 
-MODELS = "models"
 
 
 class TrainingRefused(ServiceError):
@@ -112,14 +112,8 @@ def model_version_promote(*, tenant: Tenant, version: ModelVersion) -> MLModel:
         model.save(update_fields=["production_version", "updated_at"])
         audit.record("model.promote", tenant=tenant, object_type="model_version", object_id=version.id,
                      details={"model": model.id, "name": model.name, "from": previous, "to": version.version})
-        _forget_cached(tenant, model.id)
+        serving.forget_model(tenant, model.id)
     return model
-
-
-def _forget_cached(tenant: Tenant, model_id: int) -> None:
-    from ..serving import forget_model
-
-    forget_model(tenant, model_id)
 
 
 def model_version_delete(*, tenant: Tenant, version: ModelVersion) -> None:
@@ -151,7 +145,7 @@ def model_delete(*, tenant: Tenant, model: MLModel) -> None:
         audit.record("model.delete", tenant=tenant, object_type="model", object_id=model_id,
                      details={"name": name, "versions": len(versions)})
         transaction.on_commit(lambda: [storage.delete_object(tenant, MODELS, oid) for oid in object_ids])
-        _forget_cached(tenant, model_id)
+        serving.forget_model(tenant, model_id)
 
 
 def model_update(*, tenant: Tenant, model: MLModel, name: str | None = None,

@@ -11,6 +11,7 @@ from tenants.errors import ServiceError
 from tenants.models import Role, Tenant
 from tenants.selectors import member_emails, membership_for_email
 
+from .. import serving
 from ..models import MLModel
 from ..selectors import VIEW, ShareKind, share_kind
 
@@ -88,6 +89,4 @@ def object_unshare(*, tenant: Tenant, obj, email: str | None = None, everyone: b
 def _forget_cached(tenant: Tenant, obj) -> None:
     # Online predictions cache a model with who may use it; a share change must apply at once.
     if isinstance(obj, MLModel):
-        from ..serving import forget_model
-
-        forget_model(tenant, obj.id)
+        serving.forget_model(tenant, obj.id)

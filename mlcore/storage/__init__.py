@@ -5,6 +5,7 @@
     reader = storage.open_object(tenant, "datasets", object_id)
 """
 
+from .kinds import DATASETS, MODELS, PREDICTIONS, PROFILES
 from .objects import (
     CHUNK_SIZE,
     EncryptedReader,
@@ -32,7 +33,7 @@ from .uploads import (
 )
 
 __all__ = [
-    "CHUNK_SIZE", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
+    "CHUNK_SIZE", "DATASETS", "MODELS", "PREDICTIONS", "PROFILES", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
     "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
     "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
     "count_by_key_version", "delete_object", "install_encrypting_upload", "iter_objects",
