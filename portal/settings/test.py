@@ -12,10 +12,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S3
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PORTAL_TENANT_CACHE_SECONDS = 0
 
-# One test run = one database, cache prefix and storage folder. Servers that a test starts get the
-# same values through the environment (tests/browser/conftest.py).
-_RUN = env_str("PORTAL_TEST_RUN", str(os.getpid()))
-os.environ.setdefault("PORTAL_TEST_RUN", _RUN)
+# One test run = one database, cache prefix, queue prefix and storage folder; with pytest-xdist,
+# one per worker (gw0, gw1…). The test harness (tests/harness.py) sets PORTAL_TEST_RUN before
+# settings load and xdist sets PYTEST_XDIST_WORKER in each worker, so servers and Celery workers
+# that a test starts inherit both and land on the same names (tests/servers.py).
+_RUN = "_".join(filter(None, [env_str("PORTAL_TEST_RUN", "") or str(os.getpid()),
+                              env_str("PYTEST_XDIST_WORKER", "")]))
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_portal_{_RUN}"
 CACHES["default"]["KEY_PREFIX"] = f"portal-test-{_RUN}"  # noqa: F405
 PORTAL_STORAGE_DIR = VAR_DIR / "test-storage" / _RUN
