@@ -28,8 +28,9 @@ chromium:
 test: install chromium
 	$(BIN)/python -m portal.launcher test $(ARGS)
 
+# Parallel-safe tests only, on two pytest-xdist workers.
 test-fast: install
-	$(BIN)/python -m portal.launcher test -m "not slow and not browser" $(ARGS)
+	$(BIN)/python -m portal.launcher test -n 2 -m "not slow and not browser" $(ARGS)
 
 test-slow: install chromium
 	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)
