@@ -281,8 +281,9 @@ def _create_once(path: Path, content: bytes) -> None:
 
 
 def ensure(root: Path | None = None) -> dict[str, str]:
-    """URLs of the embedded servers, starting whichever is not running."""
+    """URLs of the embedded servers, starting whichever is not running (benchmarks)."""
     root = root or var_dir()
+    prepare_var(root)
     db, _ = start_postgres(root)
     cache, _ = start_redis(root)
     return {"DATABASE_URL": db, "REDIS_URL": cache}
