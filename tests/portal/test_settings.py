@@ -267,7 +267,19 @@ def test_each_xdist_worker_gets_its_own_database_prefixes_and_storage(var):
            "REDIS_URL": "redis://127.0.0.1:6379/0", "PORTAL_TEST_RUN": "77"}
     shown = {worker: _import("portal.settings.test", {**env, "PYTEST_XDIST_WORKER": worker}, names)
              for worker in ("gw0", "gw1")}
-    assert shown["gw0"].stdout.split() == ["test_portal_77_gw0", "portal-test-77_gw0", "t77_gw0-",
-                                           "t77_gw0-default", "77_gw0"], shown["gw0"].stderr
-    assert shown["gw1"].stdout.split() == ["test_portal_77_gw1", "portal-test-77_gw1", "t77_gw1-",
-                                           "t77_gw1-default", "77_gw1"], shown["gw1"].stderr
+    assert shown["gw0"].stdout.split() == ["test_portal_77a", "portal-test-77a", "t77a-", "t77a-default",
+                                           "77a"], shown["gw0"].stderr
+    assert shown["gw1"].stdout.split() == ["test_portal_77b", "portal-test-77b", "t77b-", "t77b-default",
+                                           "77b"], shown["gw1"].stderr
+
+
+def test_a_workers_queue_names_fit_a_job_ticket_with_the_longest_run_name(var):
+    from portal import embedded
+
+    embedded.prepare_var(var)
+    env = {"PORTAL_VAR_DIR": str(var), "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portal",
+           "REDIS_URL": "redis://127.0.0.1:6379/0", "PORTAL_TEST_RUN": "4194304",  # Linux's largest pid
+           "PYTEST_XDIST_WORKER": "gw1"}
+    result = _import("portal.settings.test", env, "print(settings.PORTAL_QUEUE_PREFIX + 'prediction')")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip()) <= 20  # tenants.models.JobTicket.queue
