@@ -111,13 +111,13 @@ def _ensure_database(socket_dir: Path) -> None:
 def stop_postgres(root: Path | None = None) -> None:
     root = root or var_dir()
     pgdata = root / "pg"
+    _forget(root, "DATABASE_URL")
     if _pg_socket_dir(pgdata) is None:
         return
     from pgserver._commands import pg_ctl
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
-    _forget(root, "DATABASE_URL")
     _log("PostgreSQL stopped")
 
 

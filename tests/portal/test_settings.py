@@ -283,3 +283,13 @@ def test_a_workers_queue_names_fit_a_job_ticket_with_the_longest_run_name(var):
     result = _import("portal.settings.test", env, "print(settings.PORTAL_QUEUE_PREFIX + 'prediction')")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip()) <= 20  # tenants.models.JobTicket.queue
+
+
+def test_stopping_the_embedded_servers_removes_their_record_even_if_they_were_gone(var):
+    from portal import embedded
+
+    embedded._record(var, "DATABASE_URL", "postgres://postgres@%2Fgone/portal")
+    embedded._record(var, "REDIS_URL", "unix:///gone/redis.sock?db=0")
+    embedded.stop(var)  # nothing runs there: a crash left the record behind
+    assert embedded.recorded_urls(var) == {}
+    assert not (var / "embedded.json").exists()
