@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	@touch $@
 
 run: install
@@ -28,8 +28,9 @@ chromium:
 test: install chromium
 	$(BIN)/python -m portal.launcher test $(ARGS)
 
+# Parallel-safe tests only, on two pytest-xdist workers.
 test-fast: install
-	$(BIN)/python -m portal.launcher test -m "not slow and not browser" $(ARGS)
+	$(BIN)/python -m portal.launcher test -n 2 -m "not slow and not browser" $(ARGS)
 
 test-slow: install chromium
 	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)

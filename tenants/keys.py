@@ -1,7 +1,8 @@
 """Tenant data keys, stored only wrapped (AES-256-GCM) by a platform master key.
 
-Master keys come from settings.PORTAL_MASTER_KEYS (base64 of 32 bytes, newest first). A key's id is
-the first 16 hex characters of its SHA-256: rows name the master key that wraps them, so readers
+Master keys come from settings.PORTAL_MASTER_KEYS (base64 of 32 bytes, newest first), parsed and
+checked once by the settings; here they are only decoded. A key's id is the first 16 hex characters
+of its SHA-256: rows name the master key that wraps them, so readers
 always unwrap with that one, and re-wrapping under a new master key (`rewrap_all`) can run while the
 site serves. Keep old master keys configured until rotation is done.
 
@@ -13,7 +14,6 @@ undecryptable (crypto-shredding).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import logging
 import os
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -59,26 +58,14 @@ _decoded: dict[tuple[str, ...], tuple[MasterKey, ...]] = {}
 
 
 def _configured() -> tuple[str, ...]:
-    raw = settings.PORTAL_MASTER_KEYS
-    items = raw.split(",") if isinstance(raw, str) else raw
-    return tuple(item.strip() for item in items if item and item.strip())
+    # Parsed and checked once, by the settings (portal/settings/env.py parse_keys): canonical base64
+    # of 32 bytes each, newest first, never empty.
+    return tuple(settings.PORTAL_MASTER_KEYS)
 
 
 def _decode(encoded: tuple[str, ...]) -> tuple[MasterKey, ...]:
-    keys = []
-    for position, item in enumerate(encoded, start=1):
-        try:
-            key = base64.b64decode(item, validate=True)
-        except (binascii.Error, ValueError):
-            raise ImproperlyConfigured(f"PORTAL_MASTER_KEYS: key #{position} is not valid base64.")
-        if len(key) != KEY_BYTES:
-            raise ImproperlyConfigured(
-                f"PORTAL_MASTER_KEYS: key #{position} decodes to {len(key)} bytes, not {KEY_BYTES}."
-            )
-        keys.append(MasterKey(id=master_key_id(key), key=key))
-    if not keys:
-        raise ImproperlyConfigured("PORTAL_MASTER_KEYS is empty: at least one master key is needed.")
-    return tuple(keys)
+    keys = (base64.b64decode(item) for item in encoded)
+    return tuple(MasterKey(id=master_key_id(key), key=key) for key in keys)
 
 
 def master_key_id(key: bytes) -> str:

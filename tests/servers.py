@@ -33,7 +33,8 @@ def database_url() -> str:
 
 
 def process_env(**extra) -> dict[str, str]:
-    """Same run (PORTAL_TEST_RUN: cache prefix, storage, queues) and the test database."""
+    """Same run (PORTAL_TEST_RUN and, under pytest-xdist, PYTEST_XDIST_WORKER: cache prefix,
+    storage, queues) and the test database."""
     return dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="portal.settings.test",
                 PORTAL_JOB_ISOLATION="fork", **extra)
 

@@ -1,8 +1,5 @@
 """Every setting lives here; local/test/production override a few values."""
 
-import base64
-import os
-import secrets
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -11,55 +8,42 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_keys, env_list, env_str, parse_keys
+from portal import embedded
+
+from .env import env_bool, env_int, env_list, env_str, parse_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
-
-def _secret_from_var(name: str, make) -> str:
-    """A secret generated once and kept under var/ (development only)."""
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    path = VAR_DIR / name
-    if not path.exists():
-        path.write_text(make())
-        path.chmod(0o600)
-    return path.read_text().strip()
+# Importing settings reads the environment and, for development, files under var/; it never starts
+# a server nor writes a file (the launcher and the test harness do that: portal/embedded.py).
+_HINT = ("run `make run` (it starts the embedded servers and generates the development secrets "
+         "under var/), or set {name}")
 
 
-def _master_key_from_var() -> list[str]:
-    """One master key generated once under var/ (development; production sets the variable).
+def _from_var(name: str, filename: str) -> str:
+    """A development secret that the launcher or the test harness generated under var/."""
+    path = VAR_DIR / filename
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ImproperlyConfigured(f"{name} is not set and {path} does not exist: "
+                                   + _HINT.format(name=name))
 
-    Created with a hard link from a private temporary file, so two processes starting together
-    (web, worker) cannot each write a different key: the first link wins, the other reads it.
-    """
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    path = VAR_DIR / "master_keys"
-    if not path.exists():
-        tmp = VAR_DIR / f".master_keys.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, base64.b64encode(os.urandom(32)) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    keys = parse_keys(path.read_text(), source=str(path))
-    if not keys:
-        raise ImproperlyConfigured(f"{path} holds no master key; restore it from your backup.")
-    return keys
+
+def _server_url(name: str) -> str:
+    """From the environment, else the embedded server that the launcher recorded as running."""
+    url = env_str(name, "") or embedded.recorded_urls(VAR_DIR).get(name, "")
+    if not url:
+        raise ImproperlyConfigured(f"{name} is not set and no embedded server is recorded as running "
+                                   f"in {VAR_DIR / embedded.RECORD}: " + _HINT.format(name=name))
+    return url
 
 
 # --- core -------------------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _secret_from_var(
-    "secret_key", lambda: secrets.token_urlsafe(50)
-)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _from_var("DJANGO_SECRET_KEY",
+                                                            embedded.SECRET_KEY_FILE)
 
 PORTAL_BASE_DOMAIN = env_str("PORTAL_BASE_DOMAIN", "localhost").lower()
 PORT = env_int("PORT", 8000)
@@ -68,17 +52,9 @@ PORTAL_PUBLIC_PORT = env_str("PORTAL_PUBLIC_PORT", str(PORT))
 PORTAL_SCHEME = env_str("PORTAL_SCHEME", "http")
 ALLOWED_HOSTS = [PORTAL_BASE_DOMAIN, f".{PORTAL_BASE_DOMAIN}", "127.0.0.1"]
 
-# --- servers: DATABASE_URL / REDIS_URL, or the embedded ones under var/ -------------------------
-_database_url = env_str("DATABASE_URL", "")
-_redis_url = env_str("REDIS_URL", "")
-if not _database_url or not _redis_url:
-    from portal import embedded
-
-    _urls = embedded.ensure(VAR_DIR)
-    _database_url = _database_url or _urls["DATABASE_URL"]
-    _redis_url = _redis_url or _urls["REDIS_URL"]
-DATABASE_URL = _database_url
-REDIS_URL = _redis_url
+# --- servers: DATABASE_URL / REDIS_URL, or the running embedded ones recorded under var/ ---------
+DATABASE_URL = _server_url("DATABASE_URL")
+REDIS_URL = _server_url("REDIS_URL")
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -345,8 +321,7 @@ SPECTACULAR_SETTINGS = {
 # --- static files and storage -----------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = VAR_DIR / "staticfiles"  # created by `collectstatic`, or embedded.prepare_var
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -359,7 +334,14 @@ PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
 # newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
 # has not re-wrapped yet. Data under a lost master key is gone: back them up (README).
-PORTAL_MASTER_KEYS = env_keys("PORTAL_MASTER_KEYS") or _master_key_from_var()
+# Parsed and checked here, once, for every process: tenants/keys.py takes the list as it is.
+PORTAL_MASTER_KEYS = (
+    parse_keys(env_str("PORTAL_MASTER_KEYS", ""), source="PORTAL_MASTER_KEYS")
+    or parse_keys(_from_var("PORTAL_MASTER_KEYS", embedded.MASTER_KEYS_FILE),
+                  source=str(VAR_DIR / embedded.MASTER_KEYS_FILE))
+)
+if not PORTAL_MASTER_KEYS:
+    raise ImproperlyConfigured("PORTAL_MASTER_KEYS holds no key: at least one master key is needed.")
 # Uploaded files are only ever stored encrypted: views that accept one install the encrypting
 # handler (mlcore.storage.install_encrypting_upload); anywhere else files are dropped unread,
 # never spilled to a plaintext temporary file.

@@ -66,6 +66,9 @@ def parse_keys(raw: str, *, source: str, size: int = 32) -> list[str]:
     return keys
 
 
-def env_keys(name: str, *, size: int = 32) -> list[str]:
-    """A list of base64 keys from the environment (empty when unset)."""
-    return parse_keys(os.environ.get(name, ""), source=name, size=size)
+def env_required(name: str, hint: str) -> str:
+    """A variable production cannot do without: unset or empty fails, naming it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set in production ({hint})")
+    return value

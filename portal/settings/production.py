@@ -1,22 +1,23 @@
-"""Deployments: HTTPS only, secure cookies, secrets from the environment."""
+"""Deployments: HTTPS only, secure cookies, servers and secrets from the environment."""
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F403
-from .env import env_bool, env_int, env_keys, env_str
+from .env import env_bool, env_int, env_required, env_str
+
+# Checked before base is read: base falls back to what the development launcher keeps under var/
+# (the embedded servers it recorded, generated secrets); a deployment that forgot a variable must
+# refuse to start rather than write to a development database.
+env_required("DATABASE_URL", "e.g. postgres://user:password@db:5432/portal")
+env_required("REDIS_URL", "e.g. redis://redis:6379/0 or rediss://…")
+if len(env_str("DJANGO_SECRET_KEY", "").strip()) < 50:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set (50+ random characters) in production")
+# Never the development key under var/: a deployment's master keys are backed up by its operators.
+env_required("PORTAL_MASTER_KEYS", "comma-separated base64 32-byte keys, newest first; keep a "
+             "backup of every key, data encrypted under a lost key cannot be recovered")
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-if len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set (50+ random characters) in production")
-
-# Never the development key under var/: a deployment's master keys are backed up by its operators.
-PORTAL_MASTER_KEYS = env_keys("PORTAL_MASTER_KEYS")
-if not PORTAL_MASTER_KEYS:
-    raise ImproperlyConfigured(
-        "PORTAL_MASTER_KEYS must be set in production (comma-separated base64 32-byte keys, newest "
-        "first); keep a backup of every key, data encrypted under a lost key cannot be recovered"
-    )
 
 # The key that signs audit manifests, checkpoints and receipts: the same on every host and kept
 # across deployments, so signatures stay verifiable (tenants/signing.py).

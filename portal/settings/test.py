@@ -12,10 +12,15 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S3
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PORTAL_TENANT_CACHE_SECONDS = 0
 
-# One test run = one database, cache prefix and storage folder. Servers that a test starts get the
-# same values through the environment (tests/browser/conftest.py).
-_RUN = env_str("PORTAL_TEST_RUN", str(os.getpid()))
-os.environ.setdefault("PORTAL_TEST_RUN", _RUN)
+# One test run = one database, cache prefix, queue prefix and storage folder; with pytest-xdist,
+# one per worker. The test harness (portal/pytest_harness.py) sets PORTAL_TEST_RUN before settings
+# load and xdist sets PYTEST_XDIST_WORKER (gw0, gw1…) in each worker, so servers and Celery
+# workers that a test starts inherit both and land on the same names (tests/servers.py). Worker gwN adds one
+# letter (a, b…): queue names ("t<run><letter>-prediction") must fit a job ticket's 20 characters.
+_RUN = env_str("PORTAL_TEST_RUN", "") or str(os.getpid())
+_WORKER = env_str("PYTEST_XDIST_WORKER", "")
+if _WORKER:
+    _RUN += "abcdefghijklmnopqrstuvwxyz"[int(_WORKER.removeprefix("gw"))]
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_portal_{_RUN}"
 CACHES["default"]["KEY_PREFIX"] = f"portal-test-{_RUN}"  # noqa: F405
 PORTAL_STORAGE_DIR = VAR_DIR / "test-storage" / _RUN

@@ -33,8 +33,9 @@ def server(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         url_of_database = database_url()
     port = free_port()
-    # The same PORTAL_TEST_RUN (set by the test settings) gives the server the same cache prefix and
-    # storage folder as this process; DATABASE_URL points it at the test database itself.
+    # The same PORTAL_TEST_RUN (set by portal/pytest_harness.py) and, under pytest-xdist,
+    # PYTEST_XDIST_WORKER give the server the same cache prefix and storage folder as this
+    # process (portal/settings/test.py); DATABASE_URL points it at the test database itself.
     env = dict(os.environ, DATABASE_URL=url_of_database, DJANGO_SETTINGS_MODULE="portal.settings.test",
                PORT=str(port), PORTAL_PUBLIC_PORT=str(port))
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "live-server.log", "w")  # noqa: SIM115

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import os
-import stat
-import sys
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
-from portal.settings import base as base_settings
-from portal.settings.env import parse_keys
 from tenants import keys, services
 from tenants.models import TenantKey
 
@@ -28,49 +22,8 @@ def test_a_master_key_id_is_the_start_of_its_sha256():
     assert keys.master_key_id(key) == hashlib.sha256(key).hexdigest()[:16]
 
 
-def test_master_keys_must_be_base64_of_exactly_32_bytes():
-    good = new_master_key()
-    assert parse_keys(f" {good} ,", source="PORTAL_MASTER_KEYS") == [good]
-    with pytest.raises(ImproperlyConfigured, match="key #2 is not valid base64"):
-        parse_keys(f"{good},not*base64", source="PORTAL_MASTER_KEYS")
-    short = base64.b64encode(os.urandom(16)).decode()
-    with pytest.raises(ImproperlyConfigured, match="key #1 decodes to 16 bytes") as error:
-        parse_keys(short, source="PORTAL_MASTER_KEYS")
-    assert short not in str(error.value)  # a secret never ends up in a log
-
-
-def test_a_bad_master_key_in_settings_fails_loudly(settings):
-    settings.PORTAL_MASTER_KEYS = [base64.b64encode(b"too short").decode()]
-    with pytest.raises(ImproperlyConfigured, match="decodes to 9 bytes, not 32"):
-        keys.master_keys()
-
-
-def test_the_development_master_key_is_generated_once_and_private(monkeypatch, tmp_path):
-    monkeypatch.setattr(base_settings, "VAR_DIR", tmp_path)
-    first = base_settings._master_key_from_var()
-    assert base_settings._master_key_from_var() == first
-    assert len(base64.b64decode(first[0])) == 32
-    assert stat.S_IMODE((tmp_path / "master_keys").stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["master_keys"]
-
-
-def test_production_settings_refuse_to_start_without_master_keys(monkeypatch):
-    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 60)
-    monkeypatch.delenv("PORTAL_MASTER_KEYS", raising=False)
-    monkeypatch.delitem(sys.modules, "portal.settings.production", raising=False)
-    with pytest.raises(ImproperlyConfigured, match="PORTAL_MASTER_KEYS must be set in production"):
-        importlib.import_module("portal.settings.production")
-
-
-def test_production_settings_take_the_master_keys_from_the_environment(monkeypatch):
-    wanted = [new_master_key(), new_master_key()]
-    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 60)
-    monkeypatch.setenv("PORTAL_MASTER_KEYS", ",".join(wanted))
-    monkeypatch.setenv("PORTAL_SIGNING_KEY", new_master_key())
-    monkeypatch.delitem(sys.modules, "portal.settings.production", raising=False)
-    production = importlib.import_module("portal.settings.production")
-    monkeypatch.delitem(sys.modules, "portal.settings.production")
-    assert production.PORTAL_MASTER_KEYS == wanted
+# Parsing and checking the master keys, the development key and production's refusal: the
+# settings do it (tests/portal/test_settings.py).
 
 
 # --- data keys ----------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""portal/launcher.py `test`: two pytest parts (parallel, then serial) read as one run by CI."""
+
+from portal import launcher
+
+PARALLEL = "========= 1 failed, 700 passed, 3 skipped, 120 deselected, 2 warnings in 150.20s (0:02:30) ========="
+SERIAL = "============ 118 passed, 2 skipped, 702 deselected, 1 warning in 95.00s (0:01:35) ============"
+
+
+def test_the_last_line_adds_up_both_parts_like_a_pytest_summary():
+    line = launcher._combined_summary([PARALLEL, SERIAL])
+    assert launcher.SUMMARY.match(line)
+    assert "1 failed, 818 passed, 5 skipped, 3 warnings in 245.20s (0:04:05)" in line
+    assert "deselected" not in line
+
+
+def test_a_part_that_ran_nothing_leaves_the_other_parts_counts():
+    line = launcher._combined_summary([PARALLEL, "================ 822 deselected in 3.10s ================"])
+    assert "1 failed, 700 passed, 3 skipped, 2 warnings in 153.30s (0:02:33)" in line
+
+
+def test_the_run_fails_if_either_part_fails_and_a_part_without_tests_is_no_failure():
+    assert launcher._combined_exit_code([0, 0]) == 0
+    assert launcher._combined_exit_code([0, 5]) == 0
+    assert launcher._combined_exit_code([5, 0]) == 0
+    assert launcher._combined_exit_code([1, 0]) == 1
+    assert launcher._combined_exit_code([0, 1]) == 1
+    assert launcher._combined_exit_code([5, 2]) == 2
+    assert launcher._combined_exit_code([5, 5]) == 5
+
+
+def test_a_callers_own_selection_runs_pytest_once_as_asked():
+    assert launcher._chooses_own_selection(["-m", "slow"])
+    assert launcher._chooses_own_selection(["-n", "4", "tests/tenants"])
+    assert launcher._chooses_own_selection(["-p", "no:xdist"])
+    assert not launcher._chooses_own_selection(["tests/tenants", "-x", "-k", "keys"])
