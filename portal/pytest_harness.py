@@ -33,13 +33,3 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 def pytest_unconfigure(config):
     embedded.release(config.stash.get(_STARTED, []))
-
-
-def pytest_make_parametrize_id(config, val, argname):
-    """gzip.compress() stamps the current second into its header (bytes 4-8), and a parameter made
-    with it (tests/mlcore/test_ingest.py test_detect_format) got a test id that differed between two
-    xdist workers collecting a second apart: xdist then refuses to run. The id leaves the stamp out;
-    the value passed to the test is unchanged."""
-    if isinstance(val, bytes) and val[:3] == b"\x1f\x8b\x08" and len(val) >= 10:
-        return repr(val[:4] + bytes(4) + val[8:])[2:-1]
-    return None
