@@ -5,11 +5,11 @@
 Runs in a scratch database on the same PostgreSQL server as the platform (DATABASE_URL, else the
 embedded one), created and dropped by this script. Prints:
   - entries/s appended by N processes (like gunicorn workers), each appending through
-    tenants.audit.record() as a request does, all to one tenant's chain (they queue on the chain's
+    tenants.auditing.audit.record() as a request does, all to one tenant's chain (they queue on the chain's
     lock) and to N separate chains;
-  - seconds to verify a chain of 100,000 entries (tenants.audit_chain.chain_verify);
+  - seconds to verify a chain of 100,000 entries (tenants.auditing.audit_chain.chain_verify);
   - seconds and peak RSS growth to export 1,000,000 entries as JSON Lines and as CSV
-    (tenants.audit_export.stream), in a fresh process; the growth is the peak resident set during
+    (tenants.auditing.audit_export.stream), in a fresh process; the growth is the peak resident set during
     the export (VmHWM, reset when it starts) over the resident set before it.
 """
 
@@ -68,7 +68,7 @@ def build_chain(tenant_id: int, n: int) -> float:
 
     from django.db import connection
 
-    from tenants import audit
+    from tenants.auditing import audit
     from tenants.models import AuditChainHead
 
     columns = ("tenant_id", "tenant_slug", "seq", "ts", "actor_id", "actor_email", "role",
@@ -133,7 +133,7 @@ def append_rate(workers: int, per_worker: int, separate_chains: bool, base_chain
 def _append_worker(barrier, index: int, count: int, chain: int) -> None:
     from django.db import connection
 
-    from tenants import audit
+    from tenants.auditing import audit
 
     tenant = _Tenant(chain)
     actor = audit.Actor(actor_id=index, actor_email=f"w{index}@bench.test", role="member",
@@ -147,7 +147,7 @@ def _append_worker(barrier, index: int, count: int, chain: int) -> None:
 
 
 def verify_time(tenant_id: int) -> tuple[float, bool, int]:
-    from tenants.audit_chain import chain_verify
+    from tenants.auditing.audit_chain import chain_verify
 
     t0 = time.monotonic()
     result = chain_verify(tenant_id=tenant_id)
@@ -158,7 +158,7 @@ def export_child(tenant_id: int, fmt: str) -> None:
     """In a fresh process: stream the whole chain, print seconds, bytes and peak RSS growth."""
     import hashlib
 
-    from tenants.audit_export import export_queryset, stream
+    from tenants.auditing.audit_export import export_queryset, stream
     from tenants.models import AuditChainHead, AuditEvent, AuditExport
 
     head = AuditChainHead.objects.get(tenant_id=tenant_id)
@@ -232,7 +232,7 @@ def _run(args, bench_url: str) -> None:
 
     print(f"PostgreSQL {connection.cursor().connection.info.server_version}, "
           f"{os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
-    print("\n== append rate (tenants.audit.record, one committed transaction per entry) ==")
+    print("\n== append rate (tenants.auditing.audit.record, one committed transaction per entry) ==")
     for count, n in enumerate(int(t) for t in args.workers.split(",")):
         one = append_rate(n, args.per_worker, separate_chains=False, base_chain=BENCH_CHAIN + count * 100)
         many = append_rate(n, args.per_worker, separate_chains=True,

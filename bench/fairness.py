@@ -107,7 +107,7 @@ def main() -> None:
     isolate_queues()
     with bench_database("fair"):
         from mlcore.jobs import queue_for
-        from tenants.quotas import tenant_limits_set
+        from tenants.limits.quotas import tenant_limits_set
 
         tenant_a, [(_, alice)] = make_tenant("flood-a")
         tenant_b, [(_, bob)] = make_tenant("single-b")

@@ -692,7 +692,7 @@ def main() -> None:
 
 def clean_redis(*prefixes: str) -> None:
     """This run's counters and epochs (cache prefix) and its wake-up queues (queue prefix)."""
-    from tenants import gate
+    from tenants.limits import gate
 
     redis = gate.client()
     for prefix in prefixes:

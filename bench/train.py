@@ -81,7 +81,7 @@ def main() -> None:
     spec = {"target": "label", "algorithm": args.algorithm, "evaluation": {"method": "holdout", "test_size": 0.2}}
     with bench_database("train"):
         from mlcore.jobs import queue_for
-        from tenants.quotas import tenant_limits_set
+        from tenants.limits.quotas import tenant_limits_set
 
         tenant, [(_, client)] = make_tenant("trainer", plan="enterprise")
         tenant_limits_set(tenant=tenant, overrides={"cpu_seconds": 10**9})

@@ -8,7 +8,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from tenants import metering, quotas, signing
+from tenants.crypto import signing
+from tenants.limits import metering, quotas
 
 from . import storage
 from .jobs import JobCancelled, JobContext, JobFailed, job_handler

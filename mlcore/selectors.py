@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from tenants.access import DATA_ROLES, WRITER_ROLES, MembershipInfo, require_role
+from tenants.accounts.access import DATA_ROLES, WRITER_ROLES, MembershipInfo, require_role
 from tenants.models import Role
 
 from .models import (

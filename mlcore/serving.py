@@ -3,7 +3,7 @@
 The operation itself (rights, version, quota, metering) is mlcore.services.predictions.online_predict.
 
 A warm call does no disk read, no decryption and no PostgreSQL statement: the request gate
-(tenants.gate.check, one Redis round trip) returns the tenant's and user's epochs, and every
+(tenants.limits.gate.check, one Redis round trip) returns the tenant's and user's epochs, and every
 cached fact here was built under those epochs. Promoting a version, changing a model's sharing or
 deleting it bumps the tenant's epoch (rare events), so each process rebuilds what it cached for
 that tenant on its next request. Loaded predictors are keyed by (schema, version id) — primary
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from tenants import gate
-from tenants.access import MembershipInfo
+from tenants.accounts.access import MembershipInfo
+from tenants.limits import gate
 
 from . import storage
 from .models import ModelVersion

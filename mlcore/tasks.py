@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from tenants import scheduler
+from tenants.limits import scheduler
 
 from .jobs import runner
 from .jobs.submission import RUN_JOBS_TASK, all_queues, wake

@@ -8,7 +8,7 @@ import uuid
 
 from django.db import transaction
 
-from tenants import quotas
+from tenants.limits import quotas
 
 from . import storage
 from .jobs import JobCancelled, JobContext, JobFailed, job_handler

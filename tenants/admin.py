@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
-from . import quotas, services
-from .forms import TenantCreateForm
-from .hosts import tenant_url
-from .models import ApiToken, Membership, Plan, Tenant, User
-from .pages import PAGE_ERRORS, form_errors_from
+from tenants import services
+from tenants.accounts.hosts import tenant_url
+from tenants.forms import TenantCreateForm
+from tenants.limits import quotas
+from tenants.models import ApiToken, Membership, Plan, Tenant, User
+from tenants.web.pages import PAGE_ERRORS, form_errors_from
 
 
 @admin.register(Plan)

@@ -16,14 +16,14 @@ from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from . import audit, audit_export, quotas, services, signing
-from .access import ADMIN_ROLES, ALL_ROLES, AUDIT_ROLES
-from .api import TenantAPI
-from .forms import AuditFilterForm
-from .models import Role, TokenScope
-from .openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
-from .problems import Problem
-from .selectors import (
+from tenants import services
+from tenants.accounts.access import ADMIN_ROLES, ALL_ROLES, AUDIT_ROLES
+from tenants.auditing import audit, audit_export
+from tenants.crypto import signing
+from tenants.forms import AuditFilterForm
+from tenants.limits import quotas
+from tenants.models import Role, TokenScope
+from tenants.selectors import (
     api_token_list,
     audit_event_list,
     get_api_token_for_user,
@@ -31,6 +31,9 @@ from .selectors import (
     get_member_for_admin,
     membership_list,
 )
+from tenants.web.api import TenantAPI
+from tenants.web.openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
+from tenants.web.problems import Problem
 
 
 class MeApi(TenantAPI):

@@ -8,8 +8,9 @@ class TenantsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from . import audit, metering
-        from .signals import (
+        from tenants.auditing import audit
+        from tenants.limits import metering
+        from tenants.signals import (
             audit_operator_login,
             audit_operator_login_failed,
             bind_session_to_tenant,

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 
-from .models import Role, TokenScope, User
+from tenants.models import Role, TokenScope, User
 
 
 class LoginForm(forms.Form):
@@ -142,6 +142,6 @@ class AuditFilterForm(forms.Form):
 
     def filters_json(self) -> dict:
         """The same filters as stored in an export manifest (dates in ISO 8601 UTC)."""
-        from .audit import format_ts
+        from tenants.auditing.audit import format_ts
 
         return {k: format_ts(v) if k in ("since", "until") else v for k, v in self.filters().items()}

@@ -93,7 +93,7 @@ class Tenant(TenantMixin):
         from django_tenants.clone import CloneSchema
         from django_tenants.utils import get_tenant_base_schema, schema_exists
 
-        from .schema_template import create_from_template
+        from tenants.schema_template import create_from_template
 
         base = get_tenant_base_schema()
         if not sync_schema or not base or not schema_exists(base):

@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
-from .access import MembershipInfo
-from .models import (
+from tenants.accounts.access import MembershipInfo
+from tenants.models import (
     ApiToken,
     AuditEvent,
     AuditExport,
@@ -116,7 +116,7 @@ def get_audit_export_for_user(*, membership: MembershipInfo, tenant: Tenant, exp
     """The one access function for exports: auditors and admins of the tenant; 404 for the rest."""
     from django.core.exceptions import PermissionDenied
 
-    from .access import AUDIT_ROLES
+    from tenants.accounts.access import AUDIT_ROLES
 
     if membership is None:
         raise Http404

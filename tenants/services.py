@@ -21,10 +21,23 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from . import access, audit, gate, keys, quotas
-from .errors import Conflict
-from .hosts import tenant_url
-from .models import ApiToken, Domain, Membership, Plan, Role, Tenant, TenantUsage, TokenScope, User
+from tenants.accounts import access
+from tenants.accounts.hosts import tenant_url
+from tenants.auditing import audit
+from tenants.crypto import keys
+from tenants.errors import Conflict
+from tenants.limits import gate, quotas
+from tenants.models import (
+    ApiToken,
+    Domain,
+    Membership,
+    Plan,
+    Role,
+    Tenant,
+    TenantUsage,
+    TokenScope,
+    User,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Receivers for Django's own signals (infrastructure only, no business rules)."""
 
-from .access import SESSION_TENANT_KEY
+from tenants.accounts.access import SESSION_TENANT_KEY
 
 
 def bind_session_to_tenant(sender, request, user, **kwargs):
@@ -25,7 +25,7 @@ def audit_operator_login(sender, request, user, **kwargs):
         return
     from dataclasses import replace
 
-    from . import audit
+    from tenants.auditing import audit
 
     actor = replace(audit.actor_from_request(request), actor_id=user.pk, actor_email=user.email,
                     role="operator" if user.is_staff else "", auth_method="session")
@@ -35,7 +35,7 @@ def audit_operator_login(sender, request, user, **kwargs):
 def audit_operator_login_failed(sender, credentials, request=None, **kwargs):
     if not _operator_console(request):
         return
-    from . import audit
+    from tenants.auditing import audit
 
     email = str((credentials or {}).get("username", ""))[:254]
     reason = "locked out" if getattr(request, "axes_locked_out", False) else "bad credentials"

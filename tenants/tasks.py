@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="tenants.audit_verify_chains")
 def audit_verify_chains() -> dict:
     """Daily: verify every tenant's chain; the operator page shows the results."""
-    from .audit_chain import chains_verify
+    from tenants.auditing.audit_chain import chains_verify
 
     results = chains_verify(trigger="schedule")
     broken = [r.describe() for r in results if not r.ok]
@@ -24,7 +24,7 @@ def audit_verify_chains() -> dict:
 @shared_task(name="tenants.audit_flush_online")
 def audit_flush_online() -> int:
     """Every few seconds: online-prediction counters in Redis -> prediction.online entries."""
-    from .audit import online_flush
+    from tenants.auditing.audit import online_flush
 
     return online_flush()
 
@@ -32,6 +32,6 @@ def audit_flush_online() -> int:
 @shared_task(name="tenants.usage_sync")
 def usage_sync() -> int:
     """API calls and predicted rows counted in Redis -> UsageDaily (every minute)."""
-    from . import metering
+    from tenants.limits import metering
 
     return metering.sync_to_database()

@@ -1,13 +1,13 @@
 from django.urls import path
 
-from . import apis
-from .views import accounts as account_views
-from .views import audit as audit_views
-from .views import members as member_views
-from .views import public as public_views
-from .views import security as security_views
-from .views import tokens as token_views
-from .views import usage as usage_views
+from tenants import apis
+from tenants.views import accounts as account_views
+from tenants.views import audit as audit_views
+from tenants.views import members as member_views
+from tenants.views import public as public_views
+from tenants.views import security as security_views
+from tenants.views import tokens as token_views
+from tenants.views import usage as usage_views
 
 public_patterns = [
     path("", public_views.landing, name="landing"),

@@ -47,7 +47,8 @@ def django_db_setup(django_test_environment, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """In-process lookups (host, token, membership) must not leak from one test to the next."""
-    from tenants import access, quotas
+    from tenants.accounts import access
+    from tenants.limits import quotas
 
     access.forget_cached_credentials()
     quotas.forget_cached_limits()
@@ -60,7 +61,7 @@ def _fresh_process_caches():
 
 def _forget_redis_counters() -> None:
     """Usage and audit counters live in Redis, outside the test's rolled-back transaction."""
-    from tenants import gate, metering
+    from tenants.limits import gate, metering
 
     metering.online_buffer.discard()
     client = gate.client()

@@ -80,7 +80,7 @@ def world() -> World:
 
 def bind_session(client: Client, user, tenant) -> Client:
     """Log the client in as `user`, with the session bound to `tenant` like our login view does."""
-    from tenants.access import SESSION_TENANT_KEY
+    from tenants.accounts.access import SESSION_TENANT_KEY
 
     client.force_login(user)
     session = client.session
@@ -180,7 +180,7 @@ def _audit_entries(tenant_id: int, slug: str, n: int, start) -> list[dict]:
     import json
     from datetime import UTC, datetime, timedelta
 
-    from tenants import audit
+    from tenants.auditing import audit
 
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     key = (tenant_id, slug, n, start)
@@ -211,7 +211,7 @@ def audit_export_done(tenant, user, fmt: str = "jsonl"):
     """A finished (signed) export of `tenant`'s log, as if `user` had downloaded it."""
     import hashlib
 
-    from tenants import audit_export
+    from tenants.auditing import audit_export
     from tenants.models import AuditExport
 
     export = AuditExport.objects.create(tenant_id=tenant.id, tenant_slug=tenant.slug, format=fmt,

@@ -1,7 +1,7 @@
 """The OpenAPI schema behind /api/docs/: complete, valid, and true to what the API answers.
 
 The API views build their bodies by hand, so the schema is declared beside them (@extend_schema,
-tenants/openapi.py). These tests keep it from drifting: it generates with no warning, and real
+tenants/web/openapi.py). These tests keep it from drifting: it generates with no warning, and real
 answers to Alice, Bob and Audrey have exactly the keys it documents.
 """
 

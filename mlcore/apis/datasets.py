@@ -12,9 +12,9 @@ from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from tenants.api import ObjectAPI, TenantAPI
-from tenants.openapi import PAGE_PARAMETERS, file_response, paginated, problems
-from tenants.problems import Problem
+from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.openapi import PAGE_PARAMETERS, file_response, paginated, problems
+from tenants.web.problems import Problem
 
 from .. import storage
 from ..responses import download_response

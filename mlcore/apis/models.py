@@ -10,8 +10,8 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.api import ObjectAPI, TenantAPI
-from tenants.openapi import PAGE_PARAMETERS, paginated, problems
+from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.openapi import PAGE_PARAMETERS, paginated, problems
 
 from ..selectors import (
     EDIT,

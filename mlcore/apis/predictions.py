@@ -11,9 +11,9 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
-from tenants.openapi import OpenApiTypes, file_response, problems
-from tenants.problems import Problem
+from tenants.web.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
+from tenants.web.openapi import OpenApiTypes, file_response, problems
+from tenants.web.problems import Problem
 
 from ..models import Job, PredictionOutput
 from ..responses import prediction_download
@@ -96,7 +96,7 @@ class ModelPredictApi(TenantAPI):
 
     audit_exempt = True  # counted per (token, version, minute) instead: docs/api.md
     posts_change_nothing = True  # scoring rows: a read-scoped token may call it
-    # DRF's JSON parsing and negotiation, minus per-call set-up (tenants/api.py): ~10 µs a call.
+    # DRF's JSON parsing and negotiation, minus per-call set-up (tenants/web/api.py): ~10 µs a call.
     parser_classes = [FastJSONParser]
     content_negotiation_class = JSONFirstNegotiation
 

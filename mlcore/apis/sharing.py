@@ -10,10 +10,10 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.access import WRITER_ROLES
-from tenants.api import ObjectAPI
-from tenants.openapi import problems
-from tenants.problems import Problem
+from tenants.accounts.access import WRITER_ROLES
+from tenants.web.api import ObjectAPI
+from tenants.web.openapi import problems
+from tenants.web.problems import Problem
 
 from ..selectors import SHARE, object_grants
 from ..services import sharing

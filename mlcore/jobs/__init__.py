@@ -7,7 +7,7 @@
   @job_handler("kind") gets a JobContext, reports progress, and commits its results together with
   the job's success through ctx.succeed().
 - ``runner``: the worker side (mlcore.tasks calls it). A woken worker claims tickets fairly
-  (tenants.scheduler.claim_next) and runs each job in its own forked child process: a hard memory
+  (tenants.limits.scheduler.claim_next) and runs each job in its own forked child process: a hard memory
   cap, a wall-time limit, a hard cancel (the process group is killed), CPU-seconds and peak memory
   read from the child itself. The parent sends heartbeats; a reaper re-queues or fails jobs whose
   worker vanished, so a job is never left "running" forever. A finished job is never run again.

@@ -17,7 +17,8 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tenants import audit, quotas, scheduler
+from tenants.auditing import audit
+from tenants.limits import quotas, scheduler
 from tenants.models import JobTicket, Membership, Tenant
 
 from ..models import Job

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tenants import audit, quotas, scheduler
+from tenants.auditing import audit
+from tenants.limits import quotas, scheduler
 from tenants.models import Tenant
 
 from ..models import Job

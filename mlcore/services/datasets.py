@@ -19,9 +19,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from tenants import audit, quotas
-from tenants.access import MembershipInfo
+from tenants.accounts.access import MembershipInfo
+from tenants.auditing import audit
 from tenants.errors import Conflict, ServiceError
+from tenants.limits import quotas
 from tenants.models import Tenant
 
 from .. import storage

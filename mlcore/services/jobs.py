@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants import scheduler
+from tenants.limits import scheduler
 from tenants.models import JobTicket, Tenant
 
 from ..models import Job

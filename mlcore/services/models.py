@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from tenants import audit, quotas
-from tenants.access import MembershipInfo
+from tenants.accounts.access import MembershipInfo
+from tenants.auditing import audit
 from tenants.errors import Conflict, ServiceError
+from tenants.limits import quotas
 from tenants.models import Tenant
 
 from .. import jobs, serving, storage

@@ -2,7 +2,7 @@
 
 `online_predict` is the one online operation: the member's right to use the model, the version
 to serve, the month's predicted-rows budget (the workspace's and the member's own), scoring and
-metering. It reads only what the request gate (tenants.gate.check, one Redis round trip) and the
+metering. It reads only what the request gate (tenants.limits.gate.check, one Redis round trip) and the
 process caches of mlcore.serving hold, so a warm call runs no SQL statement.
 """
 
@@ -12,10 +12,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 
-from tenants import audit, metering, quotas
-from tenants.access import MembershipInfo
+from tenants.accounts.access import MembershipInfo
+from tenants.auditing import audit
 from tenants.errors import ServiceError
-from tenants.gate import GateResult
+from tenants.limits import metering, quotas
+from tenants.limits.gate import GateResult
 from tenants.models import Tenant
 
 from .. import jobs, serving

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
-from tenants import audit
+from tenants.auditing import audit
 from tenants.errors import ServiceError
 from tenants.models import Role, Tenant
 from tenants.selectors import member_emails, membership_for_email

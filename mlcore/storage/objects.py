@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from tenants import keys
+from tenants.crypto import keys
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tenants import audit, keys
+from tenants.auditing import audit
+from tenants.crypto import keys
 
 from .objects import (
     CHUNK_SIZE,

@@ -9,9 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tenants import charts, quotas
-from tenants.access import DATA_ROLES, WRITER_ROLES
-from tenants.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
+from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
+from tenants.limits import quotas
+from tenants.web import charts
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 
 from .. import storage
 from ..responses import download_response

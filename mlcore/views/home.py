@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from tenants import quotas
-from tenants.pages import member_page
+from tenants.limits import quotas
+from tenants.web.pages import member_page
 
 from ..selectors import dataset_list
 

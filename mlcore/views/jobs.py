@@ -7,9 +7,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tenants.access import WRITER_ROLES
-from tenants.middleware import audit_exempt
-from tenants.pages import member_page
+from tenants.accounts.access import WRITER_ROLES
+from tenants.web.middleware import audit_exempt
+from tenants.web.pages import member_page
 
 from .. import jobs
 from ..selectors import get_job_for_user, job_list

@@ -7,9 +7,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tenants import charts
-from tenants.access import DATA_ROLES, WRITER_ROLES
-from tenants.pages import PAGE_ERRORS, member_page, page_error
+from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
+from tenants.web import charts
+from tenants.web.pages import PAGE_ERRORS, member_page, page_error
 
 from ..ml.spec import ALGORITHMS, infer_task, looks_like_identifier
 from ..selectors import (

@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from tenants.access import WRITER_ROLES
-from tenants.pages import PAGE_ERRORS, member_page, page_error
+from tenants.accounts.access import WRITER_ROLES
+from tenants.web.pages import PAGE_ERRORS, member_page, page_error
 
 from ..models import Job, ModelVersion, PredictionOutput
 from ..responses import prediction_download

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from tenants.pages import PAGE_ERRORS, form_errors_from, page_error
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, page_error
 
 from ..selectors import object_grants, share_kind
 from ..services import sharing

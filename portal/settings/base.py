@@ -106,21 +106,21 @@ TENANT_CREATION_FAKES_MIGRATIONS = True
 PORTAL_TENANT_CACHE_SECONDS = env_int("PORTAL_TENANT_CACHE_SECONDS", 30)
 
 MIDDLEWARE = [
-    "tenants.middleware.HealthCheckMiddleware",
+    "tenants.web.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "tenants.middleware.ContentSecurityPolicyMiddleware",
+    "tenants.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "tenants.middleware.TenantRoutingMiddleware",
+    "tenants.web.middleware.TenantRoutingMiddleware",
     # Sessions, their user and flash messages serve pages and session-authenticated API calls;
     # bearer-token API calls (the online prediction hot path) skip them. CSRF stays for all.
-    "tenants.middleware.PageSessionMiddleware",
+    "tenants.web.middleware.PageSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "tenants.middleware.PageAuthenticationMiddleware",
-    "tenants.middleware.AuditAccessMiddleware",
-    "tenants.middleware.TenantAccessMiddleware",
-    "tenants.middleware.PageMessageMiddleware",
-    "tenants.middleware.TwoFactorMiddleware",
+    "tenants.web.middleware.PageAuthenticationMiddleware",
+    "tenants.web.middleware.AuditAccessMiddleware",
+    "tenants.web.middleware.TenantAccessMiddleware",
+    "tenants.web.middleware.PageMessageMiddleware",
+    "tenants.web.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (tenants.views.accounts.locked_out).
     "axes.middleware.AxesMiddleware",
@@ -136,7 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tenants.context_processors.workspace",
+                "tenants.web.context_processors.workspace",
             ],
         },
     },
@@ -169,7 +169,7 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
 # Sessions live in the public schema; the cookie is host-only (no SESSION_COOKIE_DOMAIN) and each
-# session is bound to the tenant it was opened on (tenants.middleware.TenantAccessMiddleware).
+# session is bound to the tenant it was opened on (tenants.web.middleware.TenantAccessMiddleware).
 SESSION_COOKIE_NAME = "portal_session"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -183,7 +183,7 @@ AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "tenants.forms.lockout_username"
-AXES_CLIENT_IP_CALLABLE = "tenants.audit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "tenants.auditing.audit.client_ip"
 AXES_LOCKOUT_CALLABLE = "tenants.views.accounts.locked_out"
 AXES_RESET_ON_SUCCESS = True
 # Attempts during a lockout neither extend it nor reach the password check.
@@ -196,7 +196,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 OTP_TOTP_ISSUER = env_str("PORTAL_OTP_ISSUER", "ML Portal")
 
 # Response headers on every environment; production.py adds HTTPS, HSTS and secure cookies.
-# The Content-Security-Policy comes from tenants.middleware.ContentSecurityPolicyMiddleware.
+# The Content-Security-Policy comes from tenants.web.middleware.ContentSecurityPolicyMiddleware.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -283,17 +283,17 @@ PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Safe by default: a view that forgets to pick a base class still needs a logged-in member.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.PortalAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.accounts.authentication.PortalAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.accounts.permissions.IsTenantMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "tenants.pagination.PortalPagination",
+    "DEFAULT_PAGINATION_CLASS": "tenants.web.pagination.PortalPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "tenants.problems.exception_handler",
+    "EXCEPTION_HANDLER": "tenants.web.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "URL_FORMAT_OVERRIDE": None,
@@ -334,7 +334,7 @@ PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
 # newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
 # has not re-wrapped yet. Data under a lost master key is gone: back them up (README).
-# Parsed and checked here, once, for every process: tenants/keys.py takes the list as it is.
+# Parsed and checked here, once, for every process: tenants/crypto/keys.py takes the list as it is.
 PORTAL_MASTER_KEYS = (
     parse_keys(env_str("PORTAL_MASTER_KEYS", ""), source="PORTAL_MASTER_KEYS")
     or parse_keys(_from_var("PORTAL_MASTER_KEYS", embedded.MASTER_KEYS_FILE),

@@ -20,7 +20,7 @@ from .base import *  # noqa: E402, F403
 DEBUG = False
 
 # The key that signs audit manifests, checkpoints and receipts: the same on every host and kept
-# across deployments, so signatures stay verifiable (tenants/signing.py).
+# across deployments, so signatures stay verifiable (tenants/crypto/signing.py).
 PORTAL_SIGNING_KEY = env_str("PORTAL_SIGNING_KEY", "")
 if not PORTAL_SIGNING_KEY:
     raise ImproperlyConfigured(

@@ -1,6 +1,6 @@
 from django import template
 
-from ..quotas import human_bytes
+from tenants.limits.quotas import human_bytes
 
 register = template.Library()
 

@@ -12,9 +12,10 @@ from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .. import access, audit, two_factor
-from ..forms import LoginForm, TenantPasswordResetForm, TwoFactorCodeForm
-from ..pages import member_page
+from tenants.accounts import access, two_factor
+from tenants.auditing import audit
+from tenants.forms import LoginForm, TenantPasswordResetForm, TwoFactorCodeForm
+from tenants.web.pages import member_page
 
 
 def login_view(request):

@@ -7,16 +7,16 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from .. import audit
-from ..access import AUDIT_ROLES
-from ..forms import AuditFilterForm
-from ..pages import member_page
-from ..selectors import (
+from tenants.accounts.access import AUDIT_ROLES
+from tenants.auditing import audit
+from tenants.forms import AuditFilterForm
+from tenants.selectors import (
     audit_event_list,
     audit_export_recent,
     audit_verification_last,
     audit_verification_latest_per_chain,
 )
+from tenants.web.pages import member_page
 
 AUDIT_PAGE_SIZE = 50
 
@@ -42,7 +42,7 @@ def audit_log(request):
 @require_POST
 @member_page(roles=AUDIT_ROLES)
 def audit_verify(request):
-    from ..audit_chain import chains_verify
+    from tenants.auditing.audit_chain import chains_verify
 
     result = chains_verify(tenant_ids=[request.tenant.id], trigger="manual",
                            actor_email=request.user.email)[0]
@@ -62,7 +62,7 @@ def audit_verify(request):
 @staff_member_required
 def ops_audit(request):
     """The last verification of every chain; "verify now" runs it again."""
-    from ..audit_chain import chains_verify
+    from tenants.auditing.audit_chain import chains_verify
 
     if request.method == "POST":
         results = chains_verify(trigger="manual", actor_email=request.user.email)

@@ -6,14 +6,14 @@ from django.shortcuts import render
 
 
 def page_not_found(request, exception=None):
-    from ..middleware import not_found
+    from tenants.web.middleware import not_found
 
     return not_found(request)
 
 
 def permission_denied(request, exception=None):
     if request.path.startswith("/api/"):
-        from ..problems import problem_response
+        from tenants.web.problems import problem_response
 
         return problem_response(403, str(exception) or "Forbidden.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
@@ -21,7 +21,7 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        from ..problems import problem_response
+        from tenants.web.problems import problem_response
 
         return problem_response(500, "Something went wrong on our side; it has been logged.")
     return render(request, "500.html", status=500)

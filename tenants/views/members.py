@@ -6,12 +6,12 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from .. import services
-from ..access import ADMIN_ROLES
-from ..forms import MemberAddForm, RoleForm
-from ..models import Membership, Role
-from ..pages import PAGE_ERRORS, form_errors_from, member_page, page_error
-from ..selectors import admin_count, get_member_for_admin, membership_list
+from tenants import services
+from tenants.accounts.access import ADMIN_ROLES
+from tenants.forms import MemberAddForm, RoleForm
+from tenants.models import Membership, Role
+from tenants.selectors import admin_count, get_member_for_admin, membership_list
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
 
 
 @member_page(roles=ADMIN_ROLES)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 
-from ..forms import WorkspaceForm
-from ..hosts import tenant_url
-from ..models import Tenant
+from tenants.accounts.hosts import tenant_url
+from tenants.forms import WorkspaceForm
+from tenants.models import Tenant
 
 
 def landing(request):

@@ -6,11 +6,11 @@ from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 
-from .. import two_factor
-from ..access import ADMIN_ROLES
-from ..forms import SecuritySettingsForm, TwoFactorCodeForm
-from ..pages import PAGE_ERRORS, form_errors_from, member_page
-from .accounts import safe_next
+from tenants.accounts import two_factor
+from tenants.accounts.access import ADMIN_ROLES
+from tenants.forms import SecuritySettingsForm, TwoFactorCodeForm
+from tenants.views.accounts import safe_next
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page
 
 
 @member_page()

@@ -6,11 +6,11 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from .. import services
-from ..forms import TokenCreateForm
-from ..models import Role
-from ..pages import PAGE_ERRORS, form_errors_from, member_page
-from ..selectors import api_token_list, get_api_token_for_revoke, tenant_api_token_list
+from tenants import services
+from tenants.forms import TokenCreateForm
+from tenants.models import Role
+from tenants.selectors import api_token_list, get_api_token_for_revoke, tenant_api_token_list
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page
 
 
 @member_page()

@@ -11,10 +11,12 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from .. import charts, quotas, services, usage, usage_overview
-from ..access import ADMIN_ROLES
-from ..pages import PAGE_ERRORS, form_errors_from, member_page
-from ..selectors import membership_list
+from tenants import services
+from tenants.accounts.access import ADMIN_ROLES
+from tenants.limits import quotas, usage, usage_overview
+from tenants.selectors import membership_list
+from tenants.web import charts
+from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page
 
 QUOTA_ROWS = [
     ("storage_bytes", "Storage", "bytes"),

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 def test_alice_sees_her_workspaces_usage_with_charts(page, server, world):
     from datetime import timedelta
 
-    from tenants import usage
+    from tenants.limits import usage
     from tenants.models import UsageDaily
 
     today = timezone.now().date()

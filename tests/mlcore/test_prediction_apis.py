@@ -99,7 +99,7 @@ def test_a_file_to_score_in_windows_1252_is_read_as_declared(api_as, trained):
 
 
 def test_the_receipt_binds_input_model_and_output_and_is_signed(api_as, churn, trained):
-    from tenants import signing
+    from tenants.crypto import signing
 
     bob = api_as("bob")
     job = bob.post("/api/v1/prediction-jobs/", {"model": trained["model"], "dataset": churn["id"]},
@@ -292,7 +292,8 @@ def test_a_read_scoped_token_may_predict_but_viewers_may_not(api_as, trained):
 
 
 def test_online_predictions_are_metered_and_audited_as_counted_entries(api_as, acme, trained):
-    from tenants import audit, metering
+    from tenants.auditing import audit
+    from tenants.limits import metering
     from tenants.models import AuditEvent
 
     bob = api_as("bob")
@@ -308,7 +309,7 @@ def test_online_predictions_are_metered_and_audited_as_counted_entries(api_as, a
 
 
 def test_the_monthly_prediction_budget_is_enforced_online(api_as, acme, trained):
-    from tenants.quotas import tenant_limits_set
+    from tenants.limits.quotas import tenant_limits_set
 
     tenant_limits_set(tenant=acme, overrides={"predicted_rows": 2})
     response = api_as("bob").post(f"/api/v1/models/{trained['model']}/predict/", {"rows": ROWS}, format="json")
@@ -328,7 +329,7 @@ def limit_predicted_rows(api_as, world, name: str, rows: int) -> None:
 
 
 def test_bobs_own_predicted_rows_limit_refuses_his_next_online_prediction(api_as, world, trained):
-    from tenants import metering
+    from tenants.limits import metering
 
     limit_predicted_rows(api_as, world, "bob", 4)
     bob, url = api_as("bob"), f"/api/v1/models/{trained['model']}/predict/"

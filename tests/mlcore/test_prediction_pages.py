@@ -55,7 +55,7 @@ def test_try_it_scores_one_row_on_the_version_page(page_as, api_as, churn):
 
 
 def test_bobs_own_predicted_rows_limit_refuses_his_next_try(page_as, api_as, world, churn):
-    from tenants import metering
+    from tenants.limits import metering
     from tests.mlcore.test_prediction_apis import limit_predicted_rows
 
     trained = train_model(api_as("bob"), churn["id"])
@@ -75,8 +75,8 @@ def test_bobs_own_predicted_rows_limit_refuses_his_next_try(page_as, api_as, wor
 
 
 def test_try_it_and_the_api_count_against_the_same_monthly_budget(page_as, api_as, acme, churn):
-    from tenants import metering
-    from tenants.quotas import tenant_limits_set
+    from tenants.limits import metering
+    from tenants.limits.quotas import tenant_limits_set
     from tests.mlcore.test_prediction_apis import ROWS
 
     trained = train_model(api_as("bob"), churn["id"])

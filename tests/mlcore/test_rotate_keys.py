@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from mlcore import storage
 from mlcore.storage import rotation
-from tenants import keys
+from tenants.crypto import keys
 from tenants.models import AuditEvent, TenantKey
 from tests.mlcore.storage_support import (
     empty_storage,  # noqa: F401 - fixture

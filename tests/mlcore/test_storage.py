@@ -15,7 +15,7 @@ import pytest
 
 from mlcore import storage
 from mlcore.storage.objects import HEADER, TAG_BYTES
-from tenants import keys
+from tenants.crypto import keys
 from tests.mlcore.storage_support import (
     SMALL_CHUNK,
     empty_storage,  # noqa: F401 - fixture

@@ -263,7 +263,7 @@ def test_cpu_seconds_are_metered_for_the_job_and_the_month(api_as, churn, acme):
 
 
 def test_a_job_the_months_cpu_budget_cannot_cover_is_refused_with_usage_and_limit(api_as, churn, acme, world):
-    from tenants.quotas import meter_job, tenant_limits_set
+    from tenants.limits.quotas import meter_job, tenant_limits_set
 
     tenant_limits_set(tenant=acme, overrides={"cpu_seconds": 10})
     meter_job(acme, user_id=world.bob.id, cpu_ms=10_500, peak_memory_bytes=0)
@@ -277,9 +277,9 @@ def test_a_job_the_months_cpu_budget_cannot_cover_is_refused_with_usage_and_limi
 
 
 def test_a_job_beyond_the_concurrency_limit_waits_and_says_why(api_as, churn, acme):
+    from tenants.limits.quotas import tenant_limits_set
+    from tenants.limits.scheduler import claim_next
     from tenants.models import JobTicket
-    from tenants.quotas import tenant_limits_set
-    from tenants.scheduler import claim_next
 
     tenant_limits_set(tenant=acme, overrides={"concurrent_jobs": 1})
     bob = api_as("bob")

@@ -107,7 +107,7 @@ def test_a_worker_killed_mid_training_leaves_no_stuck_job(committed, api_as, wor
 
 
 def test_a_job_over_its_memory_limit_is_stopped_and_the_worker_keeps_serving(worker, api_as, world):
-    from tenants.quotas import tenant_limits_set
+    from tenants.limits.quotas import tenant_limits_set
 
     bob = api_as("bob")
     dataset = upload_dataset(bob, big_csv(60_000))
@@ -140,7 +140,7 @@ def test_cancel_stops_a_running_job_within_seconds(worker, api_as):
 
 
 def test_a_job_over_its_wall_time_is_stopped_with_that_reason(worker, api_as, world):
-    from tenants.quotas import tenant_limits_set
+    from tenants.limits.quotas import tenant_limits_set
 
     bob = api_as("bob")
     dataset = upload_dataset(bob, big_csv(40_000))

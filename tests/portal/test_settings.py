@@ -191,7 +191,7 @@ def test_master_keys_must_be_base64_of_exactly_32_bytes():
 
 
 def test_the_data_keys_use_the_master_keys_as_the_settings_parsed_them(settings):
-    from tenants import keys
+    from tenants.crypto import keys
 
     wanted = [_key(), _key()]
     settings.PORTAL_MASTER_KEYS = wanted

@@ -68,7 +68,7 @@ def test_an_expired_token_is_refused(world):
     client = factories.token_client(world.bob, world.acme)
     assert client.get("/api/v1/me/").status_code == 200
     ApiToken.objects.filter(user=world.bob).update(expires_at=timezone.now() - timedelta(seconds=1))
-    from tenants.access import forget_cached_credentials
+    from tenants.accounts.access import forget_cached_credentials
 
     forget_cached_credentials()
     response = client.get("/api/v1/me/")
@@ -87,7 +87,7 @@ def test_a_cached_token_expires_without_any_database_change(world, monkeypatch):
     ApiToken.objects.filter(user=world.bob).update(expires_at=timezone.now() + timedelta(seconds=60))
     assert client.get("/api/v1/me/").status_code == 200  # now cached in this process
     later = timezone.now() + timedelta(seconds=120)
-    monkeypatch.setattr("tenants.access.timezone.now", lambda: later)
+    monkeypatch.setattr("tenants.accounts.access.timezone.now", lambda: later)
     assert client.get("/api/v1/me/").status_code == 401
 
 
@@ -162,8 +162,8 @@ def test_alice_changes_a_role_and_cannot_demote_herself_as_last_admin(api_as, wo
 
 
 def test_a_bad_limit_leaves_the_role_unchanged(api_as, world):
+    from tenants.limits.quotas import effective_limits
     from tenants.models import AuditEvent, Membership
-    from tenants.quotas import effective_limits
 
     bob = Membership.objects.get(user=world.bob, tenant=world.acme)
     too_much = effective_limits(world.acme)["cpu_seconds"] + 1
@@ -280,14 +280,14 @@ def test_the_openapi_schema_and_docs_are_served(anon):
                                   "get_authenticators", "get_queryset", "check_permissions",
                                   "check_object_permissions"])
 def test_a_subclass_that_replaces_a_guard_is_refused_when_defined(hook):
-    from tenants.api import TenantAPI
+    from tenants.web.api import TenantAPI
 
     with pytest.raises(TypeError, match=hook):
         type("LeakyApi", (TenantAPI,), {hook: []})
 
 
 def test_the_named_hatch_lets_a_deliberate_replacement_through():
-    from tenants.api import TenantAPI
+    from tenants.web.api import TenantAPI
 
     api = type("DocsApi", (TenantAPI,), {"permission_classes": [],
                                          "dangerously_override": ("permission_classes",)})
@@ -298,7 +298,7 @@ def test_the_named_hatch_lets_a_deliberate_replacement_through():
 
 
 def test_an_object_endpoint_must_say_what_each_method_needs():
-    from tenants.api import ObjectAPI
+    from tenants.web.api import ObjectAPI
 
     with pytest.raises(TypeError, match="post"):
         type("PromoteApi", (ObjectAPI,), {"url_kwarg": "x_id", "post": lambda self, request: None})

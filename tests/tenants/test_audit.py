@@ -1,4 +1,4 @@
-"""The audit trail (tenants/audit.py, tenants/audit_chain.py): appending, the append-only table,
+"""The audit trail (tenants/auditing/audit.py, tenants/auditing/audit_chain.py): appending, the append-only table,
 tamper detection at the right sequence number, counted online entries, retention purge."""
 
 from datetime import timedelta
@@ -7,8 +7,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from tenants import audit
-from tenants.audit_chain import audit_purge, chain_verify, chains_verify
+from tenants.auditing import audit
+from tenants.auditing.audit_chain import audit_purge, chain_verify, chains_verify
 from tenants.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 from tests import factories
 
@@ -231,7 +231,7 @@ def test_append_counted_writes_one_entry_for_many_calls(acme, bob):
 
 
 def test_online_counters_in_redis_are_flushed_per_token_version_and_minute(acme, bob):
-    from tenants import gate
+    from tenants.limits import gate
 
     then = timezone.now() - timedelta(minutes=3)
     for _ in range(3):

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tenants import audit, signing
+from tenants.auditing import audit
+from tenants.crypto import signing
 from tenants.models import AuditEvent, AuditExport
 from tests import factories
 
@@ -222,7 +223,7 @@ def test_verify_audit_spots_changed_bytes_and_a_rehashed_entry(api_as, tmp_path)
     with pytest.raises(CommandError, match="SHA-256"):
         call_command("verify_audit", "--export", str(data_path), "--manifest", str(manifest_path))
 
-    from tenants.audit_export import _jsonl_verify
+    from tenants.auditing.audit_export import _jsonl_verify
 
     lines = [json.loads(line) for line in original.splitlines()]
     lines[2]["actor_email"] = "mallory@acme.test"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tenants import audit
+from tenants.auditing import audit
 from tenants.models import AuditEvent, AuditVerification
 from tests import factories
 
@@ -65,7 +65,7 @@ def test_the_verify_button_names_the_first_broken_entry(page_as, acme):
 
 
 def test_the_operator_page_shows_the_last_result_of_every_chain(world, public_client):
-    from tenants.audit_chain import chains_verify
+    from tenants.auditing.audit_chain import chains_verify
 
     chains_verify(trigger="schedule")
     ops = factories.bind_session(public_client, world.ops, None)

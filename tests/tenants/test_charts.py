@@ -1,6 +1,6 @@
-"""tenants/charts.py: SVG charts drawn on the server, escaped, with readable axis labels."""
+"""tenants/web/charts.py: SVG charts drawn on the server, escaped, with readable axis labels."""
 
-from tenants import charts
+from tenants.web import charts
 
 
 def test_a_histogram_of_dates_labels_its_ends_with_dates():

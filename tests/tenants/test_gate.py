@@ -1,8 +1,8 @@
-"""The request gate (tenants/gate.py): one Redis round trip per API call, robust to Redis restarts."""
+"""The request gate (tenants/limits/gate.py): one Redis round trip per API call, robust to Redis restarts."""
 
 import pytest
 
-from tenants import gate
+from tenants.limits import gate
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_the_gate_counts_each_call_once_in_its_minute_window(world, monkeypatch)
 
 
 def test_the_gate_returns_the_members_own_predicted_rows_of_the_month(world):
-    from tenants import metering
+    from tenants.limits import metering
 
     metering.count_predictions(tenant_id=world.acme.id, user_id=world.bob.pk, rows=7)
     metering.count_predictions(tenant_id=world.acme.id, user_id=world.alice.pk, rows=5)
@@ -58,7 +58,7 @@ def test_the_gate_returns_the_members_own_predicted_rows_of_the_month(world):
 
 
 def test_online_rows_reach_the_members_counter_when_the_buffer_flushes(world):
-    from tenants import metering
+    from tenants.limits import metering
 
     metering.online_buffer.add(tenant_id=world.acme.id, user_id=world.bob.pk, token_id=None, version_id=1,
                                rows=3)
@@ -70,7 +70,7 @@ def test_online_rows_reach_the_members_counter_when_the_buffer_flushes(world):
 def test_a_members_month_is_seeded_from_postgresql_after_redis_lost_it(world):
     from django.utils import timezone
 
-    from tenants import metering
+    from tenants.limits import metering
     from tenants.models import UsageDaily
 
     UsageDaily.objects.create(tenant=world.acme, user=world.bob, day=timezone.now().date(), predicted_rows=40)

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from tenants import keys, services
+from tenants import services
+from tenants.crypto import keys
 from tenants.models import TenantKey
 
 

@@ -1,4 +1,4 @@
-"""Host routing, health probes and the membership gate (tenants/middleware.py)."""
+"""Host routing, health probes and the membership gate (tenants/web/middleware.py)."""
 
 import pytest
 from django.test import Client
@@ -49,7 +49,7 @@ def test_readyz_reports_database_and_redis():
 
 
 def test_readyz_answers_503_when_redis_is_down(settings, monkeypatch):
-    from tenants import gate
+    from tenants.limits import gate
 
     class Down:
         def ping(self):
@@ -105,7 +105,7 @@ def _frozen_minute(monkeypatch, minute: int):
     """Rate windows are per UTC minute: pin the clock so the test cannot straddle two."""
     import datetime as dt
 
-    from tenants import gate
+    from tenants.limits import gate
 
     fixed = dt.datetime(2031, 1, 1, 12, minute, 30, tzinfo=dt.UTC)
 
@@ -119,7 +119,7 @@ def _frozen_minute(monkeypatch, minute: int):
 
 def test_api_calls_over_the_workspace_rate_limit_get_429_with_retry_after(api_as, page_as, acme,
                                                                           monkeypatch):
-    from tenants.quotas import tenant_limits_set
+    from tenants.limits.quotas import tenant_limits_set
 
     _frozen_minute(monkeypatch, 7)
     tenant_limits_set(tenant=acme, overrides={"api_requests_per_minute": 3})
@@ -147,7 +147,7 @@ def test_a_members_own_rate_limit_applies_inside_the_workspaces(api_as, world, m
 
 
 def test_a_plan_change_applies_on_the_next_request(api_as, acme, monkeypatch):
-    from tenants.quotas import plan_changed
+    from tenants.limits.quotas import plan_changed
 
     _frozen_minute(monkeypatch, 11)
     bob = api_as("bob")

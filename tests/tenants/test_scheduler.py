@@ -1,11 +1,11 @@
-"""tenants/scheduler.py: the fair-share pick rule (pure) and claiming from the ledger."""
+"""tenants/limits/scheduler.py: the fair-share pick rule (pure) and claiming from the ledger."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tenants.limits.scheduler import Candidate, TenantLoad, choose, claim_next, ticket_create
 from tenants.models import JobTicket
-from tenants.scheduler import Candidate, TenantLoad, choose, claim_next, ticket_create
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

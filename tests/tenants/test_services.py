@@ -9,7 +9,7 @@ from django_tenants.utils import schema_context, schema_exists
 from tenants import services
 from tenants.errors import ServiceError
 from tenants.models import Domain, Membership, Tenant
-from tenants.pages import page_error
+from tenants.web.pages import page_error
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""The platform signing key (tenants/signing.py) and GET /api/v1/audit-events/signing-key/."""
+"""The platform signing key (tenants/crypto/signing.py) and GET /api/v1/audit-events/signing-key/."""
 
 import base64
 import hashlib
@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from tenants import signing
+from tenants.crypto import signing
 
 
 @pytest.fixture

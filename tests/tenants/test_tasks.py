@@ -4,7 +4,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tenants import audit, tasks
+from tenants import tasks
+from tenants.auditing import audit
 from tenants.models import AuditEvent, AuditVerification
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Usage pages (tenants/views/usage.py) and the cached aggregates (tenants/usage.py)."""
+"""Usage pages (tenants/views/usage.py) and the cached aggregates (tenants/limits/usage.py)."""
 
 import csv
 import io
@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tenants import usage
+from tenants.limits import usage
 from tenants.models import Membership, UsageDaily
 from tests import factories
 
@@ -41,7 +41,7 @@ def test_only_admins_see_the_per_member_breakdown(page_as, world, acme):
 def test_the_usage_cache_is_invalidated_when_usage_changes(api_as, world, acme):
     bob = api_as("bob")
     assert bob.get("/api/v1/usage/").json()["usage"]["cpu_seconds"] == 0
-    from tenants.quotas import meter_job
+    from tenants.limits.quotas import meter_job
 
     meter_job(acme, user_id=world.bob.id, cpu_ms=2_000, peak_memory_bytes=10)
     assert bob.get("/api/v1/usage/").json()["usage"]["cpu_seconds"] == 2.0

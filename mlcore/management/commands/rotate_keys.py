@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from mlcore import storage
-from tenants import keys
+from tenants.crypto import keys
 from tenants.models import Tenant
 
 

@@ -11,7 +11,7 @@ from mlcore.models import Dataset
 from mlcore.services.datasets import dataset_create_from_bytes
 from mlcore.services.models import training_job_start
 from mlcore.services.sharing import object_share
-from tenants.access import membership_for
+from tenants.accounts.access import membership_for
 from tenants.models import Tenant, User
 
 

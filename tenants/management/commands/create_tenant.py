@@ -1,10 +1,10 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.accounts.hosts import tenant_url
 from tenants.errors import ServiceError
-from tenants.hosts import tenant_url
-from tenants.pages import page_error
 from tenants.services import tenant_create
+from tenants.web.pages import page_error
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants import audit
-from tenants.audit_chain import audit_purge
+from tenants.auditing import audit
+from tenants.auditing.audit_chain import audit_purge
 from tenants.models import AuditEvent, Tenant
 
 

@@ -5,8 +5,8 @@ Exit status 0 when intact, 1 when broken, naming the first bad sequence number (
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.audit_chain import chain_ids, chains_verify
-from tenants.audit_export import export_file_verify
+from tenants.auditing.audit_chain import chain_ids, chains_verify
+from tenants.auditing.audit_export import export_file_verify
 from tenants.models import AuditEvent, Tenant
 
 

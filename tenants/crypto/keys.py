@@ -28,8 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import audit
-from .models import Tenant, TenantKey
+from tenants.auditing import audit
+from tenants.models import Tenant, TenantKey
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,10 @@ from django.db import models, transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import audit, gate, metering, usage
-from .errors import ServiceError
-from .models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
+from tenants.auditing import audit
+from tenants.errors import ServiceError
+from tenants.limits import gate, metering, usage
+from tenants.models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
 
 # Limits an admin may tighten for one member.
 MEMBER_LIMIT_FIELDS = ("concurrent_jobs", "cpu_seconds", "predicted_rows", "api_requests_per_minute")
@@ -67,7 +68,7 @@ def usage_summary(*, tenant: Tenant) -> dict:
 
     Predicted rows and API requests are read live from Redis (PostgreSQL gets them each minute).
     """
-    from .models import JobTicket
+    from tenants.models import JobTicket
 
     running_jobs = JobTicket.objects.filter(tenant=tenant, state=JobTicket.State.RUNNING).count()
     held = gauges(tenant)

@@ -8,8 +8,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
-from .access import ALL_ROLES
-from .errors import ServiceError
+from tenants.accounts.access import ALL_ROLES
+from tenants.errors import ServiceError
 
 
 def member_page(roles: frozenset[str] = ALL_ROLES):

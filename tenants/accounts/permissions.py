@@ -1,10 +1,10 @@
-"""Permission classes of the safe-by-default API base (tenants.api.TenantAPI)."""
+"""Permission classes of the safe-by-default API base (tenants.web.api.TenantAPI)."""
 
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .models import TokenScope
+from tenants.models import TokenScope
 
 
 class IsTenantMember(BasePermission):

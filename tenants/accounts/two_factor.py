@@ -4,7 +4,7 @@ required of a tenant's admins when the tenant says so (Tenant.require_admin_2fa)
 Sign-in with a confirmed device takes two steps: the password (tenants.views.accounts.login_view),
 then the code (tenants.views.accounts.login_two_factor); only then is the session logged in. An admin
 of a tenant that requires two factors and who has no device is logged in after the password but kept
-on the enrolment page by tenants.middleware.TwoFactorMiddleware until a device is confirmed.
+on the enrolment page by tenants.web.middleware.TwoFactorMiddleware until a device is confirmed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import access, audit
-from .models import Role, Tenant
+from tenants.accounts import access
+from tenants.auditing import audit
+from tenants.models import Role, Tenant
 
 PENDING_KEY = "portal_2fa_pending"
 PENDING_SECONDS = 300
@@ -107,7 +108,7 @@ def pending_begin(request, user, next_url: str) -> None:
 
 def pending_user(request):
     """(user, next_url) of a password step less than five minutes old on this tenant, else None."""
-    from .models import User
+    from tenants.models import User
 
     data = request.session.get(PENDING_KEY)
     if not isinstance(data, dict) or data.get("tenant") != request.tenant.schema_name:

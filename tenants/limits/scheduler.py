@@ -24,8 +24,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .models import JobTicket, Membership, Tenant
-from .quotas import effective_limits
+from tenants.limits.quotas import effective_limits
+from tenants.models import JobTicket, Membership, Tenant
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,11 @@ from django.template import loader
 from django.urls import set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 
-from . import access, audit, gate, quotas
-from .health import readiness
-from .problems import problem_response
+from tenants.accounts import access
+from tenants.auditing import audit
+from tenants.limits import gate, quotas
+from tenants.web.health import readiness
+from tenants.web.problems import problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +359,7 @@ class TwoFactorMiddleware:
         membership = getattr(request, "membership", None)
         if membership is None or getattr(request, "auth_method", None) != "session":
             return self.get_response(request)  # before the import: token calls are the hot path
-        from . import two_factor
+        from tenants.accounts import two_factor
 
         tenant = getattr(request, "tenant", None)
         if (not two_factor.required_for(tenant=tenant, role=membership.role)

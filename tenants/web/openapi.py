@@ -12,14 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from .problems import CONTENT_TYPE
+from tenants.web.problems import CONTENT_TYPE
 
 __all__ = ["ID", "PAGE_PARAMETERS", "OpenApiResponse", "OpenApiTypes", "file_response",
            "paginated", "problems"]
 
 
 class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.PortalAuthentication"
+    target_class = "tenants.accounts.authentication.PortalAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

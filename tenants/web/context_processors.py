@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from .hosts import public_url, tenant_url
-from .selectors import workspaces_for_user
+from tenants.accounts.hosts import public_url, tenant_url
+from tenants.selectors import workspaces_for_user
 
 
 def workspace(request):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from . import usage
-from .models import JobTicket, Tenant
-from .quotas import effective_limits
+from tenants.limits import usage
+from tenants.limits.quotas import effective_limits
+from tenants.models import JobTicket, Tenant
 
 
 def operator_overview(sort: str = "slug", descending: bool = False) -> list[dict]:

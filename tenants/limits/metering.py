@@ -1,6 +1,6 @@
 """Metering of hot-path usage: API calls and predicted rows, counted in Redis, kept in PostgreSQL.
 
-The request gate (tenants.gate.check) counts API calls in a daily Redis hash per tenant (field =
+The request gate (tenants.limits.gate.check) counts API calls in a daily Redis hash per tenant (field =
 user id). Predicted rows are counted through `count_predictions` — from a per-process buffer that
 a background thread flushes every second, so an online prediction costs no extra round trip —
 into the same kind of daily hash, monthly totals per tenant and per member (what the quota
@@ -19,8 +19,9 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import models
 
-from . import audit, gate, usage
-from .models import Tenant, UsageDaily
+from tenants.auditing import audit
+from tenants.limits import gate, usage
+from tenants.models import Tenant, UsageDaily
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from .audit_export import csv_safe
-from .models import JobTicket, Membership, Tenant, UsageDaily
+from tenants.auditing.audit_export import csv_safe
+from tenants.models import JobTicket, Membership, Tenant, UsageDaily
 
 HISTORY_DAYS = 30
 CACHE_SECONDS = 300

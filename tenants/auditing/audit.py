@@ -9,8 +9,8 @@ own wrapping transaction does not count: there, as in production, the entry is a
 Online predictions write nothing to PostgreSQL per call: ``online_count(...)`` (or the same Redis
 layout written by a Lua script, see below) counts them, and ``online_flush()`` (Celery beat, every
 5 s, and before any export) appends one ``prediction.online`` entry per (token, model version,
-minute) through ``append_counted(...)``. Verification, retention purge: tenants/audit_chain.py;
-exports and manifests: tenants/audit_export.py; signatures: tenants/signing.py.
+minute) through ``append_counted(...)``. Verification, retention purge: tenants/auditing/audit_chain.py;
+exports and manifests: tenants/auditing/audit_export.py; signatures: tenants/crypto/signing.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import AuditChainHead, AuditEvent
+from tenants.models import AuditChainHead, AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def append_counted(*, tenant_id: int, action: str, object_type: str, object_id, 
 
 
 def _tenant_slug(tenant_id: int | None) -> str:
-    from .models import Tenant
+    from tenants.models import Tenant
 
     if tenant_id is None:
         return ""
@@ -364,7 +364,7 @@ _MINUTE = "%Y%m%d%H%M"
 
 
 def _online_prefix() -> str:
-    from . import gate
+    from tenants.limits import gate
 
     return f"{gate._prefix()}:audit:online"
 
@@ -391,7 +391,7 @@ def online_count_pipeline(pipe, *, tenant_id: int, token_id: int | None, actor_i
 def online_count(*, tenant_id: int, token_id: int | None, actor_id: int | None,
                  model_version_id, rows: int, when: datetime | None = None) -> None:
     """Count one online prediction call (one pipelined round trip, no PostgreSQL)."""
-    from . import gate
+    from tenants.limits import gate
 
     pipe = gate.client().pipeline(transaction=False)
     online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=actor_id,
@@ -407,7 +407,7 @@ def online_flush(*, tenant_id: int | None = None) -> int:
     starting) never append the same counts twice, and calls counted meanwhile go to a fresh key.
     A minute may thus get more than one entry per (token, model version); their counts add up.
     """
-    from . import gate
+    from tenants.limits import gate
 
     redis = gate.client()
     pending = online_pending_key()
@@ -442,7 +442,7 @@ def _parse_online_key(key: str) -> tuple[int | None, datetime | None]:
 
 
 def _append_online_counts(tenant_id: int, minute: datetime, raw: dict) -> int:
-    from .models import Membership, User
+    from tenants.models import Membership, User
 
     totals: dict[tuple[str, str, str], dict[str, int]] = {}
     for raw_field, raw_value in raw.items():

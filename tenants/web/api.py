@@ -17,10 +17,10 @@ from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
-from .access import DATA_ROLES, WRITER_ROLES, MembershipInfo
-from .authentication import PortalAuthentication
-from .pagination import PortalPagination
-from .permissions import IsTenantMember, RoleAllowed, TokenScopeAllowed
+from tenants.accounts.access import DATA_ROLES, WRITER_ROLES, MembershipInfo
+from tenants.accounts.authentication import PortalAuthentication
+from tenants.accounts.permissions import IsTenantMember, RoleAllowed, TokenScopeAllowed
+from tenants.web.pagination import PortalPagination
 
 # The hooks that decide who gets in. A subclass that replaced one could drop a check unnoticed.
 GUARDED_HOOKS = frozenset({

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import audit, signing
-from .models import AuditChainHead, AuditExport
+from tenants.auditing import audit
+from tenants.crypto import signing
+from tenants.models import AuditChainHead, AuditExport
 
 FORMATS = ("csv", "jsonl")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}

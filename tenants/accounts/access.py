@@ -1,8 +1,8 @@
 """Who may do what in a tenant: roles, memberships and bearer tokens.
 
 The membership check runs before anything else on every tenant page and API call
-(``tenants.middleware.TenantAccessMiddleware``). Lookups are cached per process and re-validated
-against the auth epochs in Redis (``tenants.gate``) on every request, so a revoked token or a
+(``tenants.web.middleware.TenantAccessMiddleware``). Lookups are cached per process and re-validated
+against the auth epochs in Redis (``tenants.limits.gate``) on every request, so a revoked token or a
 removed member is refused on the very next request.
 """
 
@@ -17,8 +17,8 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
-from . import gate
-from .models import ApiToken, Domain, Membership, Role, Tenant
+from tenants.limits import gate
+from tenants.models import ApiToken, Domain, Membership, Role, Tenant
 
 ALL_ROLES = frozenset(Role.values)
 DATA_ROLES = frozenset({Role.ADMIN, Role.MEMBER, Role.VIEWER})

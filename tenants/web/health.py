@@ -6,7 +6,7 @@ import logging
 
 from django.db import connection
 
-from . import gate
+from tenants.limits import gate
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import audit, signing
-from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
+from tenants.auditing import audit
+from tenants.crypto import signing
+from tenants.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,6 @@ def audit_purge(*, tenant_id: int | None, before: datetime, actor_email: str = "
 
 
 def _tenant_or_none(tenant_id: int | None):
-    from .models import Tenant
+    from tenants.models import Tenant
 
     return Tenant.objects.filter(pk=tenant_id).first() if tenant_id is not None else None

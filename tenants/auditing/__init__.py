@@ -1,0 +1,1 @@
+"""The audit trail: recording, the hash chain and its verification, signed exports."""

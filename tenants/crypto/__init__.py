@@ -1,0 +1,1 @@
+"""Keys: master keys, per-tenant data keys (envelope encryption) and the signing key."""
