@@ -8,7 +8,7 @@ class TenantsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from tenants.auditing import audit
+        from tenants.auditing import online as audit_online
         from tenants.limits import metering
         from tenants.signals import (
             audit_operator_login,
@@ -16,7 +16,7 @@ class TenantsConfig(AppConfig):
             bind_session_to_tenant,
         )
 
-        audit.register_pre_export_hook(metering.settle_before_export)
+        audit_online.register_pre_export_hook(metering.settle_before_export)
         user_logged_in.connect(bind_session_to_tenant, dispatch_uid="tenants.bind_session")
         user_logged_in.connect(audit_operator_login, dispatch_uid="tenants.audit_operator_login")
         user_login_failed.connect(audit_operator_login_failed,

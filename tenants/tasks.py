@@ -24,7 +24,7 @@ def audit_verify_chains() -> dict:
 @shared_task(name="tenants.audit_flush_online")
 def audit_flush_online() -> int:
     """Every few seconds: online-prediction counters in Redis -> prediction.online entries."""
-    from tenants.auditing.audit import online_flush
+    from tenants.auditing.online import online_flush
 
     return online_flush()
 

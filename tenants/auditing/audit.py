@@ -6,10 +6,8 @@ Who acted, from where and with which credentials is taken from the current conte
 own short transaction, so the chain's lock is never held during the business work (a test case's
 own wrapping transaction does not count: there, as in production, the entry is appended at once).
 
-Online predictions write nothing to PostgreSQL per call: ``online_count(...)`` (or the same Redis
-layout written by a Lua script, see below) counts them, and ``online_flush()`` (Celery beat, every
-5 s, and before any export) appends one ``prediction.online`` entry per (token, model version,
-minute) through ``append_counted(...)``. Verification, retention purge: tenants/auditing/audit_chain.py;
+Online predictions write nothing to PostgreSQL per call: they are counted in Redis and appended
+as counted entries through ``append_counted(...)`` (tenants/auditing/online.py). Verification, retention purge: tenants/auditing/audit_chain.py;
 exports and manifests: tenants/auditing/audit_export.py; signatures: tenants/crypto/signing.py.
 """
 
@@ -329,7 +327,7 @@ def append_counted(*, tenant_id: int, action: str, object_type: str, object_id, 
     appended here by the flush task (``online_flush``), docs/api.md.
     """
     if tenant_slug is None:
-        tenant_slug = _tenant_slug(tenant_id)
+        tenant_slug = tenant_slug_of(tenant_id)
     window_start = window_start.astimezone(UTC).replace(second=0, microsecond=0)
     body = {**(details or {}), "count": int(count), "rows": int(rows),
             "window_start": format_ts(window_start)}
@@ -341,7 +339,7 @@ def append_counted(*, tenant_id: int, action: str, object_type: str, object_id, 
     return _append(fields)
 
 
-def _tenant_slug(tenant_id: int | None) -> str:
+def tenant_slug_of(tenant_id: int | None) -> str:
     from tenants.models import Tenant
 
     if tenant_id is None:
@@ -351,136 +349,3 @@ def _tenant_slug(tenant_id: int | None) -> str:
         slug = (AuditEvent.objects.filter(tenant_id=tenant_id).order_by("-seq")
                 .values_list("tenant_slug", flat=True).first())
     return slug or ""
-
-
-# Redis layout of the online counters (one hash per tenant and UTC minute):
-#   key    {KEY_PREFIX}:audit:online:{tenant_id}:{YYYYmmddHHMM}
-#   fields {token_id}|{actor_id}|{model_version_id}|count  and  ...|rows   (HINCRBY)
-# and the set {KEY_PREFIX}:audit:online:pending of keys that may hold counts, so the flush needs no
-# SCAN. online_count() below is the reference writer; the prediction endpoint may do the same in its
-# own Lua script, in the round trip of its rate limit.
-ONLINE_ACTION = "prediction.online"
-_MINUTE = "%Y%m%d%H%M"
-
-
-def _online_prefix() -> str:
-    from tenants.limits import gate
-
-    return f"{gate._prefix()}:audit:online"
-
-
-def online_key(tenant_id: int, when: datetime) -> str:
-    return f"{_online_prefix()}:{tenant_id}:{when.astimezone(UTC).strftime(_MINUTE)}"
-
-
-def online_pending_key() -> str:
-    return f"{_online_prefix()}:pending"
-
-
-def online_count_pipeline(pipe, *, tenant_id: int, token_id: int | None, actor_id: int | None,
-                          model_version_id, calls: int, rows: int, when: datetime) -> None:
-    """Queue the counts of `calls` online predictions on a Redis pipeline (no round trip)."""
-    key = online_key(tenant_id, when)
-    field = f"{token_id or ''}|{actor_id or ''}|{model_version_id}"
-    pipe.hincrby(key, f"{field}|count", int(calls))
-    pipe.hincrby(key, f"{field}|rows", int(rows))
-    pipe.expire(key, 7 * 24 * 3600)
-    pipe.sadd(online_pending_key(), key)
-
-
-def online_count(*, tenant_id: int, token_id: int | None, actor_id: int | None,
-                 model_version_id, rows: int, when: datetime | None = None) -> None:
-    """Count one online prediction call (one pipelined round trip, no PostgreSQL)."""
-    from tenants.limits import gate
-
-    pipe = gate.client().pipeline(transaction=False)
-    online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=actor_id,
-                          model_version_id=model_version_id, calls=1, rows=rows,
-                          when=when or timezone.now())
-    pipe.execute()
-
-
-def online_flush(*, tenant_id: int | None = None) -> int:
-    """Append the counted calls as prediction.online entries; returns how many entries.
-
-    Each key is taken with RENAME, so concurrent flushes (the 5-second beat task and an export
-    starting) never append the same counts twice, and calls counted meanwhile go to a fresh key.
-    A minute may thus get more than one entry per (token, model version); their counts add up.
-    """
-    from tenants.limits import gate
-
-    redis = gate.client()
-    pending = online_pending_key()
-    appended = 0
-    for raw_key in sorted(redis.smembers(pending)):
-        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-        chain, minute = _parse_online_key(key)
-        if chain is None or (tenant_id is not None and chain != tenant_id):
-            continue
-        taking = f"{key}:flushing"
-        try:
-            redis.rename(key, taking)
-        except Exception as exc:  # redis.ResponseError "no such key": flushed or never written
-            if "no such key" not in str(exc).lower():
-                raise
-            redis.srem(pending, key)
-            continue
-        redis.srem(pending, key)
-        appended += _append_online_counts(chain, minute, redis.hgetall(taking))
-        redis.delete(taking)
-    return appended
-
-
-def _parse_online_key(key: str) -> tuple[int | None, datetime | None]:
-    try:
-        tenant_part, minute_part = key.rsplit(":", 2)[-2:]
-        minute = datetime.strptime(minute_part, _MINUTE).replace(tzinfo=UTC)
-        return int(tenant_part), minute
-    except ValueError:
-        logger.warning("audit: ignoring malformed online counter key", extra={"key": key})
-        return None, None
-
-
-def _append_online_counts(tenant_id: int, minute: datetime, raw: dict) -> int:
-    from tenants.models import Membership, User
-
-    totals: dict[tuple[str, str, str], dict[str, int]] = {}
-    for raw_field, raw_value in raw.items():
-        field = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-        token_id, actor_id, version, kind = (field.split("|") + ["", "", "", ""])[:4]
-        totals.setdefault((token_id, actor_id, version), {"count": 0, "rows": 0})[kind] = int(raw_value)
-    slug = _tenant_slug(tenant_id)
-    appended = 0
-    for (token_id, actor_id, version), counts in sorted(totals.items()):
-        if not counts.get("count"):
-            continue
-        user = User.objects.filter(pk=actor_id).only("email").first() if actor_id.isdigit() else None
-        role = (Membership.objects.filter(user_id=user.pk, tenant_id=tenant_id)
-                .values_list("role", flat=True).first() if user else None)
-        actor = Actor(actor_id=user.pk if user else None, actor_email=user.email if user else "",
-                      role=role or "", auth_method="token")
-        append_counted(tenant_id=tenant_id, action=ONLINE_ACTION, object_type="model_version",
-                       object_id=version, count=counts["count"], rows=counts.get("rows", 0),
-                       window_start=minute, actor=actor, tenant_slug=slug,
-                       details={"token_id": int(token_id) if token_id.isdigit() else None})
-        appended += 1
-    return appended
-
-
-# Called before an export takes its snapshot, so that every call counted so far is in it. The
-# Redis counters are flushed here; code with other pending counts registers its own flush.
-_pre_export_hooks: list = []
-
-
-def register_pre_export_hook(hook) -> None:
-    """`hook(tenant_id)` runs before each export of that tenant's chain starts."""
-    if hook not in _pre_export_hooks:
-        _pre_export_hooks.append(hook)
-
-
-def flush_before_export(tenant_id: int | None) -> None:
-    # Hooks first: they push counts still held in processes to Redis, then Redis -> the chain.
-    for hook in list(_pre_export_hooks):
-        hook(tenant_id)
-    if tenant_id is not None:
-        online_flush(tenant_id=tenant_id)

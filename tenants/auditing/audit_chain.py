@@ -55,7 +55,7 @@ class _Break(Exception):
 
 def chain_verify(*, tenant_id: int | None) -> ChainResult:
     """Verify one chain from its start (or its last signed checkpoint) to its head."""
-    slug = audit._tenant_slug(tenant_id) if tenant_id is not None else ""
+    slug = audit.tenant_slug_of(tenant_id) if tenant_id is not None else ""
     result = ChainResult(tenant_id=tenant_id, tenant_slug=slug, ok=True)
     rows = (AuditEvent.objects.filter(tenant_id=tenant_id).order_by("seq")
             .values_list(*audit.ROW_COLUMNS).iterator(chunk_size=CHUNK))

@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenants.auditing import audit
+from tenants.auditing import online as audit_online
 from tenants.crypto import signing
 from tenants.models import AuditChainHead, AuditExport
 
@@ -50,7 +51,7 @@ def audit_export_start(*, tenant, fmt: str, filters: dict, user) -> AuditExport:
     """Flush pending counted entries, fix the snapshot (the chain's last seq now), log the export."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
-    audit.flush_before_export(tenant.id)
+    audit_online.flush_before_export(tenant.id)
     head = AuditChainHead.objects.filter(tenant_id=tenant.id).values_list("last_seq", flat=True).first()
     export = AuditExport.objects.create(
         tenant_id=tenant.id, tenant_slug=tenant.slug, format=fmt, filters=filters,

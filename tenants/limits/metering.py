@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import models
 
-from tenants.auditing import audit
+from tenants.auditing import online as audit_online
 from tenants.limits import gate, usage
 from tenants.models import Tenant, UsageDaily
 
@@ -101,7 +101,7 @@ class OnlineBuffer:
             for (tenant_id, user_id, token_id, version_id, minute), (calls, rows) in taken.items():
                 when = datetime.fromtimestamp(minute * 60, UTC)
                 _pipeline_counts(pipe, tenant_id=tenant_id, user_id=user_id, rows=rows, when=when)
-                audit.online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=user_id,
+                audit_online.online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=user_id,
                                             model_version_id=version_id, calls=calls, rows=rows, when=when)
             pipe.execute()
         except Exception:

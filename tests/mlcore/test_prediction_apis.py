@@ -292,7 +292,7 @@ def test_a_read_scoped_token_may_predict_but_viewers_may_not(api_as, trained):
 
 
 def test_online_predictions_are_metered_and_audited_as_counted_entries(api_as, acme, trained):
-    from tenants.auditing import audit
+    from tenants.auditing import online as audit_online
     from tenants.limits import metering
     from tenants.models import AuditEvent
 
@@ -301,7 +301,7 @@ def test_online_predictions_are_metered_and_audited_as_counted_entries(api_as, a
     for _ in range(3):
         assert bob.post(url, {"rows": ROWS}, format="json").status_code == 200
     metering.online_buffer.flush()
-    audit.online_flush(tenant_id=acme.id)
+    audit_online.online_flush(tenant_id=acme.id)
     assert bob.get("/api/v1/usage/").json()["usage"]["predicted_rows"] == 9
     entry = AuditEvent.objects.filter(tenant_id=acme.id, action="prediction.online").get()
     assert entry.details["count"] == 3 and entry.details["rows"] == 9

@@ -8,6 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tenants.auditing import audit
+from tenants.auditing import online as audit_online
 from tenants.auditing.audit_chain import audit_purge, chain_verify, chains_verify
 from tenants.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 from tests import factories
@@ -235,16 +236,16 @@ def test_online_counters_in_redis_are_flushed_per_token_version_and_minute(acme,
 
     then = timezone.now() - timedelta(minutes=3)
     for _ in range(3):
-        audit.online_count(tenant_id=acme.id, token_id=5, actor_id=bob.pk, model_version_id=9,
+        audit_online.online_count(tenant_id=acme.id, token_id=5, actor_id=bob.pk, model_version_id=9,
                            rows=10, when=then)
-    audit.online_count(tenant_id=acme.id, token_id=5, actor_id=bob.pk, model_version_id=10, rows=1,
+    audit_online.online_count(tenant_id=acme.id, token_id=5, actor_id=bob.pk, model_version_id=10, rows=1,
                        when=then)
     # The documented layout, written by hand as the prediction endpoint's Lua script would.
-    key = audit.online_key(acme.id, timezone.now())
+    key = audit_online.online_key(acme.id, timezone.now())
     gate.client().hset(key, mapping={f"6|{bob.pk}|9|count": 2, f"6|{bob.pk}|9|rows": 4})
-    gate.client().sadd(audit.online_pending_key(), key)
+    gate.client().sadd(audit_online.online_pending_key(), key)
 
-    assert audit.online_flush(tenant_id=acme.id) == 3
+    assert audit_online.online_flush(tenant_id=acme.id) == 3
     entries = list(AuditEvent.objects.filter(tenant_id=acme.id, action="prediction.online")
                    .order_by("seq"))
     summary = [(e.object_id, e.details["token_id"], e.details["count"], e.details["rows"])
@@ -252,12 +253,12 @@ def test_online_counters_in_redis_are_flushed_per_token_version_and_minute(acme,
     assert summary == [("10", 5, 1, 1), ("9", 5, 3, 30), ("9", 6, 2, 4)]
     assert {e.actor_email for e in entries} == {"bob@acme.test"}
     assert {e.role for e in entries} == {"member"}
-    assert audit.online_flush(tenant_id=acme.id) == 0  # taken once only
+    assert audit_online.online_flush(tenant_id=acme.id) == 0  # taken once only
     assert not gate.client().exists(key)
 
 
 def test_an_export_flushes_pending_online_counts_first(acme, bob, api_as):
-    audit.online_count(tenant_id=acme.id, token_id=1, actor_id=bob.pk, model_version_id=3, rows=2)
+    audit_online.online_count(tenant_id=acme.id, token_id=1, actor_id=bob.pk, model_version_id=3, rows=2)
     body = api_as("audrey").get("/api/v1/audit-events/export/?format=jsonl&action=prediction.online")
     lines = b"".join(body.streaming_content).splitlines()
     assert len(lines) == 1

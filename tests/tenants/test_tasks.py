@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import connection
 
 from tenants import tasks
-from tenants.auditing import audit
+from tenants.auditing import online as audit_online
 from tenants.models import AuditEvent, AuditVerification
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def test_the_daily_task_reports_a_broken_chain(acme):
 
 
 def test_the_flush_task_appends_counted_online_calls(acme, bob):
-    audit.online_count(tenant_id=acme.id, token_id=3, actor_id=bob.pk, model_version_id=8, rows=5)
+    audit_online.online_count(tenant_id=acme.id, token_id=3, actor_id=bob.pk, model_version_id=8, rows=5)
     assert tasks.audit_flush_online.apply().get() == 1
     entry = AuditEvent.objects.filter(tenant_id=acme.id).latest("seq")
     assert (entry.action, entry.details["count"], entry.details["rows"]) == ("prediction.online", 1, 5)
