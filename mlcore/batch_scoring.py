@@ -12,7 +12,13 @@ from tenants.crypto import signing
 from tenants.limits import metering, quotas
 
 from . import storage
-from .jobs import JobCancelled, JobContext, JobFailed, job_handler
+from .jobs.handlers import (
+    JobCancelled,
+    JobContext,
+    JobFailed,
+    job_handler,
+    outputs_kept_only_if_registered,
+)
 from .models import Dataset, Job, ModelVersion, PredictionOutput
 from .storage import DATASETS, MODELS, PREDICTIONS
 
@@ -87,7 +93,7 @@ def _register(ctx: JobContext, output: PredictionOutput, version: ModelVersion, 
     }
     receipt["signature"] = signing.sign(receipt)
     total_bytes = sum(s.plaintext_bytes for s in stored.values())
-    try:
+    with outputs_kept_only_if_registered(ctx.tenant, PREDICTIONS, [s.object_id for s in stored.values()]):
         with transaction.atomic():
             quotas.storage_reserve(ctx.tenant, total_bytes)
             output.output_bytes = stored["csv"].plaintext_bytes
@@ -103,19 +109,9 @@ def _register(ctx: JobContext, output: PredictionOutput, version: ModelVersion, 
                         message=f"Scored {summary['rows_scored']:,} rows")
             transaction.on_commit(lambda: metering.count_predictions(
                 tenant_id=ctx.tenant.id, user_id=ctx.job.created_by_id, rows=summary["rows_scored"]))
-    except quotas.QuotaExceeded as exc:
-        _delete(ctx.tenant, stored)
-        raise JobFailed(str(exc))
-    except BaseException:
-        _delete(ctx.tenant, stored)
-        raise
 
 
 def _abort(writers: dict) -> None:
     for writer in writers.values():
         writer.abort()
 
-
-def _delete(tenant, stored: dict) -> None:
-    for stored_object in stored.values():
-        storage.delete_object(tenant, PREDICTIONS, stored_object.object_id)

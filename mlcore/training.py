@@ -8,10 +8,14 @@ import uuid
 
 from django.db import transaction
 
-from tenants.limits import quotas
-
 from . import storage
-from .jobs import JobCancelled, JobContext, JobFailed, job_handler
+from .jobs.handlers import (
+    JobCancelled,
+    JobContext,
+    JobFailed,
+    job_handler,
+    outputs_kept_only_if_registered,
+)
 from .models import Dataset, Job
 from .services.datasets import dataset_profile
 from .services.models import model_version_register
@@ -56,7 +60,7 @@ def run_training(ctx: JobContext) -> None:
     onnx = ml.compile_onnx(result.pipeline, result.sample_rows, result.column_types)
     if onnx is not None:
         stored.append(_store(ctx.tenant, onnx))
-    try:
+    with outputs_kept_only_if_registered(ctx.tenant, MODELS, [object_id for object_id, _ in stored]):
         ctx.progress(97, "Registering the new version", force=True)
         with transaction.atomic():
             version = model_version_register(
@@ -64,12 +68,6 @@ def run_training(ctx: JobContext) -> None:
                 fields=_version_fields(result, dataset, stored), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
             ctx.succeed({"model": version.model_id, "model_version": version.id, "version": version.version},
                         message=f"Trained {version.model.name} v{version.version}")
-    except quotas.QuotaExceeded as exc:
-        _discard(ctx.tenant, stored)
-        raise JobFailed(str(exc))
-    except BaseException:
-        _discard(ctx.tenant, stored)
-        raise
 
 
 def _version_fields(result, dataset: Dataset, stored: list) -> dict:
@@ -94,7 +92,3 @@ def _version_fields(result, dataset: Dataset, stored: list) -> dict:
         onnx_sha256=onnx.sha256_hex if onnx else "", onnx_bytes=onnx.plaintext_bytes if onnx else 0,
     )
 
-
-def _discard(tenant, stored: list) -> None:
-    for object_id, _ in stored:
-        storage.delete_object(tenant, MODELS, object_id)

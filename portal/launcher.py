@@ -165,8 +165,10 @@ def _banner(base: str, port: int, logins: str) -> None:
 # kills, timing) and the browser tests (one Chromium, one live server) run one at a time after.
 PARALLEL = "not slow and not browser"
 SERIAL = "slow or browser"
-# pytest's final line, e.g. "==== 3 failed, 812 passed, 5 skipped in 201.17s (0:03:21) ===="
-SUMMARY = re.compile(r"^=+ (?P<counts>.+?) in (?P<seconds>[0-9.]+)s(?: \([0-9:]+\))? =+$")
+# pytest's final line, e.g. "==== 3 failed, 812 passed, 5 skipped in 201.17s (0:03:21) ====", or
+# under -q "3 failed, 812 passed in 201.17s"
+SUMMARY = re.compile(r"^(?:=+ )?(?P<counts>\d+ \w+(?:, \d+ \w+)*) in (?P<seconds>[0-9.]+)s"
+                     r"(?: \([0-9:]+\))?(?: =+)?$")
 
 
 def test(pytest_args: list[str]) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.utils import timezone
 
+from tenants.limits.quotas import QuotaExceeded
 from tenants.models import JobTicket, Tenant
 
+from .. import storage
 from ..models import Job
 
 _handlers: dict[str, Callable[[JobContext], None]] = {}
@@ -21,6 +24,28 @@ class JobFailed(Exception):
 
 class JobCancelled(Exception):
     pass
+
+
+@contextmanager
+def outputs_kept_only_if_registered(tenant: Tenant, kind: str, object_ids: Iterable[str]):
+    """A job's stored files outlive it only if the block that registers them ends normally.
+
+    A quota refusal at registration (storage, model versions) fails the job with its message,
+    no retry; any other error (or a kill signal turned exception) propagates, files removed.
+    """
+    try:
+        yield
+    except QuotaExceeded as exc:
+        _remove(tenant, kind, object_ids)
+        raise JobFailed(exc.message)
+    except BaseException:
+        _remove(tenant, kind, object_ids)
+        raise
+
+
+def _remove(tenant: Tenant, kind: str, object_ids: Iterable[str]) -> None:
+    for object_id in object_ids:
+        storage.delete_object(tenant, kind, object_id)
 
 
 def job_handler(kind: str):

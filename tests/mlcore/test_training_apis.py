@@ -165,6 +165,21 @@ def test_no_version_when_the_plan_has_no_room_left(api_as, churn, acme):
     assert response.json()["type"].endswith("quota-exceeded")
 
 
+def test_a_job_that_finds_no_room_when_it_registers_fails_and_leaves_no_model_file(api_as, churn, acme):
+    from mlcore import storage
+
+    bob = api_as("bob")
+    job = start(bob, churn["id"]).json()
+    acme.limit_overrides = {"model_versions": 0}  # lowered while the job waited for a worker
+    acme.save(update_fields=["limit_overrides"])
+    run_jobs()
+    done = bob.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert done["status"] == "failed"
+    assert "0 model versions" in done["error"]
+    assert [info for info in storage.iter_objects(acme) if info.kind == storage.MODELS] == []
+    assert bob.get("/api/v1/usage/").json()["usage"]["model_versions"] == 0
+
+
 # --- who may do what --------------------------------------------------------------------------
 def test_vera_and_audrey_cannot_train(api_as, churn):
     api_as("bob").post(f"/api/v1/datasets/{churn['id']}/share/", {"email": "vera@acme.test",

@@ -18,6 +18,11 @@ def test_a_part_that_ran_nothing_leaves_the_other_parts_counts():
     assert "1 failed, 700 passed, 3 skipped, 2 warnings in 153.30s (0:02:33)" in line
 
 
+def test_quiet_summaries_without_rules_count_too():
+    line = launcher._combined_summary(["1 passed, 22 deselected in 13.80s", "23 deselected in 2.66s"])
+    assert "1 passed in 16.46s (0:00:16)" in line
+
+
 def test_the_run_fails_if_either_part_fails_and_a_part_without_tests_is_no_failure():
     assert launcher._combined_exit_code([0, 0]) == 0
     assert launcher._combined_exit_code([0, 5]) == 0
