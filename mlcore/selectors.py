@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES, MembershipInfo, require_role
+from tenants.errors import Conflict
 from tenants.models import Role
 
 from .models import (
@@ -23,6 +24,7 @@ from .models import (
     MLModel,
     MLModelUserObjectPermission,
     ModelVersion,
+    PredictionOutput,
 )
 
 VIEW, USE, EDIT, DELETE, SHARE = "view", "use", "edit", "delete", "share"
@@ -203,3 +205,15 @@ def get_job_for_user(*, membership: MembershipInfo, user_id: int, job_id) -> Job
         return rows.get(pk=int(job_id))
     except (Job.DoesNotExist, TypeError, ValueError):
         raise Http404
+
+
+def get_prediction_output_for_user(*, membership: MembershipInfo, user_id: int, job_id) -> PredictionOutput:
+    """The output of a prediction job the member may see: 404 for any other job (as for a job
+    they may not see), a Conflict (409) until the job has succeeded."""
+    job = get_job_for_user(membership=membership, user_id=user_id, job_id=job_id)
+    if job.kind != Job.Kind.PREDICTION:
+        raise Http404
+    output = PredictionOutput.objects.filter(job=job).first()
+    if job.status != Job.Status.SUCCEEDED or output is None:
+        raise Conflict(f"This job has no result yet (it is {job.status}).")
+    return output

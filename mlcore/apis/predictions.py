@@ -11,16 +11,12 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from tenants.web.api import FastJSONParser, JSONFirstNegotiation, TenantAPI
+from tenants.web.api import FastJSONParser, JSONFirstNegotiation, ObjectAPI, TenantAPI
 from tenants.web.openapi import OpenApiTypes, file_response, problems
 from tenants.web.problems import Problem
 
-from ..models import Job, PredictionOutput
 from ..responses import prediction_download
-from ..selectors import (
-    get_dataset_for_user,
-    get_job_for_user,
-)
+from ..selectors import get_dataset_for_user, get_prediction_output_for_user
 from ..services import predictions as prediction_services
 from .jobs import JobOutput
 
@@ -51,24 +47,25 @@ class PredictionJobCreateApi(TenantAPI):
         return Response(JobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _prediction_output(api: TenantAPI, job_id) -> PredictionOutput:
-    job = get_job_for_user(membership=api.membership, user_id=api.request.user.pk, job_id=job_id)
-    output = PredictionOutput.objects.filter(job=job).first()
-    if job.kind != Job.Kind.PREDICTION or job.status != Job.Status.SUCCEEDED or output is None:
-        raise Problem(409 if job.kind == Job.Kind.PREDICTION else 404,
-                      f"This job has no result yet (it is {job.status})."
-                      if job.kind == Job.Kind.PREDICTION else "No such resource.")
-    return output
+class PredictionOutputAPI(ObjectAPI):
+    """An endpoint on the output of the prediction job of the URL, resolved once into self.object."""
+
+    url_kwarg = "job_id"
+    needs = {"GET": "view"}
+
+    def resolve(self, job_id, need):
+        return get_prediction_output_for_user(membership=self.membership, user_id=self.request.user.pk,
+                                              job_id=job_id)
 
 
-class JobResultApi(TenantAPI):
+class JobResultApi(PredictionOutputAPI):
     @extend_schema(summary="A prediction job's output", parameters=[
         OpenApiParameter("format", str, enum=["csv", "parquet"], description="Default csv.")],
         responses={**file_response("Row number, the id column if chosen, prediction and class "
                                    "probabilities.", "text/csv", "application/vnd.apache.parquet"),
                    **problems(400, 401, 403, 404, 409)})
-    def get(self, request, job_id):
-        output = _prediction_output(self, job_id)
+    def get(self, request, **url):
+        output = self.object
         fmt = request.query_params.get("format", "csv")
         if fmt not in ("csv", "parquet"):
             raise Problem(400, "format must be csv or parquet.",
@@ -76,19 +73,19 @@ class JobResultApi(TenantAPI):
         return prediction_download(self.tenant, output, fmt)
 
 
-class JobErrorsApi(TenantAPI):
+class JobErrorsApi(PredictionOutputAPI):
     @extend_schema(summary="Rows a prediction job could not score, with row, column and reason",
                    responses={**file_response("CSV of refused rows.", "text/csv"),
                               **problems(401, 403, 404, 409)})
-    def get(self, request, job_id):
-        return prediction_download(self.tenant, _prediction_output(self, job_id), "errors")
+    def get(self, request, **url):
+        return prediction_download(self.tenant, self.object, "errors")
 
 
-class JobReceiptApi(TenantAPI):
+class JobReceiptApi(PredictionOutputAPI):
     @extend_schema(summary="The signed receipt binding input, model and output",
                    responses={200: OpenApiTypes.OBJECT, **problems(401, 403, 404, 409)})
-    def get(self, request, job_id):
-        return Response(_prediction_output(self, job_id).receipt)
+    def get(self, request, **url):
+        return Response(self.object.receipt)
 
 
 class ModelPredictApi(TenantAPI):

@@ -9,16 +9,17 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from tenants.accounts.access import WRITER_ROLES
+from tenants.errors import Conflict
 from tenants.web.pages import PAGE_ERRORS, member_page, page_error
 
-from ..models import Job, ModelVersion, PredictionOutput
+from ..models import ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
     USE,
     dataset_list,
     get_dataset_for_user,
-    get_job_for_user,
     get_model_version_for_user,
+    get_prediction_output_for_user,
     model_list,
 )
 from ..services import datasets as dataset_services
@@ -63,11 +64,11 @@ def _actions(request, model):
 
 
 def _output(request, job_id) -> PredictionOutput:
-    job = get_job_for_user(membership=request.membership, user_id=request.user.pk, job_id=job_id)
-    output = PredictionOutput.objects.filter(job=job).first()
-    if job.kind != Job.Kind.PREDICTION or output is None:
+    try:
+        return get_prediction_output_for_user(membership=request.membership, user_id=request.user.pk,
+                                              job_id=job_id)
+    except Conflict:  # no result yet: the job page links here only once there is one
         raise Http404
-    return output
 
 
 @member_page(roles=WRITER_ROLES)
