@@ -117,6 +117,3 @@ def create_from_template(schema_name: str) -> bool:
                        f'SELECT app, name, applied FROM "{template}".django_migrations ORDER BY id')
     return True
 
-
-def forget() -> None:
-    _memo.clear()

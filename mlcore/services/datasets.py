@@ -365,10 +365,6 @@ def dataset_open_for_download(*, tenant: Tenant, dataset: Dataset):
     return storage.open_object(tenant, DATASETS, str(dataset.object_id))
 
 
-def membership_can_upload(membership: MembershipInfo) -> bool:
-    return membership is not None and membership.can_write_data
-
-
 class _ServerFile:
     """A file the platform itself stores (demo data, scripts): what the upload handler would give."""
 

@@ -120,11 +120,6 @@ def models_page(request):
                                                        "can_train": request.membership.can_write_data})
 
 
-def _headline(metrics: dict, task: str) -> tuple[str, float | None]:
-    key = "accuracy" if task == "classification" else "r2"
-    return key, metrics.get(key)
-
-
 @member_page(roles=DATA_ROLES)
 def model_detail(request, model_id: int):
     model = get_model_for_user(membership=request.membership, user_id=request.user.pk, model_id=model_id)

@@ -4,7 +4,7 @@ The middleware authenticates bearer tokens and tenant-bound sessions for pages a
 there is one place where credentials are checked. Session requests still get DRF's CSRF check.
 """
 
-from rest_framework import authentication, exceptions
+from rest_framework import authentication
 
 
 class _CsrfCheck(authentication.SessionAuthentication):
@@ -24,7 +24,3 @@ class PortalAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) to anonymous requests.
         return 'Bearer realm="api"'
-
-
-def raise_not_authenticated():
-    raise exceptions.NotAuthenticated("Log in or send 'Authorization: Bearer <token>'.")

@@ -213,10 +213,6 @@ def has_queued(queue: str | None = None) -> bool:
     return rows.filter(queue=queue).exists() if queue else rows.exists()
 
 
-def running_count(tenant: Tenant) -> int:
-    return JobTicket.objects.filter(tenant=tenant, state=JobTicket.State.RUNNING).count()
-
-
 def queue_position(ticket: JobTicket) -> int:
     """How many tickets on the same queue were queued before this one (any tenant)."""
     return JobTicket.objects.filter(queue=ticket.queue, state=JobTicket.State.QUEUED,
