@@ -1,4 +1,5 @@
-"""No import circles among portal, tenants and mlcore: when two modules need each other, the
+"""No import circles among portal, tenants and mlcore, and imports that run one way
+(portal -> mlcore -> tenants): when two modules need each other, the
 shared piece moves down into a third module.
 
 The graph is read from the source (ast), not by importing it. An edge is an explicit import:
@@ -130,6 +131,17 @@ def test_no_new_circles_dodged_by_late_imports():
     graph = edges(modules())
     new = [component for component in cycles(graph) if component not in KNOWN_LATE_CYCLES]
     assert new == [], "\n".join(describe(component, graph) for component in new)
+
+
+# The layers: portal wires, mlcore (tenant schemas) uses tenants (public schema), never back.
+ALLOWED_LAYERS = {"portal": {"portal", "mlcore", "tenants"}, "mlcore": {"mlcore", "tenants"},
+                  "tenants": {"tenants"}}
+
+
+def test_imports_run_one_way_portal_mlcore_tenants():
+    upward = [f"{e.source}:{e.line} -> {e.target}" for e in edges(modules())
+              if e.target.split(".")[0] not in ALLOWED_LAYERS[e.source.split(".")[0]]]
+    assert upward == []
 
 
 if __name__ == "__main__":
