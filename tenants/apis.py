@@ -31,7 +31,7 @@ from tenants.selectors import (
     get_member_for_admin,
     membership_list,
 )
-from tenants.web.api import TenantAPI
+from tenants.web.api import ObjectAPI, TenantAPI
 from tenants.web.openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
 from tenants.web.problems import Problem
 
@@ -98,36 +98,35 @@ class MemberListApi(TenantAPI):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class MemberDetailApi(TenantAPI):
+class MemberDetailApi(ObjectAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
+    url_kwarg = "member_id"
 
     @extend_schema_serializer(component_name="MemberUpdate")
     class InputSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
         limits = serializers.DictField(child=serializers.IntegerField(min_value=0), required=False)
 
-    def _member(self, member_id):
+    def resolve(self, member_id, need):
         return get_member_for_admin(actor=self.membership, tenant=self.tenant, member_id=member_id)
 
     @extend_schema(summary="A member", responses={200: MemberOutput, **problems(401, 403, 404)})
-    def get(self, request, member_id):
-        return Response(MemberOutput(self._member(member_id)).data)
+    def get(self, request, **url):
+        return Response(MemberOutput(self.object).data)
 
     @extend_schema(summary="Change a member's role or limits", request=InputSerializer,
                    responses={200: MemberOutput, **problems(400, 401, 403, 404, 409)})
-    def patch(self, request, member_id):
-        member = self._member(member_id)
+    def patch(self, request, **url):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.membership_update(membership=member, actor=request.user, **data.validated_data)
-        return Response(MemberOutput(self._member(member_id)).data)
+        member = services.membership_update(membership=self.object, actor=request.user, **data.validated_data)
+        return Response(MemberOutput(member).data)
 
     @extend_schema(summary="Remove a member (never the last admin)",
                    responses={204: None, **problems(401, 403, 404, 409)})
-    def delete(self, request, member_id):
-        member = self._member(member_id)
-        services.membership_remove(membership=member, actor=request.user)
+    def delete(self, request, **url):
+        services.membership_remove(membership=self.object, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -202,15 +201,19 @@ class TokenListApi(TenantAPI):
         return get_user_model().objects.get(pk=self.request.user.pk)
 
 
-class TokenDetailApi(TenantAPI):
+class TokenDetailApi(ObjectAPI):
     read_roles = ALL_ROLES
     write_roles = ALL_ROLES
+    url_kwarg = "token_id"
+    needs = {"DELETE": "delete"}
+
+    def resolve(self, token_id, need):
+        return get_api_token_for_user(user=self.request.user, tenant=self.tenant, token_id=token_id)
 
     @extend_schema(summary="Revoke a token (refused from the very next request)",
                    responses={204: None, **problems(401, 404)})
-    def delete(self, request, token_id):
-        token = get_api_token_for_user(user=request.user, tenant=self.tenant, token_id=token_id)
-        services.api_token_revoke(token=token, actor=request.user)
+    def delete(self, request, **url):
+        services.api_token_revoke(token=self.object, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -320,17 +323,21 @@ class AuditExportApi(TenantAPI):
         return response
 
 
-class AuditExportManifestApi(TenantAPI):
+class AuditExportManifestApi(ObjectAPI):
     read_roles = AUDIT_ROLES
     write_roles = AUDIT_ROLES
+    url_kwarg = "export_id"
+    needs = {"GET": "view"}
+
+    def resolve(self, export_id, need):
+        return get_audit_export_for_user(membership=self.membership, tenant=self.tenant, export_id=export_id)
 
     @extend_schema(summary="The signed manifest of a finished export",
                    responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
                        "Count, first and last entries, hashes, Ed25519 signature.")),
                               **problems(401, 403, 404, 409)})
-    def get(self, request, export_id):
-        export = get_audit_export_for_user(membership=self.membership, tenant=self.tenant,
-                                           export_id=export_id)
+    def get(self, request, **url):
+        export = self.object
         if export.completed_at is None:
             raise Problem(409, "This export has not finished streaming; its manifest is written "
                                "when the last byte is sent.")
