@@ -87,13 +87,14 @@ def test_a_worker_killed_mid_training_leaves_no_stuck_job(committed, api_as, wor
     assert not [p for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert bob.get(f"/api/v1/jobs/{job['id']}/").json()["status"] == "running"  # not yet noticed
 
-    started = time.monotonic()
     second = Worker("rescuer", beat=True)  # runs the reaper on its schedule
     try:
-        done = wait_for(bob, job["id"], timeout=120)
+        # The reaper notices the lost job within a minute and it runs again (or fails for good)...
+        assert _taken_up_again(job["id"], world, timeout=60)
+        # ...and it ends: retraining 400 trees takes its time on a busy 2-core machine.
+        done = wait_for(bob, job["id"], timeout=300)
     finally:
         second.stop()
-    assert time.monotonic() - started < 120
     assert done["status"] in ("succeeded", "failed")
     with tenant_context(world.acme):
         attempts = Job.objects.get(pk=job["id"]).attempts
@@ -104,6 +105,17 @@ def test_a_worker_killed_mid_training_leaves_no_stuck_job(committed, api_as, wor
     else:
         assert "stopped unexpectedly" in done["error"]
         assert versions == 0
+
+
+def _taken_up_again(job_id: int, world, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with tenant_context(world.acme):
+            job = Job.objects.get(pk=job_id)
+        if job.attempts >= 2 or job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def test_a_job_over_its_memory_limit_is_stopped_and_the_worker_keeps_serving(worker, api_as, world):
