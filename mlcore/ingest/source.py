@@ -246,6 +246,14 @@ class TextSource(io.RawIOBase):
             prefix = decoder.decode(raw[: max(exc.start, 0)], False).encode("utf-8")
             bad = exc.object[exc.start] if exc.start < len(exc.object) else 0
             raise self._encoding_error(prefix, bad, self._encoding)
+        except UnicodeError:
+            # utf-16 / utf-32 without a byte-order mark: Python will not guess the byte order.
+            family = self._encoding.replace("_", "-").split("-")[:2]
+            name = "-".join(family).upper()
+            raise IngestError(
+                f"The file was declared {name} but does not start with a byte-order mark, so its "
+                f"byte order is unknown: choose {name}-LE (what Windows writes) or {name}-BE.",
+                code="encoding", line=1)
         if self._first and text.startswith("\ufeff"):
             text = text[1:]
         return text.encode("utf-8")

@@ -152,6 +152,17 @@ def test_an_encoding_that_is_not_a_character_set_is_a_400_on_that_field(api_as, 
     assert_nothing_stored(acme, before)
 
 
+def test_utf16_declared_on_a_file_without_a_byte_order_mark_is_a_400_naming_the_choices(api_as, acme):
+    before = stored_files(acme)
+    response = upload(api_as("bob"), "city,sales\nOslo,3\n".encode("utf-16-le"), encoding="utf-16")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/dataset-encoding"
+    assert "byte-order mark" in response.json()["detail"] and "UTF-16-LE" in response.json()["detail"]
+    assert_nothing_stored(acme, before)
+    assert usage(acme).datasets == 0
+
+
 def test_a_missing_file_field_is_a_400(api_as, acme):
     response = api_as("bob").post("/api/v1/datasets/", {"name": "x"}, format="multipart")
     assert response.status_code == 400
