@@ -13,3 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     *public_patterns,
 ]
+
+# The same error pages as on tenant hosts (a public host has no /api/, so always the pages).
+handler404 = "tenants.views.errors.page_not_found"
+handler403 = "tenants.views.errors.permission_denied"
+handler500 = "tenants.views.errors.server_error"

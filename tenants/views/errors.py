@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.shortcuts import render
+
+from tenants.web.outages import outage_response
 
 
 def page_not_found(request, exception=None):
@@ -20,6 +24,10 @@ def permission_denied(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this inside its `except` block: the exception is still current.
+    outage = outage_response(request, sys.exc_info()[1])
+    if outage is not None:
+        return outage
     if request.path.startswith("/api/"):
         from tenants.web.problems import problem_response
 

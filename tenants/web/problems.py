@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.errors import ServiceError
+from tenants.web import outages
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ def _flatten(data, prefix: str = "") -> list[dict]:
 
 def exception_handler(exc, context):
     """DRF's handler, answering every error as a problem; the one place a ServiceError maps."""
+    outage = outages.outage_response(context["request"], exc)
+    if outage is not None:
+        return outage
     if isinstance(exc, ServiceError):
         exc = Problem(exc.status, exc.message, slug=exc.code, errors=exc.errors, **exc.extra)
     if isinstance(exc, DjangoValidationError):
