@@ -1,6 +1,7 @@
 """Outages of PostgreSQL or Redis (tenants/web/outages.py): 503 with Retry-After, never a traceback,
 and the service recovers by itself when the dependency is back. Also: no Django debug page, ever."""
 
+import importlib
 import socket
 
 import pytest
@@ -119,6 +120,12 @@ def test_an_api_view_that_loses_the_database_answers_the_same_problem(api_as, mo
     # Raised inside the DRF view: DRF's exception handler maps it, not Django's handler500.
     monkeypatch.setattr(datasets, "dataset_list", lost)
     _assert_api_unavailable(bob.get("/api/v1/datasets/"), "database")
+
+
+def test_local_settings_do_not_show_djangos_debug_pages_by_default(monkeypatch):
+    monkeypatch.delenv("DJANGO_DEBUG", raising=False)
+    local = importlib.reload(importlib.import_module("portal.settings.local"))
+    assert local.DEBUG is False
 
 
 def test_an_unknown_url_on_a_tenant_host_is_the_products_404_page(anon):
