@@ -29,19 +29,41 @@ def effective_limits(tenant: Tenant) -> dict[str, int]:
     return limits
 
 
-_limits_cache: dict[int, tuple[int, dict[str, int]]] = {}
+# tenant id -> (tenant epoch, plan, overrides, effective limits), read from the database under that
+# epoch. Plan and override changes bump the epoch (tenant_limits_set, plan_changed).
+_limits_cache: dict[int, tuple[int, object, dict, dict[str, int]]] = {}
+
+
+def _fresh_entry(tenant: Tenant, epoch: int) -> tuple[int, object, dict, dict[str, int]]:
+    cached = _limits_cache.get(tenant.id)
+    if cached is not None and cached[0] == epoch:
+        return cached
+    fresh = Tenant.objects.select_related("plan").get(pk=tenant.id)
+    cached = (epoch, fresh.plan, dict(fresh.limit_overrides or {}), effective_limits(fresh))
+    _limits_cache[tenant.id] = cached
+    return cached
 
 
 def limits_cached(tenant: Tenant, *, epoch: int) -> dict[str, int]:
     """effective_limits() for the hot path: rebuilt when the tenant's epoch moves (plan or
     override changes bump it)."""
-    cached = _limits_cache.get(tenant.id)
-    if cached is not None and cached[0] == epoch:
-        return cached[1]
-    fresh = Tenant.objects.select_related("plan").get(pk=tenant.id)
-    limits = effective_limits(fresh)
-    _limits_cache[tenant.id] = (epoch, limits)
-    return limits
+    return _fresh_entry(tenant, epoch)[3]
+
+
+def refresh_limits(tenant: Tenant, *, epoch: int) -> None:
+    """Give a (possibly cached) tenant object the plan and overrides current at this epoch.
+
+    The routing middleware caches host -> tenant for PORTAL_TENANT_CACHE_SECONDS; the access
+    middleware calls this with the epoch the request's gate read, so every limit enforced from
+    request.tenant (reservations, job and budget checks, usage pages) is the one in force on this
+    request. No SQL while the epoch stays the same.
+    """
+    if tenant.__dict__.get("_limits_epoch") == epoch:
+        return
+    _, plan, overrides, _ = _fresh_entry(tenant, epoch)
+    tenant.plan = plan
+    tenant.limit_overrides = dict(overrides)
+    tenant._limits_epoch = epoch
 
 
 def forget_cached_limits() -> None:

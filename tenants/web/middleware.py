@@ -189,6 +189,8 @@ class TenantAccessMiddleware:
                     request.session.flush()
                 return not_found(request)
             request.membership = membership
+            # The routing cache may hold this tenant from before a plan or override change.
+            quotas.refresh_limits(tenant, epoch=result.tenant_epoch)
             if is_api:
                 refused = self._over_rate_limit(request, tenant, membership, result)
                 if refused is not None:
