@@ -130,3 +130,16 @@ def test_a_killed_worker_comes_back_alone_with_one_scheduler_and_nothing_outlive
     assert launcher.wait(timeout=20) == 0
     _, alive = psutil.wait_procs(launcher.seen, timeout=5)
     assert alive == []
+
+
+def test_nothing_outlives_a_launcher_killed_with_sigkill(launcher):
+    up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == 2,
+                     timeout=120)
+    assert up, launcher.log_path.read_text()[-3000:]
+    launcher.seen = _descendants(launcher)
+
+    launcher.kill()
+    launcher.wait(timeout=5)
+
+    _, alive = psutil.wait_procs(launcher.seen, timeout=20)
+    assert alive == []
