@@ -16,6 +16,7 @@ a time; it ends with one summary line for both and fails if either part fails.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from portal import embedded
 
@@ -51,31 +53,18 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
     return result.stdout or ""
 
 
-def _celery_worker(env: dict[str, str], queues: str, concurrency: str, beat: bool = False) -> subprocess.Popen:
-    """A worker whose output (banner, one INFO line per task, the beat's ticks) goes to
-    var/log/worker-<queue>.log, so the terminal keeps the log-in banner and the web requests."""
-    name = queues.split(",")[0]
-    extra = ["--beat", "--schedule", str(embedded.var_dir() / "celerybeat-schedule")] if beat else []
-    log = _worker_log(name).open("ab")
-    try:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [PYTHON, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--queues", queues,
-             "--concurrency", concurrency, "--hostname", f"{name}@%h", *extra], env=env, cwd=BASE_DIR,
-            stdout=log, stderr=subprocess.STDOUT)
-    finally:
-        log.close()  # the child holds its own copy
-
-
-def _worker_log(queue: str) -> Path:
+def _log_file(name: str) -> Path:
+    """var/log/<name>.log: workers and the scheduler write there (banner, one INFO line per task,
+    the scheduler's ticks), so the terminal keeps the log-in banner and the web requests."""
     folder = embedded.var_dir() / "log"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"worker-{queue}.log"
+    return folder / f"{name}.log"
 
 
-def _worker_logs_shown() -> str:
-    """Where the worker logs are, as the person who typed `make run` would write it."""
-    folder = _worker_log("training").parent
-    return f"{folder.relative_to(BASE_DIR) if folder.is_relative_to(BASE_DIR) else folder}/worker-*.log"
+def _logs_shown() -> str:
+    """Where the worker and scheduler logs are, as the person who typed `make run` would write it."""
+    folder = _log_file("beat").parent
+    return f"{folder.relative_to(BASE_DIR) if folder.is_relative_to(BASE_DIR) else folder}/*.log"
 
 
 def _wait_for_http(port: int, timeout: float = 30.0) -> bool:
@@ -98,55 +87,202 @@ def run() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
     port = int(env.get("PORT", "8000"))
     base = env.get("PORTAL_BASE_DOMAIN", "localhost")
+    # From here on SIGTERM unwinds like Ctrl-C, so the servers started below are stopped either way.
+    signal.signal(signal.SIGTERM, _interrupt)
     started = _services(env)
-    children: list[subprocess.Popen] = []
-
-    def shutdown(*_):
-        _say("stopping…")
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        _stop_services(started)
-        _say("stopped")
-
+    children = _children(env, port)
     try:
-        _say("migrating and seeding demo data…")
-        _manage(env, "setup_platform", "-v", "0")
-        logins = _manage(env, "seed_demo", "--logins", capture=True)
-        _manage(env, "seed_demo_data")
-        workers = env.get("WEB_CONCURRENCY", "3")
-        children.append(subprocess.Popen(  # noqa: S603
-            [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10",
-             "--timeout", "120"], env=env, cwd=BASE_DIR))
-        # Two workers, so long training never blocks scoring: one for training jobs, one for
-        # predictions and periodic work (it also runs the beat scheduler, once).
-        children.append(_celery_worker(env, "training", env.get("PORTAL_TRAINING_CONCURRENCY", "2")))
-        children.append(_celery_worker(env, "prediction,default", env.get("PORTAL_PREDICTION_CONCURRENCY", "2"),
-                                       beat=True))
+        logins = _prepare(env)
+        for child in children:
+            child.start(env)
         if not _wait_for_http(port):
             _say("the web server did not come up; see the log above")
-            shutdown()
             return 1
         _banner(base, port, logins)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        _say(f"a process exited; shutting down (worker logs: {_worker_logs_shown()})")
-        shutdown()
-        return 1
+        _supervise(children, env)  # until Ctrl-C or SIGTERM
     except KeyboardInterrupt:
-        shutdown()
         return 0
     except subprocess.CalledProcessError as exc:
         _say(f"set-up failed: {exc}")
-        shutdown()
         return 1
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short (SIGKILL still can, and the
+        # children die with the launcher then).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _say("stopping…")
+        _stop_children(children)
+        _stop_services(started)
+        _say("stopped")
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def _prepare(env: dict[str, str]) -> str:
+    """Migrates and seeds the demo; returns the demo logins for the banner.
+
+    PORTAL_RUN_DEMO=0 skips the demo tenants and data (the launcher drill, a database that has
+    its own tenants)."""
+    _say("migrating and seeding demo data…")
+    _manage(env, "setup_platform", "-v", "0")
+    if env.get("PORTAL_RUN_DEMO", "1") == "0":
+        return " Demo data: not seeded (PORTAL_RUN_DEMO=0)"
+    logins = _manage(env, "seed_demo", "--logins", capture=True)
+    _manage(env, "seed_demo_data")
+    return logins
+
+
+def _children(env: dict[str, str], port: int) -> list[Child]:
+    """Web, one worker per queue group (long training never blocks scoring) and the scheduler.
+
+    The scheduler is its own process, not a worker's --beat: a worker that dies and comes back
+    then never leaves a second scheduler behind, and there is exactly one."""
+    prefix = env.get("PORTAL_QUEUE_PREFIX", "")
+    celery = [PYTHON, "-m", "celery", "-A", "portal"]
+    return [
+        Child("web", [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
+                      "--workers", env.get("WEB_CONCURRENCY", "3"), "--access-logfile", "-",
+                      "--graceful-timeout", "10", "--timeout", "120"],
+              log=None, death_signal=signal.SIGTERM),
+        Child("worker-training", [*celery, "worker", "--loglevel", "INFO", "--queues", f"{prefix}training",
+                                  "--concurrency", env.get("PORTAL_TRAINING_CONCURRENCY", "2"),
+                                  "--hostname", f"{prefix}training@%h"],
+              log=_log_file("worker-training")),
+        Child("worker-prediction", [*celery, "worker", "--loglevel", "INFO",
+                                    "--queues", f"{prefix}prediction,{prefix}default",
+                                    "--concurrency", env.get("PORTAL_PREDICTION_CONCURRENCY", "2"),
+                                    "--hostname", f"{prefix}prediction@%h"],
+              log=_log_file("worker-prediction")),
+        Child("beat", [*celery, "beat", "--loglevel", "INFO",
+                       "--schedule", str(embedded.var_dir() / "celerybeat-schedule")],
+              log=_log_file("beat")),
+    ]
+
+
+def _supervise(children: list[Child], env: dict[str, str]) -> NoReturn:
+    """Restarts a child that exited, after 1 s, then 2, 4… up to 30 s while it keeps failing;
+    the others keep running (the web keeps serving while a worker comes back)."""
+    while True:
+        now = time.monotonic()
+        for child in children:
+            if child.restart_at is not None and now >= child.restart_at:
+                _say(f"restarting {child.name}")
+                child.start(env)
+            elif child.exited():
+                delay = child.schedule_restart(now)
+                _say(f"{child.name} exited with code {child.proc.returncode}; restarting in {delay:.0f} s"
+                     f" (log: {child.log_shown()})")
+        time.sleep(0.5)
+
+
+def _stop_children(children: list[Child], timeout: float = 15.0) -> None:
+    """SIGTERM to every child, SIGKILL to whatever of their process groups is left after `timeout`."""
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + timeout
+    for child in children:
+        child.wait(max(0.0, deadline - time.monotonic()))
+    for child in children:
+        child.kill_group()
+
+
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+# A child that ran this long before exiting starts again from the first delay.
+RESTART_RESET_AFTER = 60.0
+
+
+class Child:
+    """One supervised process, in its own process group (so Ctrl-C in the terminal reaches only the
+    launcher, and what the child leaves behind can be killed as a group) and set to die with the
+    launcher, even if the launcher is killed with SIGKILL (Linux)."""
+
+    def __init__(self, name: str, argv: list[str], log: Path | None, death_signal: int = signal.SIGKILL):
+        self.name = name
+        self.argv = argv
+        self.log_path = log  # None: the terminal (the web's requests)
+        # The web gets SIGTERM, so gunicorn's arbiter takes its own workers down; Celery's pool
+        # processes and job processes already die with their worker.
+        self.death_signal = death_signal
+        self.proc: subprocess.Popen | None = None
+        self.delay = RESTART_FIRST_DELAY
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        out = None
+        if self.log_path:
+            out = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                self.argv, env=env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT if out else None,
+                start_new_session=True, preexec_fn=_die_with_parent(os.getpid(), self.death_signal))  # noqa: PLW1509
+        finally:
+            if out:
+                out.close()  # the child holds its own copy
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def exited(self) -> bool:
+        return self.restart_at is None and self.proc is not None and self.proc.poll() is not None
+
+    def schedule_restart(self, now: float) -> float:
+        # A killed worker leaves its pool processes behind in its group: they go first.
+        self.kill_group()
+        if now - self.started_at >= RESTART_RESET_AFTER:
+            self.delay = RESTART_FIRST_DELAY
+        delay, self.delay = self.delay, min(self.delay * 2, RESTART_MAX_DELAY)
+        self.restart_at = now + delay
+        return delay
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def wait(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _say(f"{self.name} did not stop within the timeout; killing it")
+
+    def kill_group(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is already gone
+        self.proc.wait()
+
+    def log_shown(self) -> str:
+        if self.log_path is None:
+            return "above"
+        return str(self.log_path.relative_to(BASE_DIR) if self.log_path.is_relative_to(BASE_DIR)
+                   else self.log_path)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int, death_signal: int):
+    """preexec_fn: `death_signal` when the launcher dies (prctl PR_SET_PDEATHSIG, Linux only), and exit at
+    once if it died before that was set."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        prctl = None  # not Linux: Ctrl-C and SIGTERM still stop everything, SIGKILL does not
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, death_signal)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def _banner(base: str, port: int, logins: str) -> None:
@@ -156,7 +292,7 @@ def _banner(base: str, port: int, logins: str) -> None:
     print(f" Workspaces: http://acme.{base}:{port}/   http://globex.{base}:{port}/")
     print(f" API docs:   http://acme.{base}:{port}/api/docs/")
     print(logins.rstrip())
-    print(f" Worker logs: {_worker_logs_shown()}")
+    print(f" Worker and scheduler logs: {_logs_shown()}")
     print(f" Other terminal: .venv/bin/python manage.py <command>\n{line}\n", flush=True)
 
 

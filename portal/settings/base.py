@@ -247,7 +247,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Queue names get this prefix (tests and the launcher drill give every run its own queues on a
+# shared broker); the launcher's workers listen on the prefixed names.
+PORTAL_QUEUE_PREFIX = env_str("PORTAL_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = f"{PORTAL_QUEUE_PREFIX}default"
 CELERY_TIMEZONE = "UTC"
 if CELERY_BROKER_URL.startswith("rediss://"):
     CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
@@ -273,8 +276,6 @@ PORTAL_MODEL_CACHE_ENTRIES = env_int("PORTAL_MODEL_CACHE_ENTRIES", 16)
 PORTAL_MODEL_CACHE_BYTES = env_int("PORTAL_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
 # How often each web process pushes its online-prediction counts to Redis.
 PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
-# Queue names get this prefix (tests give every run its own queues on a shared broker).
-PORTAL_QUEUE_PREFIX = env_str("PORTAL_QUEUE_PREFIX", "")
 # "fork": every job in its own child process with hard limits (always, outside unit tests).
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
 # A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.

@@ -1,5 +1,8 @@
 """portal/launcher.py `test`: two pytest parts (parallel, then serial) read as one run by CI."""
 
+import os
+import sys
+
 from portal import launcher
 
 PARALLEL = "========= 1 failed, 700 passed, 3 skipped, 120 deselected, 2 warnings in 150.20s (0:02:30) ========="
@@ -38,3 +41,14 @@ def test_a_callers_own_selection_runs_pytest_once_as_asked():
     assert launcher._chooses_own_selection(["-n", "4", "tests/tenants"])
     assert launcher._chooses_own_selection(["-p", "no:xdist"])
     assert not launcher._chooses_own_selection(["tests/tenants", "-x", "-k", "keys"])
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time_up_to_30_seconds_and_starts_over_after_a_long_run(tmp_path):
+    child = launcher.Child("worker-drill", [sys.executable, "-c", "pass"], log=tmp_path / "drill.log")
+    child.start(dict(os.environ))
+    child.proc.wait()
+
+    delays = [child.schedule_restart(child.started_at + 1) for _ in range(7)]
+
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    assert child.schedule_restart(child.started_at + launcher.RESTART_RESET_AFTER) == 1
