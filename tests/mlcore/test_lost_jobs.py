@@ -60,6 +60,20 @@ def test_a_job_whose_process_dies_on_its_last_attempt_fails_saying_the_process_w
                               "it will not be retried.")
 
 
+def test_a_job_whose_worker_went_silent_says_the_worker_stopped_and_what_comes_next(api_as, page_as, churn):
+    bob = api_as("bob")
+    job, ticket = _started_job(bob, churn["id"])
+    assert bob.get(f"/api/v1/jobs/{job['id']}/").json()["wait_reason"] == ""
+
+    _silence(ticket, seconds=runner.HEARTBEAT_SECONDS * 5)
+
+    shown = bob.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert shown["status"] == "running"
+    assert shown["wait_reason"] == "The worker running this job stopped; it will be retried (attempt 2 of 2)"
+    page = page_as("bob").get(f"/jobs/{job['id']}/")
+    assert "The worker running this job stopped; it will be retried" in page.content.decode()
+
+
 def test_the_reaper_queues_a_job_of_a_lost_worker_again_with_the_reason(api_as, churn, settings):
     bob = api_as("bob")
     job, ticket = _started_job(bob, churn["id"])
