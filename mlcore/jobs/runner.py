@@ -1,4 +1,13 @@
-"""The worker side of jobs: claim, fork, watch (memory, time, heartbeats, cancel), finish, reap."""
+"""The worker side of jobs: claim, fork, watch (memory, time, heartbeats, cancel), finish, reap.
+
+When a job's process dies, whatever died, one policy applies (`scheduler.retry_after_loss`): the
+job's own process dying without a report (killed by a signal, the OOM killer, a crash) is noticed
+by the worker at once; the worker itself dying is noticed by the reaper once its heartbeats have
+stopped for PORTAL_JOB_STALE_SECONDS. Either way `_job_lost` queues the job again while attempts
+remain (MAX_ATTEMPTS counts the first run), with a message saying so, and otherwise fails it with a
+message saying the process was lost. Jobs stopped for overrunning their memory or time limit fail
+at once: a second run would overrun too.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ HEARTBEAT_SECONDS = 2.0
 POLL_SECONDS = 0.05
 DRAIN_MAX_JOBS = 50
 DRAIN_MAX_SECONDS = 600
+LOST = "lost"
 
 
 # --- the worker side -------------------------------------------------------------------------
@@ -54,7 +64,7 @@ def run_available(queue: str) -> int:
 
 @dataclass
 class Outcome:
-    status: str  # succeeded | failed | cancelled
+    status: str  # succeeded | failed | cancelled | lost (the job's process died without a report)
     error: str = ""
     cpu_ms: int = 0
     peak_memory_bytes: int = 0
@@ -94,14 +104,18 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
     with tenant_context(tenant), transaction.atomic():
         job = Job.objects.select_for_update().get(pk=ticket.job_id)
         fields = {"cpu_seconds": outcome.cpu_ms / 1000, "peak_memory_bytes": outcome.peak_memory_bytes}
-        if job.status != Job.Status.SUCCEEDED:  # the child committed no success: say why
+        lost = outcome.status == LOST and job.status != Job.Status.SUCCEEDED
+        if job.status != Job.Status.SUCCEEDED and not lost:  # the child committed no success: say why
             cancelled = outcome.status == Job.Status.CANCELLED
             fields.update(
                 status=Job.Status.CANCELLED if cancelled else Job.Status.FAILED,
                 error="" if cancelled else (outcome.error or "The job ended without a result."),
                 message="Cancelled" if cancelled else "Failed", finished_at=now)
         Job.objects.filter(pk=job.pk).update(**fields)
-        scheduler.ticket_finish(ticket.id, cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes)
+        if lost:
+            _job_lost(ticket, job, what=outcome.error)
+        else:
+            scheduler.ticket_finish(ticket.id, cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes)
         quotas.meter_job(tenant, user_id=ticket.user_id, cpu_ms=outcome.cpu_ms,
                          peak_memory_bytes=outcome.peak_memory_bytes)
     if outcome.status != Job.Status.SUCCEEDED:
@@ -223,8 +237,8 @@ def _watch_child(pid: int, read_fd: int, ticket: JobTicket, mem_limit: int, wall
         return Outcome(status=stop_status, error=stop_reason, cpu_ms=cpu_ms, peak_memory_bytes=peak)
     if report is None:
         why = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}")
-        return Outcome(status=Job.Status.FAILED, cpu_ms=cpu_ms, peak_memory_bytes=peak,
-                       error=f"The job process stopped unexpectedly ({why}).")
+        return Outcome(status=LOST, cpu_ms=cpu_ms, peak_memory_bytes=peak,
+                       error=f"The job's process stopped unexpectedly ({why})")
     return Outcome(status=report["status"], error=report.get("error", ""), cpu_ms=cpu_ms,
                    peak_memory_bytes=peak)
 
@@ -293,9 +307,30 @@ def _job_actor(job: Job) -> audit.Actor:
                        auth_method="job", request_id=f"job-{job.id}")
 
 
+# --- lost jobs ---------------------------------------------------------------------------------
+def _job_lost(ticket: JobTicket, job: Job, *, what: str) -> None:
+    """The job's process died (`what` says which): run it again or fail it, by the one policy in
+    scheduler.retry_after_loss. Called inside the transaction that holds the job's row."""
+    note = scheduler.lost_note(ticket, what=what)
+    if scheduler.retry_after_loss(ticket):
+        scheduler.ticket_requeue(ticket.id, "waiting to be retried")
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, progress=0.0, message=note)
+        transaction.on_commit(lambda q=ticket.queue: wake(q))
+        return
+    scheduler.ticket_finish(ticket.id)
+    cancelled = ticket.cancel_requested
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.CANCELLED if cancelled else Job.Status.FAILED, finished_at=timezone.now(),
+        message="Cancelled" if cancelled else "Failed", error="" if cancelled else f"{note}.")
+    logger.warning("job lost", extra={"tenant": ticket.tenant.slug, "job": ticket.job_id, "reason": what})
+
+
 # --- the reaper --------------------------------------------------------------------------------
+WORKER_LOST = "The worker running this job stopped unexpectedly"
+
+
 def reap_stale_jobs() -> int:
-    """Jobs whose worker stopped sending heartbeats: retry once, then fail with the reason."""
+    """Jobs whose worker stopped sending heartbeats: retried or failed by the lost-job policy."""
     reaped = 0
     stale_after = timedelta(seconds=settings.PORTAL_JOB_STALE_SECONDS)
     for ticket in scheduler.stale_tickets(older_than=stale_after):
@@ -304,18 +339,7 @@ def reap_stale_jobs() -> int:
             if job is None or job.is_finished:
                 scheduler.ticket_finish(ticket.id)
                 continue
-            if ticket.attempts < scheduler.MAX_ATTEMPTS and not ticket.cancel_requested:
-                scheduler.ticket_requeue(ticket.id, "retrying: the worker running it stopped")
-                Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, progress=0.0,
-                                                     message="Retrying: the worker running it stopped")
-                transaction.on_commit(lambda q=ticket.queue: wake(q))
-            else:
-                scheduler.ticket_finish(ticket.id)
-                Job.objects.filter(pk=job.pk).update(
-                    status=Job.Status.CANCELLED if ticket.cancel_requested else Job.Status.FAILED,
-                    finished_at=timezone.now(), message="Failed",
-                    error=(f"The worker running this job stopped unexpectedly "
-                           f"({ticket.attempts} attempts)."))
+            _job_lost(ticket, job, what=WORKER_LOST)
         reaped += 1
     if reaped:
         logger.warning("reaped stale jobs", extra={"count": reaped})

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
 from tenants.limits import scheduler
 from tenants.models import JobTicket, Tenant
 
 from ..models import Job
 
+# A running job's worker sends a heartbeat every 2 s; after this long without one the job's page
+# says the worker was lost, well before the reaper (PORTAL_JOB_STALE_SECONDS) acts on it.
+WORKER_SILENT_SECONDS = 10
+
 
 def wait_reason(*, tenant: Tenant, job: Job) -> str:
-    """Why a queued job has not started: a limit, or its place in the line."""
-    if job.status != Job.Status.QUEUED:
+    """Why a queued job has not started (a limit, or its place in the line), or, for a running job
+    whose worker has gone silent, that the worker was lost and what happens next."""
+    if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
         return ""
     ticket = JobTicket.objects.filter(tenant=tenant, job_id=job.id).first()
     if ticket is None:
         return ""
+    if job.status == Job.Status.RUNNING:
+        return _worker_lost_note(ticket)
     if ticket.wait_reason:
         return ticket.wait_reason
     ahead = scheduler.queue_position(ticket)
     return "waiting for a free worker" + (f" ({ahead} jobs ahead)" if ahead else "")
+
+
+def _worker_lost_note(ticket: JobTicket) -> str:
+    silent = timedelta(seconds=min(WORKER_SILENT_SECONDS, settings.PORTAL_JOB_STALE_SECONDS))
+    if ticket.state != JobTicket.State.RUNNING or ticket.heartbeat_at is None:
+        return ""
+    if timezone.now() - ticket.heartbeat_at < silent:
+        return ""
+    return scheduler.lost_note(ticket, what="The worker running this job stopped")

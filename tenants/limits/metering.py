@@ -5,7 +5,8 @@ user id). Predicted rows are counted through `count_predictions` — from a per-
 a background thread flushes every second, so an online prediction costs no extra round trip —
 into the same kind of daily hash, monthly totals per tenant and per member (what the quota
 checks read) and the audit trail's per-minute counters. `sync_to_database` (every minute) moves
-the daily hashes into UsageDaily rows, taking each key with RENAME so no count is added twice.
+the daily hashes into UsageDaily rows; each sync takes a key of its own, and a sync that died halfway
+is finished by a later one (see the notes above `_take`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 
 from tenants.auditing import online as audit_online
 from tenants.limits import gate, usage
@@ -132,17 +134,53 @@ def member_month_predicted_rows(tenant_id: int, user_id: int) -> int:
 
 
 # --- Redis -> PostgreSQL ---------------------------------------------------------------------
-def _take(redis, key: str) -> dict[str, int]:
-    taking = f"{key}:syncing"
-    try:
-        redis.rename(key, taking)
-    except Exception as exc:  # no such key: nothing counted since the last sync
-        if "no such key" in str(exc).lower():
-            return {}
-        raise
-    raw = redis.hgetall(taking)
-    redis.delete(taking)
+# A sync takes a daily hash by renaming it to a key of its own and noting that key, with the time
+# it was taken, in one sorted set (one Lua call, so a key is never taken without being noted). It
+# then adds the counts to UsageDaily and, once PostgreSQL has committed, deletes the taken key.
+# A sync killed in between leaves its key noted; a later sync recovers keys noted more than
+# STRANDED_AFTER seconds ago, claiming each by stamping it anew so only one sync recovers it.
+# Remaining window for counting twice: a sync killed after PostgreSQL committed but before the
+# delete reached Redis (one round trip), or a sync that takes longer than STRANDED_AFTER to write
+# one key. Nothing is lost: counts are deleted from Redis only after they are in PostgreSQL.
+STRANDED_AFTER = 300
+
+_TAKE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('ZADD', KEYS[3], ARGV[1], KEYS[2])
+return 1
+"""
+
+_CLAIM_LUA = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
+
+def _taken_registry() -> str:
+    return f"{gate._prefix()}:use:taken"
+
+
+def _take(redis, key: str) -> str | None:
+    """Move the hash at `key` to a key of this sync's own; None when nothing was counted."""
+    taken = f"{key}:taken:{uuid.uuid4().hex}"
+    if not redis.eval(_TAKE_LUA, 3, key, taken, _taken_registry(), time.time()):
+        return None
+    return taken
+
+
+def _read(redis, taken: str) -> dict[str, int]:
+    raw = redis.hgetall(taken)
     return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+
+def _finish(redis, taken: str) -> None:
+    pipe = redis.pipeline(transaction=True)
+    pipe.delete(taken)
+    pipe.zrem(_taken_registry(), taken)
+    pipe.execute()
 
 
 def _add(tenant_id: int, day: date, field: str, per_user: dict[str, int]) -> None:
@@ -152,24 +190,52 @@ def _add(tenant_id: int, day: date, field: str, per_user: dict[str, int]) -> Non
         UsageDaily.objects.filter(pk=row.pk).update(**{field: models.F(field) + amount})
 
 
+_FIELDS = {"api": "api_requests", "pred": "predicted_rows"}
+
+
+def _store(redis, taken: str, tenant_id: int, day: date, field: str) -> int:
+    """Counts of one taken key -> UsageDaily, then the key is deleted; returns the rows touched."""
+    counts = _read(redis, taken)
+    with transaction.atomic():
+        _add(tenant_id, day, field, counts)
+    _finish(redis, taken)
+    return len(counts)
+
+
+def _recover_stranded(redis) -> set[int]:
+    """Keys taken by a sync that died before finishing; returns the tenants whose usage changed."""
+    now = time.time()
+    changed = set()
+    for raw in redis.zrangebyscore(_taken_registry(), "-inf", now - STRANDED_AFTER):
+        taken = raw.decode() if isinstance(raw, bytes) else raw
+        if not redis.eval(_CLAIM_LUA, 1, _taken_registry(), taken, now - STRANDED_AFTER, now):
+            continue  # another sync claimed it first
+        kind, tenant_id, day = taken.split(":taken:")[0].rsplit(":", 3)[1:]
+        logger.warning("recovering usage counts of an unfinished sync", extra={"key": taken})
+        if _store(redis, taken, int(tenant_id), datetime.strptime(day, "%Y%m%d").date(), _FIELDS[kind]):
+            changed.add(int(tenant_id))
+    return changed
+
+
 def sync_to_database(days: tuple[date, ...] | None = None) -> int:
     """Move today's (and yesterday's) Redis counts into UsageDaily; returns the rows touched."""
     redis = gate.client()
     today = datetime.now(UTC)
     days = days or (today.date(), date.fromordinal(today.date().toordinal() - 1))
+    recovered = _recover_stranded(redis)
     touched = 0
     for tenant in Tenant.objects.exclude(schema_name="public"):
         tenant_id = tenant.id
-        changed = False
+        changed = tenant_id in recovered
         for day in days:
             when = datetime(day.year, day.month, day.day, tzinfo=UTC)
             keys = gate.usage_keys(tenant_id, when)
             for key, field in ((keys["api_day"], "api_requests"), (keys["pred_day"], "predicted_rows")):
-                counts = _take(redis, key)
-                if counts:
-                    _add(tenant_id, day, field, counts)
-                    touched += len(counts)
-                    changed = True
+                taken = _take(redis, key)
+                if taken:
+                    rows = _store(redis, taken, tenant_id, day, field)
+                    touched += rows
+                    changed = changed or bool(rows)
         if changed:
             usage.invalidate(tenant)
         _seed_month_total(redis, tenant_id, today)

@@ -30,7 +30,7 @@ from tenants.models import JobTicket, Membership, Tenant
 logger = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x6A6F6273  # "jobs": one advisory lock for every claim on every queue
-MAX_ATTEMPTS = 2
+MAX_ATTEMPTS = 2  # a job runs once, and once more if the process running it died
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,24 @@ def ticket_finish(ticket_id: int, *, cpu_ms: int = 0, peak_memory_bytes: int = 0
     JobTicket.objects.filter(pk=ticket_id).update(
         state=JobTicket.State.FINISHED, finished_at=timezone.now(), cpu_ms=cpu_ms,
         peak_memory_bytes=peak_memory_bytes, wait_reason="")
+
+
+def retry_after_loss(ticket: JobTicket) -> bool:
+    """The one policy for a job whose process died, whatever died: the job's own process (killed
+    by a signal, the kernel's OOM killer, a crash) or the worker running it (noticed by the reaper
+    when its heartbeats stop). The job runs again while attempts remain and nobody asked to cancel
+    it; then it fails with a message saying so. A job stopped for overrunning its memory or time
+    limit did not die by accident: it fails at once, as running it again would overrun again."""
+    return ticket.attempts < MAX_ATTEMPTS and not ticket.cancel_requested
+
+
+def lost_note(ticket: JobTicket, *, what: str) -> str:
+    """What the user reads about a job whose process died (`what` says which process)."""
+    if retry_after_loss(ticket):
+        return f"{what}; it will be retried (attempt {ticket.attempts + 1} of {MAX_ATTEMPTS})"
+    if ticket.cancel_requested:
+        return f"{what}; it was being cancelled, so it will not be retried"
+    return f"{what} on its last attempt ({ticket.attempts} of {MAX_ATTEMPTS}); it will not be retried"
 
 
 def ticket_requeue(ticket_id: int, reason: str) -> None:

@@ -123,3 +123,18 @@ def test_a_tenant_that_just_used_the_workers_yields_to_one_that_did_not(world):
     assert acme_next.created_at < globex_next.created_at
     assert claim_next("training", "w1").id == globex_next.id
     assert claim_next("training", "w1").id == acme_next.id
+
+
+def test_a_job_whose_process_died_runs_again_once_then_fails():
+    from tenants.limits.scheduler import MAX_ATTEMPTS, lost_note, retry_after_loss
+
+    first, last = JobTicket(attempts=1), JobTicket(attempts=MAX_ATTEMPTS)
+    assert (retry_after_loss(first), retry_after_loss(last)) == (True, False)
+    assert lost_note(first, what="It died") == "It died; it will be retried (attempt 2 of 2)"
+    assert lost_note(last, what="It died") == "It died on its last attempt (2 of 2); it will not be retried"
+
+
+def test_a_job_being_cancelled_is_not_run_again_when_its_process_dies():
+    from tenants.limits.scheduler import retry_after_loss
+
+    assert not retry_after_loss(JobTicket(attempts=1, cancel_requested=True))
