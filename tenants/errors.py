@@ -3,7 +3,7 @@
 It carries what every caller needs and nothing of HTTP machinery: a stable `code` (the problem
 type slug of the API), a `message` for people, the input `field` at fault, and the `status` an
 API answers with. The API maps it to an RFC 9457 problem in one place
-(tenants.web.problems.exception_handler); pages map it to form errors or a message in one place
+(tenants.web.exceptions.exception_handler); pages map it to form errors or a message in one place
 (tenants.web.pages.show_error). Lower layers (storage, ingest, ml) raise their own exceptions, which
 the service that called them turns into a ServiceError.
 """

@@ -294,7 +294,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "tenants.web.pagination.PortalPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "tenants.web.problems.exception_handler",
+    "EXCEPTION_HANDLER": "tenants.web.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "URL_FORMAT_OVERRIDE": None,

@@ -1,7 +1,7 @@
 """A dependency that is down (PostgreSQL, Redis) is a 503 with Retry-After, never a traceback.
 
 Django converts an exception raised in any middleware or view into the URLconf's handler500
-(tenants.views.errors.server_error), and DRF views hand theirs to problems.exception_handler; both
+(tenants.views.errors.server_error), and DRF views hand theirs to exceptions.exception_handler; both
 ask outage_response() first. Nothing here touches the database, the session or Redis, so the answer
 works while they are down. Recovery needs nothing: Django drops an unusable connection at the end
 of the request and redis-py reconnects from its pool on the next command.
