@@ -1,0 +1,212 @@
+"""What decoding a Parquet file will cost, read from its page headers before any page is decoded.
+
+The footer alone cannot say it: a column chunk's ``total_uncompressed_size`` counts a dictionary
+page once however many rows point into it, and says nothing of how the bytes are spread over cells.
+Each page header states the page's decoded size and its number of values, and a cell never spans
+pages, so a page over MAX_PAGE_BYTES is refused (one cell there may be that large) and the bytes
+per value of the densest page set how many rows a batch may hold. The headers are Thrift
+(compact protocol); only the few fields needed here are kept, the rest skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pyarrow.parquet as pq
+
+from .errors import IngestError
+
+MIB = 1024 * 1024
+# Writers cut pages at about 1 MiB (pyarrow, parquet-mr, Spark), dictionary pages too; a page eight
+# times that holds something no table row needs, and decoding it costs its whole size at once.
+MAX_PAGE_BYTES = 8 * MIB
+# Decoded bytes a batch of rows may hold across all columns (an estimate from the densest pages).
+BATCH_BYTES = 8 * MIB
+_HEADER_READ = 4096
+_MAX_HEADER_BYTES = 256 * 1024
+_DICTIONARY_PAGE = 2
+
+
+@dataclass(frozen=True)
+class _Page:
+    kind: int
+    decoded: int
+    stored: int
+    values: int
+    header: int
+
+
+def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *,
+                             max_rows: int) -> int:
+    """Rows per batch so a batch decodes to about BATCH_BYTES; refuses a file with a page over
+    MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming the row group, column and rows.
+
+    Dictionary pages are checked but do not count per row: readers keep dictionary-encoded
+    columns as dictionaries, and the ingest splits a batch whose cells decode to more.
+    """
+    per_row = [1] * metadata.num_columns
+    first_row = 0
+    for group_index in range(metadata.num_row_groups):
+        group = metadata.row_group(group_index)
+        for column_index in range(group.num_columns):
+            chunk = group.column(column_index)
+            densest = _densest_page(stream, chunk, row_group=group_index, first_row=first_row)
+            per_row[column_index] = max(per_row[column_index], densest)
+        first_row += group.num_rows
+    stream.seek(0)
+    return max(1, min(max_rows, BATCH_BYTES // sum(per_row)))
+
+
+def _densest_page(stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *, row_group: int,
+                  first_row: int) -> int:
+    """The largest decoded bytes per value of the chunk's data pages."""
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
+        start = chunk.dictionary_page_offset
+    end = start + chunk.total_compressed_size
+    position, row, densest = start, first_row, 1
+    while position < end:
+        page = _read_page_header(stream, position)
+        if max(page.decoded, page.stored) > MAX_PAGE_BYTES:
+            raise _page_too_large(chunk, page, row_group=row_group, row=row)
+        if page.kind != _DICTIONARY_PAGE and page.values > 0:
+            densest = max(densest, -(-page.decoded // page.values))
+            row += page.values
+        position += page.header + page.stored
+    return densest
+
+
+def _page_too_large(chunk: pq.ColumnChunkMetaData, page: _Page, *, row_group: int,
+                    row: int) -> IngestError:
+    size = f"{max(page.decoded, page.stored) / MIB:,.1f} MB"
+    if page.kind == _DICTIONARY_PAGE:
+        what = f"its dictionary page decodes to {size}"
+    elif page.values <= 1:
+        what = f"row {row + 1:,} is in a page that decodes to {size}"
+    else:
+        what = f"rows {row + 1:,}-{row + page.values:,} are in a page that decodes to {size}"
+    column = chunk.path_in_schema
+    return IngestError(
+        f"Column '{column}' of row group {row_group + 1} cannot be read within the memory an "
+        f"upload may use: {what}, and no Parquet page may decode to more than "
+        f"{MAX_PAGE_BYTES // MIB} MB (so no single value may be larger). Write the file with "
+        f"shorter values or smaller pages.",
+        code="too_large_to_read", column=column,
+        row=None if page.kind == _DICTIONARY_PAGE else row + 1)
+
+
+def _read_page_header(stream: BinaryIO, position: int) -> _Page:
+    size = _HEADER_READ
+    while True:
+        stream.seek(position)
+        data = stream.read(size)
+        try:
+            return _parse_page_header(data)
+        except _Short:
+            if len(data) < size or size >= _MAX_HEADER_BYTES:
+                raise IngestError("The Parquet file is damaged (a page header cannot be read).",
+                                  code="format")
+            size *= 8
+
+
+class _Short(Exception):
+    """The bytes read end inside the header."""
+
+
+class _Compact:
+    """Just enough of Thrift's compact protocol to read a PageHeader and skip what is not needed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def byte(self) -> int:
+        if self.at >= len(self.data):
+            raise _Short
+        self.at += 1
+        return self.data[self.at - 1]
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 63:
+                raise IngestError("The Parquet file is damaged (a page header is malformed).",
+                                  code="format")
+
+    def integer(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def fields(self):
+        """(field id, type) of a struct's fields until its end."""
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return
+            delta, kind = head >> 4, head & 0x0F
+            last = last + delta if delta else self.integer()
+            yield last, kind
+
+    def skip(self, kind: int, depth: int = 0) -> None:
+        if depth > 16:
+            raise IngestError("The Parquet file is damaged (a page header nests too deeply).",
+                              code="format")
+        if kind in (1, 2):  # booleans carry their value in the type
+            return
+        if kind == 3:
+            self.byte()
+        elif kind in (4, 5, 6):
+            self.varint()
+        elif kind == 7:
+            self._advance(8)
+        elif kind == 8:
+            self._advance(self.varint())
+        elif kind in (9, 10):
+            head = self.byte()
+            size = head >> 4 if head >> 4 != 15 else self.varint()
+            for _ in range(size):
+                self.byte() if head & 0x0F in (1, 2) else self.skip(head & 0x0F, depth + 1)
+        elif kind == 11:
+            size = self.varint()
+            types = self.byte() if size else 0
+            for _ in range(size):
+                self.skip(types >> 4, depth + 1)
+                self.skip(types & 0x0F, depth + 1)
+        elif kind == 12:
+            for _, inner in self.fields():
+                self.skip(inner, depth + 1)
+        else:
+            raise IngestError("The Parquet file is damaged (a page header is malformed).",
+                              code="format")
+
+    def _advance(self, n: int) -> None:
+        if self.at + n > len(self.data):
+            raise _Short
+        self.at += n
+
+
+def _parse_page_header(data: bytes) -> _Page:
+    reader = _Compact(data)
+    found = {"kind": -1, "decoded": 0, "stored": 0, "values": 0}
+    for field, kind in reader.fields():
+        if field in (1, 2, 3) and kind == 5:
+            found[("kind", "decoded", "stored")[field - 1]] = reader.integer()
+        elif field in (5, 7, 8) and kind == 12:  # data page v1, dictionary page, data page v2
+            for inner, inner_kind in reader.fields():
+                if inner == 1 and inner_kind == 5:
+                    found["values"] = reader.integer()
+                else:
+                    reader.skip(inner_kind)
+        else:
+            reader.skip(kind)
+    if found["decoded"] < 0 or found["stored"] < 0:
+        raise IngestError("The Parquet file is damaged (a page has a negative size).",
+                          code="format")
+    return _Page(header=reader.at, **found)
