@@ -10,6 +10,7 @@ per value of the densest page set how many rows a batch may hold. The headers ar
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -37,13 +38,16 @@ class _Page:
     header: int
 
 
-def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *,
-                             max_rows: int) -> int:
-    """Rows per batch so a batch decodes to about BATCH_BYTES; refuses a file with a page over
-    MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming the row group, column and rows.
+def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *, max_rows: int,
+                             columns: Collection[str] | None = None,
+                             decoded_dictionaries: bool = False) -> int:
+    """Rows per batch so a batch of ``columns`` (all by default) decodes to about BATCH_BYTES;
+    refuses a file with a page over MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming
+    the row group, column and rows.
 
-    Dictionary pages are checked but do not count per row: readers keep dictionary-encoded
-    columns as dictionaries, and the ingest splits a batch whose cells decode to more.
+    Dictionary pages count per row only with ``decoded_dictionaries`` (a reader that spells out
+    every value), then by their average value: the ingest keeps text as dictionaries and cuts a
+    batch whose cells would decode to more.
     """
     per_row = [1] * metadata.num_columns
     first_row = 0
@@ -51,7 +55,10 @@ def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *,
         group = metadata.row_group(group_index)
         for column_index in range(group.num_columns):
             chunk = group.column(column_index)
-            densest = _densest_page(stream, chunk, row_group=group_index, first_row=first_row)
+            if columns is not None and chunk.path_in_schema not in columns:
+                continue
+            densest = _densest_page(stream, chunk, row_group=group_index, first_row=first_row,
+                                    decoded_dictionaries=decoded_dictionaries)
             per_row[column_index] = max(per_row[column_index], densest)
         first_row += group.num_rows
     stream.seek(0)
@@ -59,8 +66,8 @@ def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *,
 
 
 def _densest_page(stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *, row_group: int,
-                  first_row: int) -> int:
-    """The largest decoded bytes per value of the chunk's data pages."""
+                  first_row: int, decoded_dictionaries: bool) -> int:
+    """The largest decoded bytes per value of the chunk's pages."""
     start = chunk.data_page_offset
     if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
         start = chunk.dictionary_page_offset
@@ -70,7 +77,9 @@ def _densest_page(stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *, row_group:
         page = _read_page_header(stream, position)
         if max(page.decoded, page.stored) > MAX_PAGE_BYTES:
             raise _page_too_large(chunk, page, row_group=row_group, row=row)
-        if page.kind != _DICTIONARY_PAGE and page.values > 0:
+        if page.kind == _DICTIONARY_PAGE and decoded_dictionaries and page.values > 0:
+            densest = max(densest, -(-page.decoded // page.values))
+        elif page.kind != _DICTIONARY_PAGE and page.values > 0:
             densest = max(densest, -(-page.decoded // page.values))
             row += page.values
         position += page.header + page.stored
