@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 
 from .columns import Budget, Column
 from .errors import IngestError, IngestLimits, check_column_count, check_names, too_many_rows
-from .parquet_pages import BATCH_BYTES, batch_rows_within_budget
+from .parquet_pages import BATCH_BYTES, column_costs
+from .parquet_pages import batch_rows as batch_rows_for
 from .results import IngestResult
 from .values import format_number
 
@@ -28,13 +29,6 @@ def ingest_parquet(stream: BinaryIO, *, limits: IngestLimits, preview_rows: int,
         # A buffered stream reads pages as needed instead of whole column chunks.
         parquet = pq.ParquetFile(stream, buffer_size=min(block_size, 1024 * 1024),
                                  pre_buffer=False)
-        # Text stays dictionary-encoded as stored: decoding it whole per batch is what lets a
-        # small file holding one long value many times grow to hundreds of MB.
-        texts = [f.name for f in parquet.schema_arrow if _is_text(f.type)]
-        if texts:
-            stream.seek(0)
-            parquet = pq.ParquetFile(stream, buffer_size=min(block_size, 1024 * 1024),
-                                     pre_buffer=False, read_dictionary=texts)
     except (pa.ArrowException, OSError) as exc:
         raise IngestError(f"The file is not a readable Parquet file ({exc}).", code="format")
     schema = parquet.schema_arrow
@@ -48,8 +42,20 @@ def ingest_parquet(stream: BinaryIO, *, limits: IngestLimits, preview_rows: int,
     budget = Budget.for_columns(len(schema))
     columns = [_parquet_column(f, seed=i, budget=budget) for i, f in enumerate(schema)]
     batch_rows = max(1024, min(65_536, block_size // (8 * max(len(columns), 1))))
-    batch_rows = min(batch_rows, batch_rows_within_budget(stream, parquet.metadata,
-                                                          max_rows=batch_rows))
+    costs = column_costs(stream, parquet.metadata)
+    # Text stored only as dictionary references, whose values could spell out to more than a
+    # batch's budget, stays a dictionary: that is how a small file holding one long value many
+    # times grew to hundreds of MB. (Not all text: keeping short labels or columns that fell back
+    # to plain pages as dictionaries costs more memory than it saves.)
+    texts = [f.name for f in schema if _is_text(f.type) and costs[f.name].dictionary_only
+             and costs[f.name].dictionary_bytes * batch_rows > BATCH_BYTES]
+    if texts:
+        try:
+            parquet = pq.ParquetFile(stream, buffer_size=min(block_size, 1024 * 1024),
+                                     pre_buffer=False, read_dictionary=texts)
+        except (pa.ArrowException, OSError) as exc:
+            raise IngestError(f"The file is not a readable Parquet file ({exc}).", code="format")
+    batch_rows = batch_rows_for(costs, max_rows=batch_rows, kept_as_dictionaries=texts)
     preview: list[list[str | None]] = []
     try:
         # One thread: decoding every column at once multiplies the reader's buffers.

@@ -27,6 +27,10 @@ BATCH_BYTES = 8 * MIB
 _HEADER_READ = 4096
 _MAX_HEADER_BYTES = 256 * 1024
 _DICTIONARY_PAGE = 2
+_DICTIONARY_ENCODINGS = (2, 8)  # PLAIN_DICTIONARY, RLE_DICTIONARY
+# Where a data page header (v1 in field 5, v2 in field 8) keeps its number of values and encoding.
+_DATA_PAGE_FIELDS = {5: {1: "values", 2: "encoding"}, 7: {1: "values"},
+                     8: {1: "values", 4: "encoding"}}
 
 
 @dataclass(frozen=True)
@@ -36,20 +40,25 @@ class _Page:
     stored: int
     values: int
     header: int
+    encoding: int = -1
 
 
-def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *, max_rows: int,
-                             columns: Collection[str] | None = None,
-                             decoded_dictionaries: bool = False) -> int:
-    """Rows per batch so a batch of ``columns`` (all by default) decodes to about BATCH_BYTES;
-    refuses a file with a page over MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming
-    the row group, column and rows.
+@dataclass
+class ColumnCost:
+    """What one column's values decode to, the worst over its row groups."""
 
-    Dictionary pages count per row only with ``decoded_dictionaries`` (a reader that spells out
-    every value), then by their average value: the ingest keeps text as dictionaries and cuts a
-    batch whose cells would decode to more.
-    """
-    per_row = [1] * metadata.num_columns
+    per_value: int = 1  # bytes per value of its densest data page
+    dictionary_value: int = 0  # average value of its largest-valued dictionary page
+    dictionary_bytes: int = 0  # its largest dictionary page, so its longest value at most
+    dictionary_only: bool = True  # every data page refers to a dictionary (none fell back)
+
+
+def column_costs(stream: BinaryIO, metadata: pq.FileMetaData, *,
+                 columns: Collection[str] | None = None) -> dict[str, ColumnCost]:
+    """The cost of each of ``columns`` (all by default), from every page header; refuses a file
+    with a page over MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming the row group,
+    column and rows."""
+    costs: dict[str, ColumnCost] = {}
     first_row = 0
     for group_index in range(metadata.num_row_groups):
         group = metadata.row_group(group_index)
@@ -57,33 +66,49 @@ def batch_rows_within_budget(stream: BinaryIO, metadata: pq.FileMetaData, *, max
             chunk = group.column(column_index)
             if columns is not None and chunk.path_in_schema not in columns:
                 continue
-            densest = _densest_page(stream, chunk, row_group=group_index, first_row=first_row,
-                                    decoded_dictionaries=decoded_dictionaries)
-            per_row[column_index] = max(per_row[column_index], densest)
+            cost = costs.setdefault(chunk.path_in_schema, ColumnCost())
+            _add_chunk(cost, stream, chunk, row_group=group_index, first_row=first_row)
         first_row += group.num_rows
     stream.seek(0)
-    return max(1, min(max_rows, BATCH_BYTES // sum(per_row)))
+    return costs
 
 
-def _densest_page(stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *, row_group: int,
-                  first_row: int, decoded_dictionaries: bool) -> int:
-    """The largest decoded bytes per value of the chunk's pages."""
+def batch_rows(costs: dict[str, ColumnCost], *, max_rows: int,
+               kept_as_dictionaries: Collection[str] = ()) -> int:
+    """Rows per batch so a batch decodes to about BATCH_BYTES.
+
+    A dictionary's values count per row unless the reader keeps that column as a dictionary
+    (the ingest does, and cuts a batch whose cells would decode to more). They count by their
+    average: a stated approximation, as a page header gives no value's length.
+    """
+    per_row = sum(cost.per_value + (0 if name in kept_as_dictionaries else cost.dictionary_value)
+                  for name, cost in costs.items())
+    return max(1, min(max_rows, BATCH_BYTES // max(per_row, 1)))
+
+
+def _add_chunk(cost: ColumnCost, stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *,
+               row_group: int, first_row: int) -> None:
     start = chunk.data_page_offset
     if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
         start = chunk.dictionary_page_offset
     end = start + chunk.total_compressed_size
-    position, row, densest = start, first_row, 1
+    position, row, dictionary = start, first_row, False
     while position < end:
         page = _read_page_header(stream, position)
         if max(page.decoded, page.stored) > MAX_PAGE_BYTES:
             raise _page_too_large(chunk, page, row_group=row_group, row=row)
-        if page.kind == _DICTIONARY_PAGE and decoded_dictionaries and page.values > 0:
-            densest = max(densest, -(-page.decoded // page.values))
-        elif page.kind != _DICTIONARY_PAGE and page.values > 0:
-            densest = max(densest, -(-page.decoded // page.values))
+        if page.kind == _DICTIONARY_PAGE:
+            dictionary = True
+            cost.dictionary_bytes = max(cost.dictionary_bytes, page.decoded)
+            if page.values > 0:
+                cost.dictionary_value = max(cost.dictionary_value,
+                                            -(-page.decoded // page.values))
+        elif page.values > 0:
+            cost.per_value = max(cost.per_value, -(-page.decoded // page.values))
+            cost.dictionary_only &= page.encoding in _DICTIONARY_ENCODINGS
             row += page.values
         position += page.header + page.stored
-    return densest
+    cost.dictionary_only &= dictionary
 
 
 def _page_too_large(chunk: pq.ColumnChunkMetaData, page: _Page, *, row_group: int,
@@ -203,14 +228,15 @@ class _Compact:
 
 def _parse_page_header(data: bytes) -> _Page:
     reader = _Compact(data)
-    found = {"kind": -1, "decoded": 0, "stored": 0, "values": 0}
+    found = {"kind": -1, "decoded": 0, "stored": 0, "values": 0, "encoding": -1}
     for field, kind in reader.fields():
         if field in (1, 2, 3) and kind == 5:
             found[("kind", "decoded", "stored")[field - 1]] = reader.integer()
-        elif field in (5, 7, 8) and kind == 12:  # data page v1, dictionary page, data page v2
+        elif field in _DATA_PAGE_FIELDS and kind == 12:  # data page v1, dictionary, data v2
+            wanted = _DATA_PAGE_FIELDS[field]
             for inner, inner_kind in reader.fields():
-                if inner == 1 and inner_kind == 5:
-                    found["values"] = reader.integer()
+                if inner in wanted and inner_kind == 5:
+                    found[wanted[inner]] = reader.integer()
                 else:
                     reader.skip(inner_kind)
         else:

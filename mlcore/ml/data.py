@@ -224,15 +224,14 @@ def _parquet_chunk_rows(source: BinaryIO, parquet: pq.ParquetFile, columns: list
     """Fewer rows per chunk where values are long, and the upload's refusal of a page too large
     to decode (a file refused at upload never gets here; one stored before the check may)."""
     from ..ingest import IngestError
-    from ..ingest.parquet_pages import batch_rows_within_budget
+    from ..ingest.parquet_pages import batch_rows, column_costs
 
     try:
-        rows = batch_rows_within_budget(source, parquet.metadata, max_rows=chunk_rows,
-                                        columns=set(columns), decoded_dictionaries=True)
+        costs = column_costs(source, parquet.metadata, columns=set(columns))
     except IngestError as exc:
         raise DataError(str(exc)) from exc
     source.seek(0)
-    return rows
+    return batch_rows(costs, max_rows=chunk_rows)
 
 
 def _csv_chunks(reader: pcsv.CSVStreamingReader, chunk_rows: int) -> Iterator[pa.Table]:
