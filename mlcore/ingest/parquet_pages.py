@@ -24,7 +24,9 @@ MIB = 1024 * 1024
 MAX_PAGE_BYTES = 8 * MIB
 # Decoded bytes a batch of rows may hold across all columns (an estimate from the densest pages).
 BATCH_BYTES = 8 * MIB
-_HEADER_READ = 4096
+# Checking a page header costs ~35 us; files cut into 1 MB pages have one per MB of column data.
+MAX_PAGES = 100_000
+_WINDOW_BYTES = 64 * 1024
 _MAX_HEADER_BYTES = 256 * 1024
 _DICTIONARY_PAGE = 2
 _DICTIONARY_ENCODINGS = (2, 8)  # PLAIN_DICTIONARY, RLE_DICTIONARY
@@ -59,6 +61,7 @@ def column_costs(stream: BinaryIO, metadata: pq.FileMetaData, *,
     with a page over MAX_PAGE_BYTES (a cell over it cannot be ruled out), naming the row group,
     column and rows."""
     costs: dict[str, ColumnCost] = {}
+    headers = _Headers(stream)
     first_row = 0
     for group_index in range(metadata.num_row_groups):
         group = metadata.row_group(group_index)
@@ -67,7 +70,7 @@ def column_costs(stream: BinaryIO, metadata: pq.FileMetaData, *,
             if columns is not None and chunk.path_in_schema not in columns:
                 continue
             cost = costs.setdefault(chunk.path_in_schema, ColumnCost())
-            _add_chunk(cost, stream, chunk, row_group=group_index, first_row=first_row)
+            _add_chunk(cost, headers, chunk, row_group=group_index, first_row=first_row)
         first_row += group.num_rows
     stream.seek(0)
     return costs
@@ -86,7 +89,7 @@ def batch_rows(costs: dict[str, ColumnCost], *, max_rows: int,
     return max(1, min(max_rows, BATCH_BYTES // max(per_row, 1)))
 
 
-def _add_chunk(cost: ColumnCost, stream: BinaryIO, chunk: pq.ColumnChunkMetaData, *,
+def _add_chunk(cost: ColumnCost, headers: _Headers, chunk: pq.ColumnChunkMetaData, *,
                row_group: int, first_row: int) -> None:
     start = chunk.data_page_offset
     if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
@@ -94,7 +97,7 @@ def _add_chunk(cost: ColumnCost, stream: BinaryIO, chunk: pq.ColumnChunkMetaData
     end = start + chunk.total_compressed_size
     position, row, dictionary = start, first_row, False
     while position < end:
-        page = _read_page_header(stream, position)
+        page = headers.at(position)
         if max(page.decoded, page.stored) > MAX_PAGE_BYTES:
             raise _page_too_large(chunk, page, row_group=row_group, row=row)
         if page.kind == _DICTIONARY_PAGE:
@@ -130,18 +133,44 @@ def _page_too_large(chunk: pq.ColumnChunkMetaData, page: _Page, *, row_group: in
         row=None if page.kind == _DICTIONARY_PAGE else row + 1)
 
 
-def _read_page_header(stream: BinaryIO, position: int) -> _Page:
-    size = _HEADER_READ
-    while True:
-        stream.seek(position)
-        data = stream.read(size)
-        try:
-            return _parse_page_header(data)
-        except _Short:
-            if len(data) < size or size >= _MAX_HEADER_BYTES:
-                raise IngestError("The Parquet file is damaged (a page header cannot be read).",
-                                  code="format")
-            size *= 8
+class _Headers:
+    """Page headers read through a window of the file: where pages are small, the next header is
+    already in it, so a file of many tiny pages costs one read per window, not one per page."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.start = 0
+        self.data = b""
+        self.asked = 0
+        self.pages = 0
+
+    def at(self, position: int) -> _Page:
+        self.pages += 1
+        if self.pages > MAX_PAGES:
+            raise IngestError(
+                f"The Parquet file is cut into more than {MAX_PAGES:,} pages, too many to check "
+                f"before reading it (write it with larger pages: writers make them about 1 MB).",
+                code="too_large_to_read")
+        size = _WINDOW_BYTES
+        while True:
+            offset = position - self.start
+            if 0 <= offset < len(self.data):
+                try:
+                    return _parse_page_header(memoryview(self.data)[offset:])
+                except _Short:
+                    if offset == 0 and (len(self.data) < self.asked
+                                        or self.asked >= _MAX_HEADER_BYTES):
+                        raise _damaged("a page header cannot be read")
+                    size = self.asked * 8 if offset == 0 else self.asked
+            self.stream.seek(position)
+            self.start, self.asked = position, size
+            self.data = self.stream.read(size)
+            if not self.data:
+                raise _damaged("a page lies past the end of the file")
+
+
+def _damaged(what: str) -> IngestError:
+    return IngestError(f"The Parquet file is damaged ({what}).", code="format")
 
 
 class _Short(Exception):
@@ -170,8 +199,7 @@ class _Compact:
                 return result
             shift += 7
             if shift > 63:
-                raise IngestError("The Parquet file is damaged (a page header is malformed).",
-                                  code="format")
+                raise _damaged("a page header is malformed")
 
     def integer(self) -> int:
         n = self.varint()
@@ -190,8 +218,7 @@ class _Compact:
 
     def skip(self, kind: int, depth: int = 0) -> None:
         if depth > 16:
-            raise IngestError("The Parquet file is damaged (a page header nests too deeply).",
-                              code="format")
+            raise _damaged("a page header nests too deeply")
         if kind in (1, 2):  # booleans carry their value in the type
             return
         if kind == 3:
@@ -217,8 +244,7 @@ class _Compact:
             for _, inner in self.fields():
                 self.skip(inner, depth + 1)
         else:
-            raise IngestError("The Parquet file is damaged (a page header is malformed).",
-                              code="format")
+            raise _damaged("a page header is malformed")
 
     def _advance(self, n: int) -> None:
         if self.at + n > len(self.data):
@@ -242,6 +268,5 @@ def _parse_page_header(data: bytes) -> _Page:
         else:
             reader.skip(kind)
     if found["decoded"] < 0 or found["stored"] < 0:
-        raise IngestError("The Parquet file is damaged (a page has a negative size).",
-                          code="format")
+        raise _damaged("a page has a negative size")
     return _Page(header=reader.at, **found)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.ingest import IngestLimits
+from mlcore.ingest import IngestLimits, parquet_pages
 from tests.mlcore.ingest.conftest import column, refused, run
 
 
@@ -144,3 +144,39 @@ def test_a_small_dictionary_encoded_parquet_file_is_read_within_the_memory_budge
 
     assert outcome["growth_mib"] < GROWTH_BOUND_MIB
     assert (outcome["rows"], outcome["preview_chars"]) == (100_000, 1000)
+
+
+def test_a_parquet_file_of_many_tiny_pages_is_read_whole():
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": np.arange(20_000), "word": [f"w{i}" for i in range(20_000)]}),
+                   buffer, use_dictionary=False, data_page_size=1, write_batch_size=16)
+
+    result = run(buffer.getvalue(), "data.parquet")
+
+    assert (result.rows, column(result, "n").missing) == (20_000, 0)
+
+
+def test_a_parquet_file_with_a_damaged_page_header_is_refused_as_damaged():
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(100))}), buffer)
+    data = bytearray(buffer.getvalue())
+    chunk = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(0).column(0)
+    data[chunk.data_page_offset:chunk.data_page_offset + 8] = b"\xff" * 8
+
+    error = refused(bytes(data), "data.parquet")
+
+    assert (error.code, str(error)) == (
+        "format", "The Parquet file is damaged (a page header is malformed).")
+
+
+def test_a_parquet_file_cut_into_too_many_pages_is_refused(monkeypatch):
+    monkeypatch.setattr(parquet_pages, "MAX_PAGES", 100)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": np.arange(1000)}), buffer, use_dictionary=False,
+                   data_page_size=1, write_batch_size=8)
+
+    error = refused(buffer.getvalue(), "data.parquet")
+
+    assert (error.code, str(error)) == (
+        "too_large_to_read", "The Parquet file is cut into more than 100 pages, too many to "
+        "check before reading it (write it with larger pages: writers make them about 1 MB).")
