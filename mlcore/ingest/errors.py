@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 ERROR_CODES = frozenset({
     "encoding", "no_header", "empty_column_name", "duplicate_column", "ragged_row", "binary",
-    "too_many_columns", "too_many_rows", "empty", "format",
+    "too_many_columns", "too_many_rows", "too_large_to_read", "empty", "format",
 })
 
 

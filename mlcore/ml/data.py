@@ -208,14 +208,30 @@ def iter_tables(stream: BinaryIO, fmt: str, columns: list[str],
     try:
         if fmt == "parquet":
             source.seek(0)
-            for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows,
-                                                             columns=columns):
+            parquet = pq.ParquetFile(source)
+            chunk_rows = _parquet_chunk_rows(source, parquet, columns, chunk_rows)
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 yield _markers_to_null(pa.Table.from_batches([batch]))
             return
         encoding = _encoding(_head(stream, fmt), encoding)
         yield from _csv_chunks(_csv_reader(source, fmt, columns, encoding), chunk_rows)
     finally:
         source.close()
+
+
+def _parquet_chunk_rows(source: BinaryIO, parquet: pq.ParquetFile, columns: list[str],
+                        chunk_rows: int) -> int:
+    """Fewer rows per chunk where values are long, and the upload's refusal of a page too large
+    to decode (a file refused at upload never gets here; one stored before the check may)."""
+    from ..ingest import IngestError
+    from ..ingest.parquet_pages import batch_rows, column_costs
+
+    try:
+        costs = column_costs(source, parquet.metadata, columns=set(columns))
+    except IngestError as exc:
+        raise DataError(str(exc)) from exc
+    source.seek(0)
+    return batch_rows(costs, max_rows=chunk_rows)
 
 
 def _csv_chunks(reader: pcsv.CSVStreamingReader, chunk_rows: int) -> Iterator[pa.Table]:

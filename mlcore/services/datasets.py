@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # Storage is reserved ahead of the stream in steps, so a 1 GB upload costs ~100 UPDATEs, not 16,000.
 RESERVE_STEP = 8 * 1024 * 1024
-SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns"}
+SIZE_ERROR_CODES = {"too_many_rows", "too_many_columns", "too_large_to_read"}
 
 
 class DatasetRejected(ServiceError):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -187,6 +191,18 @@ def test_too_many_columns_for_the_plan_is_a_413(api_as, acme):
     response = upload(api_as("bob"))
     assert response.status_code == 413
     assert "columns" in response.json()["detail"]
+    assert_nothing_stored(acme, before)
+
+
+def test_a_parquet_file_with_a_value_too_large_to_decode_is_a_413(api_as, acme):
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"note": ["ab" * (5 * 1024 * 1024)]}), buffer, compression="zstd")
+    before = stored_files(acme)
+    response = upload(api_as("bob"), buffer.getvalue(), "notes.parquet")
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith(
+        "Column 'note' of row group 1 cannot be read within the memory an upload may use: its "
+        "dictionary page decodes to 10.0 MB")
     assert_nothing_stored(acme, before)
 
 

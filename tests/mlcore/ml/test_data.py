@@ -154,3 +154,20 @@ def test_nan_and_infinity_stored_as_parquet_floats_are_missing_not_errors():
     (frame, bad), = data.iter_frames(buffer, "parquet", ["amount"], TYPES)
     assert frame["amount"].isna().tolist() == [False, True, True]
     assert bad["amount"].tolist() == [False, False, False]
+
+
+def test_a_parquet_value_the_upload_would_refuse_is_a_data_error_before_decoding():
+    buffer = io.BytesIO()
+    pd.DataFrame({"city": ["Paris", "x" * (9 * 1024 * 1024)]}).to_parquet(buffer)
+
+    with pytest.raises(DataError, match="no Parquet page may decode to more than 8 MB"):
+        next(data.iter_tables(buffer, "parquet", ["city"]))
+
+
+def test_parquet_chunks_are_smaller_where_dictionary_values_are_long():
+    buffer = io.BytesIO()
+    pd.DataFrame({"city": ["y" * 100_000] * 200}).to_parquet(buffer)
+
+    sizes = [len(table) for table in data.iter_tables(buffer, "parquet", ["city"])]
+
+    assert sizes == [83] * 2 + [34]
