@@ -3,7 +3,7 @@
 import os
 import sys
 
-from portal import launcher
+from portal import launcher, supervision
 
 PARALLEL = "========= 1 failed, 700 passed, 3 skipped, 120 deselected, 2 warnings in 150.20s (0:02:30) ========="
 SERIAL = "============ 118 passed, 2 skipped, 702 deselected, 1 warning in 95.00s (0:01:35) ============"
@@ -44,11 +44,11 @@ def test_a_callers_own_selection_runs_pytest_once_as_asked():
 
 
 def test_a_child_that_keeps_dying_waits_longer_each_time_up_to_30_seconds_and_starts_over_after_a_long_run(tmp_path):
-    child = launcher.Child("worker-drill", [sys.executable, "-c", "pass"], log=tmp_path / "drill.log")
+    child = supervision.Child("worker-drill", [sys.executable, "-c", "pass"], log=tmp_path / "drill.log")
     child.start(dict(os.environ))
     child.proc.wait()
 
     delays = [child.schedule_restart(child.started_at + 1) for _ in range(7)]
 
     assert delays == [1, 2, 4, 8, 16, 30, 30]
-    assert child.schedule_restart(child.started_at + launcher.RESTART_RESET_AFTER) == 1
+    assert child.schedule_restart(child.started_at + supervision.RESTART_RESET_AFTER) == 1
