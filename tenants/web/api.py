@@ -81,9 +81,18 @@ class ObjectAPI(TenantAPI):
         if missing:
             raise TypeError(f"{cls.__qualname__} has no need for {', '.join(missing)}: add it to needs.")
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        # Checked when routed, not when defined: a shared base (ShareApi) leaves resolve() to the
+        # endpoints built on it.
+        if cls.resolve is ObjectAPI.resolve:
+            raise TypeError(f"{cls.__qualname__} does not say how its object is found: define "
+                            f"resolve() with the resource's access function.")
+        return super().as_view(**initkwargs)
+
     def resolve(self, object_id, need: str):
-        """The access function of the resource (get_dataset_for_user...)."""
-        raise NotImplementedError
+        """The access function of the resource (get_dataset_for_user...); every routed endpoint
+        defines it (checked by as_view)."""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -302,3 +302,11 @@ def test_an_object_endpoint_must_say_what_each_method_needs():
 
     with pytest.raises(TypeError, match="post"):
         type("PromoteApi", (ObjectAPI,), {"url_kwarg": "x_id", "post": lambda self, request: None})
+
+
+def test_an_object_endpoint_must_say_how_its_object_is_found():
+    from tenants.web.api import ObjectAPI
+
+    read_api = type("ReadApi", (ObjectAPI,), {"url_kwarg": "x_id", "get": lambda self, request: None})
+    with pytest.raises(TypeError, match="resolve"):
+        read_api.as_view()
