@@ -103,8 +103,9 @@ class OnlineBuffer:
             for (tenant_id, user_id, token_id, version_id, minute), (calls, rows) in taken.items():
                 when = datetime.fromtimestamp(minute * 60, UTC)
                 _pipeline_counts(pipe, tenant_id=tenant_id, user_id=user_id, rows=rows, when=when)
-                audit_online.online_count_pipeline(pipe, tenant_id=tenant_id, token_id=token_id, actor_id=user_id,
-                                            model_version_id=version_id, calls=calls, rows=rows, when=when)
+                audit_online.online_count_pipeline(
+                    pipe, tenant_id=tenant_id, token_id=token_id, actor_id=user_id,
+                    model_version_id=version_id, calls=calls, rows=rows, when=when)
             pipe.execute()
         except Exception:
             with self._lock:  # put them back for the next attempt

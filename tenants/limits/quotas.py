@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -70,11 +70,6 @@ def forget_cached_limits() -> None:
     _limits_cache.clear()
 
 
-def month_start(today: date | None = None) -> date:
-    today = today or timezone.now().date()
-    return today.replace(day=1)
-
-
 def _month_totals(tenant: Tenant, user_id: int | None = None) -> dict[str, int]:
     totals = usage.month_totals(tenant) if user_id is None else usage.member_month_totals(tenant, user_id)
     return {"cpu_ms": totals["cpu_ms"], "predicted_rows": totals["predicted_rows"]}
@@ -96,7 +91,7 @@ def usage_summary(*, tenant: Tenant) -> dict:
     held = gauges(tenant)
     month = _month_totals(tenant)
     month["predicted_rows"] = max(month["predicted_rows"], metering.month_predicted_rows(tenant.id))
-    period = month_start()
+    period = usage.month_start()
     return {
         "plan": tenant.plan.slug if tenant.plan_id else None,
         "limits": effective_limits(tenant),
