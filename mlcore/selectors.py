@@ -90,15 +90,20 @@ def share_kind(obj) -> ShareKind:
     return _KINDS[type(obj)]
 
 
-def _shared_list(kind: ShareKind, *, membership: MembershipInfo, user_id: int) -> QuerySet:
-    """What this member may view: admins all; others their own and what is shared with them."""
+def _shared_list(kind: ShareKind, *, membership: MembershipInfo, user_id: int, need: str = VIEW) -> QuerySet:
+    """What this member holds at least `need` on (a level of the kind's ladder), in one query:
+    admins all; others their own and what is shared with them at that level or above (the same
+    rules as object_actions, as SQL)."""
     require_role(membership, DATA_ROLES)
     rows = kind.model.objects.select_related(*kind.related)
     if membership.role == Role.ADMIN:
         return rows
+    if need != VIEW and membership.role not in WRITER_ROLES:
+        return rows.none()  # viewers hold "view" at most
+    levels = kind.levels[kind.levels.index(need):]
     granted = kind.grants.objects.filter(content_object=OuterRef("pk"), user_id=user_id,
-                                         permission__codename=kind.codenames[VIEW])
-    visible = Q(everyone_permission__in=kind.levels) | Q(Exists(granted))
+                                         permission__codename__in=[kind.codenames[lv] for lv in levels])
+    visible = Q(everyone_permission__in=levels) | Q(Exists(granted))
     if membership.role in WRITER_ROLES:
         visible |= Q(owner_id=user_id)
     return rows.filter(visible)
@@ -164,8 +169,9 @@ def get_dataset_for_user(*, membership: MembershipInfo, user_id: int, dataset_id
                          need=need)
 
 
-def model_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[MLModel]:
-    return _shared_list(MODEL_SHARING, membership=membership, user_id=user_id)
+def model_list(*, membership: MembershipInfo, user_id: int, need: str = VIEW) -> QuerySet[MLModel]:
+    """The models the member may view, or (need=USE) use for predictions."""
+    return _shared_list(MODEL_SHARING, membership=membership, user_id=user_id, need=need)
 
 
 def model_actions(*, membership: MembershipInfo, user_id: int, model: MLModel) -> frozenset[str]:

@@ -30,8 +30,8 @@ from ..services import predictions as prediction_services
 def predict(request):
     """Pick a model version (default: production) and a dataset; the job page follows it."""
     data = request.POST if request.method == "POST" else request.GET
-    models = [m for m in model_list(membership=request.membership, user_id=request.user.pk)
-              .prefetch_related("versions") if USE in _actions(request, m)]
+    models = list(model_list(membership=request.membership, user_id=request.user.pk, need=USE)
+                  .prefetch_related("versions"))
     datasets = list(dataset_list(membership=request.membership, user_id=request.user.pk)[:500])
     error = None
     if request.method == "POST":
@@ -57,10 +57,6 @@ def predict(request):
     }, status=422 if error else 200)
 
 
-def _actions(request, model):
-    from ..selectors import model_actions
-
-    return model_actions(membership=request.membership, user_id=request.user.pk, model=model)
 
 
 def _output(request, job_id) -> PredictionOutput:

@@ -101,6 +101,20 @@ def test_a_model_shared_for_view_has_no_try_it_form(page_as, api_as, churn):
     assert dana.post(f"/model-versions/{trained['model_version']}/try/", {}).status_code == 403
 
 
+def test_the_predict_page_lists_the_models_dana_may_use_and_no_other(page_as, api_as, churn):
+    bob = api_as("bob")
+    trained = train_model(bob, churn["id"], name="Churn for Dana")
+    share = f"/api/v1/models/{trained['model']}/share/"
+    dana = page_as("dana")
+    bob.post(share, {"email": "dana@example.test", "permission": "view"}, format="json")
+    assert b"Churn for Dana" not in dana.get("/predict/").content
+    bob.post(share, {"email": "dana@example.test", "permission": "use"}, format="json")
+    assert b"Churn for Dana" in dana.get("/predict/").content
+    bob.delete(share, {"email": "dana@example.test"}, format="json")
+    bob.post(share, {"everyone": True, "permission": "edit"}, format="json")
+    assert b"Churn for Dana" in dana.get("/predict/").content
+
+
 def test_bob_uploads_a_new_file_and_scores_it_in_one_step(page_as, api_as, churn):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
