@@ -18,9 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from ingest import ROOT, TARGET_GROWTH_MB, generate, peak_rss_kb
 
 
@@ -39,7 +36,11 @@ def child(path: Path) -> None:
 
 
 def build(folder: Path, rows: int) -> list[tuple[str, Path]]:
+    # Imported here, not by the child: a worker imports pyarrow after mlcore, which picks its pool.
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     csv = folder / "table.csv"
     generate(csv, rows)

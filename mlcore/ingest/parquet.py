@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from .columns import Budget, Column
 from .errors import IngestError, IngestLimits, check_column_count, check_names, too_many_rows
+from .memory import pool
 from .parquet_pages import BATCH_BYTES, column_costs
 from .parquet_pages import batch_rows as batch_rows_for
 from .results import IngestResult
@@ -25,6 +26,7 @@ PREVIEW_CHARS = 1000
 
 def ingest_parquet(stream: BinaryIO, *, limits: IngestLimits, preview_rows: int,
                     block_size: int) -> IngestResult:
+    pool()  # the reader allocates from the default pool, which this makes the ingest's own
     try:
         # A buffered stream reads pages as needed instead of whole column chunks.
         parquet = pq.ParquetFile(stream, buffer_size=min(block_size, 1024 * 1024),
