@@ -5,8 +5,9 @@ CSV and an ordinary Parquet file of the same table (target: under 64 MB, the CSV
 
 Each file is read in a fresh child process; growth is its peak RSS (VmHWM) after ingest() minus
 the peak after the imports, as bench/ingest.py measures it. The adversarial files: one 50 MB text
-value (5 kB on disk), and one 4 kB text repeated 300,000 times, dictionary-encoded (1.2 GB once
-spelled out, about 1 MB on disk).
+value (5 kB on disk), one 4 kB text repeated 300,000 times, dictionary-encoded (1.2 GB once
+spelled out, about 1 MB on disk), and 1,000 different 1 kB texts over 1,000,000 rows (1 GB spelled
+out, 2.6 MB on disk).
 """
 
 from __future__ import annotations
@@ -53,9 +54,15 @@ def build(folder: Path, rows: int) -> list[tuple[str, Path]]:
     notes = pa.array(["x" * 4000]).take(pa.array(np.zeros(300_000, dtype=np.int32)))
     pq.write_table(pa.table({"id": np.arange(300_000), "note": notes}), repeated,
                    compression="zstd")
+    mixed = folder / "1000-values-x1m.parquet"
+    values = pa.array([f"{i:04d}" * 250 for i in range(1000)])
+    picks = pa.array(np.random.default_rng(0).integers(0, 1000, 1_000_000).astype(np.int32))
+    pq.write_table(pa.table({"note": values.take(picks), "id": np.arange(1_000_000)}), mixed,
+                   compression="zstd")
     return [(f"CSV, {rows:,} rows", csv), (f"Parquet, same {rows:,} rows", table),
             ("Parquet, one 50 MB value", long_value),
-            ("Parquet, one 4 kB value x 300,000", repeated)]
+            ("Parquet, one 4 kB value x 300,000", repeated),
+            ("Parquet, 1,000 1 kB values x 1,000,000", mixed)]
 
 
 def main() -> None:
