@@ -59,6 +59,15 @@ def _fresh_process_caches():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_witnesses(settings):
+    """Signed checkpoints are files outside the database (tenants/auditing/witness.py): a test's
+    checkpoints would outlive its rolled-back entries and accuse the next test's chain."""
+    import uuid
+
+    settings.PORTAL_AUDIT_WITNESS_DIR = str(settings.PORTAL_STORAGE_DIR / "_audit-witness-tests" / uuid.uuid4().hex)
+
+
 def _forget_redis_counters() -> None:
     """Usage and audit counters live in Redis, outside the test's rolled-back transaction."""
     from tenants.limits import gate, metering
