@@ -50,7 +50,8 @@ class Checkpoint:
 
     @property
     def seq(self) -> int:
-        return int(self.body.get("seq") or 0)
+        value = self.body.get("seq")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     @property
     def hash(self) -> str:
@@ -90,8 +91,8 @@ def checkpoint_list(tenant_id: int | None) -> list[Checkpoint]:
     found = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
+            if not text.strip() or not text.endswith("\n"):
+                continue  # blank, or a last line still being written (each write ends with \n)
             try:
                 body = json.loads(text)
             except ValueError:

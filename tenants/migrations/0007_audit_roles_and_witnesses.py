@@ -64,14 +64,23 @@ CREATE OR REPLACE FUNCTION {s}.portal_audit_purge(p_tenant_id bigint, p_through_
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {s} AS $fn$
 DECLARE
     removed bigint;
+    named boolean;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM {s}.tenants_auditcheckpoint c
-        JOIN {s}.tenants_auditevent e ON e.seq = c.through_seq AND e.hash = c.through_hash
-        WHERE c.through_seq = p_through_seq
-          AND (c.tenant_id = p_tenant_id OR (c.tenant_id IS NULL AND p_tenant_id IS NULL))
-          AND (e.tenant_id = p_tenant_id OR (e.tenant_id IS NULL AND p_tenant_id IS NULL))
-    ) THEN
+    -- Written twice (NULL is the platform's chain) so that both use the (tenant_id, seq) index.
+    IF p_tenant_id IS NULL THEN
+        SELECT EXISTS (
+            SELECT 1 FROM {s}.tenants_auditcheckpoint c
+            JOIN {s}.tenants_auditevent e ON e.tenant_id IS NULL AND e.seq = c.through_seq
+                                         AND e.hash = c.through_hash
+            WHERE c.tenant_id IS NULL AND c.through_seq = p_through_seq) INTO named;
+    ELSE
+        SELECT EXISTS (
+            SELECT 1 FROM {s}.tenants_auditcheckpoint c
+            JOIN {s}.tenants_auditevent e ON e.tenant_id = p_tenant_id AND e.seq = c.through_seq
+                                         AND e.hash = c.through_hash
+            WHERE c.tenant_id = p_tenant_id AND c.through_seq = p_through_seq) INTO named;
+    END IF;
+    IF NOT named THEN
         RAISE EXCEPTION 'no retention checkpoint names entry #% of this chain', p_through_seq
             USING ERRCODE = 'insufficient_privilege';
     END IF;
