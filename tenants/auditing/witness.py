@@ -10,7 +10,7 @@ with O_APPEND only; the database holds no copy, so whoever controls the database
 
 Verification (tenants/auditing/audit_chain.py) then checks the chain against every checkpoint of it:
 its signature, the entry at its seq (same hash), and that the chain still reaches it. Checkpoints at
-or below a retention purge are covered by the purge's own signed checkpoint (see ``plan``).
+or below a retention purge are covered by the purge's own signed checkpoint (``_witnessed`` there).
 """
 
 from __future__ import annotations
