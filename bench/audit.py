@@ -55,6 +55,14 @@ def _admin(url: str, sql: str) -> None:
 
 def _setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
+    # Signed checkpoints of the scratch chains must not land among the real ones (var/storage).
+    import atexit
+    import shutil
+    import tempfile
+
+    witness_dir = tempfile.mkdtemp(prefix="bench-audit-witness-")
+    atexit.register(shutil.rmtree, witness_dir, ignore_errors=True)
+    os.environ["PORTAL_AUDIT_WITNESS_DIR"] = witness_dir
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
     os.environ.setdefault("DJANGO_DEBUG", "0")
     import django

@@ -315,7 +315,10 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The last entry of each chain; its row lock serialises appends so a chain never forks."""
+    """The last entry of each chain; its row lock serialises appends so a chain never forks.
+
+    The database lets a head only move forward onto an existing entry, and never be deleted
+    (migration 0007): moving it back cannot hide entries removed from the end."""
 
     tenant_id = models.BigIntegerField(null=True, blank=True)
     last_seq = models.BigIntegerField(default=0)
@@ -395,6 +398,8 @@ class AuditVerification(models.Model):
     head_hash = models.CharField(max_length=64, blank=True)
     first_bad_seq = models.BigIntegerField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
+    # Signed checkpoints (tenants/auditing/witness.py) the chain was checked against.
+    checkpoints = models.IntegerField(default=0)
     actor_email = models.CharField(max_length=254, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     duration_ms = models.IntegerField(default=0)

@@ -21,6 +21,14 @@ def audit_verify_chains() -> dict:
     return {"chains": len(results), "broken": broken}
 
 
+@shared_task(name="tenants.audit_witness_heads")
+def audit_witness_heads() -> int:
+    """Every few minutes: a signed checkpoint of each chain head that moved (outside the database)."""
+    from tenants.auditing.witness import heads_witness
+
+    return heads_witness()
+
+
 @shared_task(name="tenants.audit_flush_online")
 def audit_flush_online() -> int:
     """Every few seconds: online-prediction counters in Redis -> prediction.online entries."""

@@ -59,6 +59,21 @@ def _fresh_process_caches():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_witnesses():
+    """Signed checkpoints are files outside the database (tenants/auditing/witness.py): a test's
+    checkpoints would outlive its rolled-back entries and accuse the next test's chain.
+
+    Set on the settings themselves, not through pytest-django's `settings` fixture, whose override
+    would hide SETTINGS_MODULE from every test (tests/portal/test_pytest_harness.py)."""
+    import uuid
+
+    saved = settings.PORTAL_AUDIT_WITNESS_DIR
+    settings.PORTAL_AUDIT_WITNESS_DIR = str(settings.PORTAL_STORAGE_DIR / "_audit-witness-tests" / uuid.uuid4().hex)
+    yield
+    settings.PORTAL_AUDIT_WITNESS_DIR = saved
+
+
 def _forget_redis_counters() -> None:
     """Usage and audit counters live in Redis, outside the test's rolled-back transaction."""
     from tenants.limits import gate, metering

@@ -260,6 +260,8 @@ if CELERY_BROKER_URL.startswith("rediss://"):
 CELERY_BEAT_SCHEDULE = {
     # Every tenant's audit chain, daily; the operator page (/ops/audit/) shows the last result.
     "audit-verify-chains": {"task": "tenants.audit_verify_chains", "schedule": crontab(hour=3, minute=17)},
+    # A signed checkpoint of every chain head that moved, kept outside the database (witness files).
+    "audit-witness-heads": {"task": "tenants.audit_witness_heads", "schedule": crontab(minute="*/10")},
     # Online-prediction counters (Redis) -> prediction.online entries, well within 10 s.
     "audit-flush-online": {"task": "tenants.audit_flush_online", "schedule": 5.0},
     # API calls and predicted rows counted in Redis -> UsageDaily.
@@ -330,6 +332,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # Encrypted tenant files; every name starts with the tenant's schema.
 PORTAL_STORAGE_DIR = Path(env_str("PORTAL_STORAGE_DIR", str(VAR_DIR / "storage"))).resolve()
+# Signed checkpoints of the audit chain heads (tenants/auditing/witness.py): append-only files that
+# the database cannot rewrite. Empty: <PORTAL_STORAGE_DIR>/_audit-witness. Back them up off-host.
+PORTAL_AUDIT_WITNESS_DIR = env_str("PORTAL_AUDIT_WITNESS_DIR", "")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temporary file
 PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,

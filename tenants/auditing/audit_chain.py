@@ -3,8 +3,11 @@
 ``chain_verify`` walks one chain in sequence order and reports the first entry that does not hold:
 an edited entry (its hash no longer matches), a deleted one (a gap in the sequence), an inserted one
 (two entries linking to the same predecessor) or reordered ones (an entry's hash was computed for
-another place). The verify button, ``manage.py verify_audit`` and the daily task all call
-``chains_verify``, which keeps each result for the operator page.
+another place). It also checks the chain against every signed checkpoint of it kept outside the
+database (tenants/auditing/witness.py), which catches what recomputed hashes hide: entries removed
+from the end with the head moved back, or history rewritten before a checkpoint. The verify button,
+``manage.py verify_audit`` and the daily task all call ``chains_verify``, which keeps each result for
+the operator page and, for an intact chain, writes a new checkpoint of its head.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tenants.auditing import audit
+from tenants.auditing import audit, witness
 from tenants.crypto import signing
+from tenants.errors import Conflict
 from tenants.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 
 logger = logging.getLogger(__name__)
@@ -38,11 +42,13 @@ class ChainResult:
     head_hash: str = ""
     first_bad_seq: int | None = None
     reason: str = ""
+    checkpoints: int = 0  # signed checkpoints the chain was checked against
 
     def describe(self) -> str:
         name = self.tenant_slug or "platform"
         if self.ok:
-            return f"{name}: intact, {self.entries} entries, head #{self.last_seq} {self.head_hash[:12]}"
+            return (f"{name}: intact, {self.entries} entries, head #{self.last_seq} {self.head_hash[:12]}, "
+                    f"{self.checkpoints} signed checkpoint(s) matched")
         return f"{name}: BROKEN at #{self.first_bad_seq}: {self.reason}"
 
 
@@ -60,9 +66,13 @@ def chain_verify(*, tenant_id: int | None) -> ChainResult:
     rows = (AuditEvent.objects.filter(tenant_id=tenant_id).order_by("seq")
             .values_list(*audit.ROW_COLUMNS).iterator(chunk_size=CHUNK))
     try:
-        expected_seq, expected_prev = _chain_start(tenant_id)
-        walk = _walk(rows, expected_seq, expected_prev, result)
+        purge = _latest_purge(tenant_id)
+        expected_seq, expected_prev = ((purge.through_seq + 1, purge.through_hash) if purge
+                                       else (1, audit.GENESIS_HASH))
+        witnessed = _witnessed(tenant_id, purge, result)
+        walk = _walk(rows, expected_seq, expected_prev, result, witnessed)
         _check_head(tenant_id, walk, result)
+        _check_reach(witnessed, result)
     except _Break as broken:
         result.ok = False
         result.first_bad_seq = broken.seq
@@ -70,20 +80,46 @@ def chain_verify(*, tenant_id: int | None) -> ChainResult:
     return result
 
 
-def _chain_start(tenant_id: int | None) -> tuple[int, str]:
-    """(first sequence number, hash it must link to): genesis, or the latest purge checkpoint."""
+def _latest_purge(tenant_id: int | None) -> AuditCheckpoint | None:
+    """The latest retention checkpoint (the chain starts after it), its signature checked."""
     checkpoint = AuditCheckpoint.objects.filter(tenant_id=tenant_id).order_by("-through_seq").first()
-    if checkpoint is None:
-        return 1, audit.GENESIS_HASH
-    if not signing.verify(checkpoint_body(checkpoint)):
+    if checkpoint is not None and not signing.verify(checkpoint_body(checkpoint)):
         raise _Break(checkpoint.through_seq + 1, f"the purge checkpoint through #{checkpoint.through_seq} "
                                                  "has an invalid signature")
-    return checkpoint.through_seq + 1, checkpoint.through_hash
+    return checkpoint
 
 
-def _walk(rows, expected_seq: int, expected_prev: str, result: ChainResult) -> tuple[int, str]:
-    """Check each entry against its own hash and its predecessor; returns (next seq, last hash)."""
+def _witnessed(tenant_id: int | None, purge: AuditCheckpoint | None,
+               result: ChainResult) -> dict[int, list[witness.Checkpoint]]:
+    """The signed checkpoints the remaining entries must match, by seq.
+
+    A checkpoint at or below the retention purge point witnessed entries that were lawfully
+    deleted: ``audit_purge`` verifies the whole chain (these checkpoints included) before it cuts,
+    and its own signed checkpoint names the last entry it removed. So one at the purge point must
+    carry the purge checkpoint's hash, and those below it are covered by that signature.
+    """
+    purged_through = purge.through_seq if purge is not None else 0
+    plan: dict[int, list[witness.Checkpoint]] = {}
+    for checkpoint in witness.checkpoint_list(tenant_id):
+        problem = witness.checkpoint_problem(checkpoint, tenant_id)
+        if problem:
+            raise _Break(checkpoint.seq, problem)
+        if checkpoint.seq > purged_through:
+            plan.setdefault(checkpoint.seq, []).append(checkpoint)
+            continue
+        if purge is not None and checkpoint.seq == purged_through and checkpoint.hash != purge.through_hash:
+            raise _Break(checkpoint.seq, f"the purge checkpoint through #{checkpoint.seq} does not match "
+                                         f"the signed checkpoint of {checkpoint.at}")
+        result.checkpoints += 1
+    return plan
+
+
+def _walk(rows, expected_seq: int, expected_prev: str, result: ChainResult,
+          witnessed: dict[int, list[witness.Checkpoint]]) -> tuple[int, str]:
+    """Check each entry against its own hash, its predecessor and the checkpoints that witnessed
+    it; returns (next seq, last hash)."""
     before_prev = None  # the predecessor's prev_hash: two equal prev_hashes mean an insertion
+    matched = expected_seq - 1  # the last seq a checkpoint confirmed (or the chain's start)
     for row in rows:
         entry = audit.entry_from_row(row)
         seq = entry["seq"]
@@ -97,6 +133,12 @@ def _walk(rows, expected_seq: int, expected_prev: str, result: ChainResult) -> t
             raise _Break(seq, f"entry #{seq} does not link to #{seq - 1} (prev_hash differs)")
         if audit.entry_hash(entry) != entry["hash"]:
             raise _Break(seq, f"entry #{seq} was altered or moved (its hash does not match its content)")
+        for checkpoint in witnessed.get(seq, ()):
+            if checkpoint.hash != entry["hash"]:
+                raise _Break(seq, f"entry #{seq} does not match the signed checkpoint of {checkpoint.at}: "
+                                  f"the chain was rewritten after #{matched} and its hashes recomputed")
+            result.checkpoints += 1
+            matched = seq
         before_prev = entry["prev_hash"]
         expected_prev = entry["hash"]
         expected_seq = seq + 1
@@ -115,6 +157,15 @@ def _check_head(tenant_id: int | None, walk: tuple[int, str], result: ChainResul
         raise _Break(next_seq, f"entries #{next_seq}..#{head.last_seq} are missing from the end")
     raise _Break(result.last_seq, f"entry #{result.last_seq} is not the chain head the database "
                                   f"recorded (#{head.last_seq})")
+
+
+def _check_reach(witnessed: dict[int, list[witness.Checkpoint]], result: ChainResult) -> None:
+    """A checkpoint saw the chain longer than it is now: its end was cut and the head moved back."""
+    if not witnessed or max(witnessed) <= result.last_seq:
+        return
+    highest = max(witnessed)
+    raise _Break(result.last_seq + 1, f"the chain ends at #{result.last_seq} but a signed checkpoint of "
+                                      f"{witnessed[highest][0].at} witnessed #{highest}")
 
 
 def chain_ids() -> list[int | None]:
@@ -136,9 +187,12 @@ def chains_verify(*, tenant_ids: list[int | None] | None = None, trigger: str = 
             run=run, trigger=trigger, tenant_id=tenant_id, tenant_slug=result.tenant_slug,
             ok=result.ok, entries=result.entries, last_seq=result.last_seq,
             head_hash=result.head_hash, first_bad_seq=result.first_bad_seq,
-            reason=result.reason[:300], actor_email=actor_email, started_at=started,
-            duration_ms=int((time.monotonic() - t0) * 1000),
+            reason=result.reason[:300], checkpoints=result.checkpoints, actor_email=actor_email,
+            started_at=started, duration_ms=int((time.monotonic() - t0) * 1000),
         )
+        if result.ok:  # witness what was just proved, so later rewrites cannot undo it
+            witness.checkpoint_record(tenant_id=tenant_id, tenant_slug=result.tenant_slug,
+                                      seq=result.last_seq, entry_hash=result.head_hash, reason="verify")
         if not result.ok:
             logger.error("audit chain broken", extra={"tenant": result.tenant_slug,
                                                       "seq": result.first_bad_seq,
@@ -164,10 +218,18 @@ def audit_purge(*, tenant_id: int | None, before: datetime, actor_email: str = "
 
     Only whole prefixes go: the chain then starts at the checkpoint, which names the last purged
     entry and its hash, so verification still proves nothing was removed from what is left.
-    This is the only code that sets portal.audit_purge, the setting the append-only trigger allows.
+    A chain that does not verify (against its signed checkpoints too) is not purged: the purge
+    checkpoint then vouches for the witnessed checkpoints it covers (``_witnessed``).
+    The entries are deleted by ``portal_audit_purge()``, a SECURITY DEFINER function of the
+    `portal_audit` database role (migration 0007), which deletes only a prefix that the checkpoint
+    saved here names; the application's runtime role has no EXECUTE on it (README "Database roles").
     """
     if timezone.is_naive(before):
         raise ValidationError({"before": "Give an aware date-time."})
+    verified = chain_verify(tenant_id=tenant_id)
+    if not verified.ok:
+        raise Conflict(f"The audit chain is broken at entry #{verified.first_bad_seq} "
+                       f"({verified.reason}): it is not purged.", code="audit_chain_broken")
     with transaction.atomic():
         audit._lock_head(tenant_id)  # no append while the prefix is cut
         last = (AuditEvent.objects.filter(tenant_id=tenant_id, ts__lt=before).order_by("-seq")
@@ -184,9 +246,7 @@ def audit_purge(*, tenant_id: int | None, before: datetime, actor_email: str = "
         checkpoint.signature = signing.sign(checkpoint_body(checkpoint))
         checkpoint.save()
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL portal.audit_purge = 'on'")
-            doomed.delete()
-            cursor.execute("SET LOCAL portal.audit_purge = 'off'")
+            cursor.execute("SELECT portal_audit_purge(%s, %s)", [tenant_id, checkpoint.through_seq])
     audit.record("audit.purge", tenant=_tenant_or_none(tenant_id), object_type="audit_checkpoint",
                  object_id=checkpoint.id, details={"through_seq": checkpoint.through_seq,
                                                    "purged": checkpoint.purged,

@@ -2,7 +2,8 @@
 
 The stream reads the entries through a server-side cursor and hashes the bytes as it sends them, so
 a million entries export in constant memory. When the last byte is known the manifest (count,
-first and last sequence numbers, head hash, SHA-256 of the exact bytes) is signed and stored; it is
+first and last sequence numbers, head hash, SHA-256 of the exact bytes) is signed and stored, and a
+signed checkpoint of the chain at the export's snapshot is witnessed (tenants/auditing/witness.py); it is
 served at /api/v1/audit-events/exports/{id}/manifest/ and checked offline by
 ``manage.py verify_audit --export FILE --manifest FILE`` (``export_file_verify`` below).
 """
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from tenants.auditing import audit
+from tenants.auditing import audit, witness
 from tenants.auditing import online as audit_online
 from tenants.crypto import signing
-from tenants.models import AuditChainHead, AuditExport
+from tenants.models import AuditChainHead, AuditEvent, AuditExport
 
 FORMATS = ("csv", "jsonl")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
@@ -144,7 +145,19 @@ def audit_export_finish(export: AuditExport, tally: _Tally) -> AuditExport:
     export.signature = signing.sign(manifest(export))
     export.save(update_fields=["count", "first_seq", "last_seq", "head_hash", "sha256", "key_id",
                                "completed_at", "signature"])
+    _witness_snapshot(export)
     return export
+
+
+def _witness_snapshot(export: AuditExport) -> None:
+    """A signed checkpoint of the chain at the export's snapshot (tenants/auditing/witness.py):
+    the auditor's file and the platform's witness now both say what the chain held then."""
+    snapshot_hash = (AuditEvent.objects.filter(tenant_id=export.tenant_id, seq=export.through_seq)
+                     .values_list("hash", flat=True).first())
+    if snapshot_hash is None:  # an empty chain, or purged since the export started
+        return
+    witness.checkpoint_record(tenant_id=export.tenant_id, tenant_slug=export.tenant_slug,
+                              seq=export.through_seq, entry_hash=snapshot_hash, reason="export")
 
 
 def manifest(export: AuditExport) -> dict:

@@ -3,6 +3,7 @@
 UPDATE, DELETE and TRUNCATE on tenants_auditevent raise, whoever runs them. The one exception is the
 retention purge (tenants.audit_chain.audit_purge), which deletes a chain's oldest entries inside a
 transaction that has set `SET LOCAL portal.audit_purge = 'on'` and leaves a signed checkpoint.
+Any role could set that, so 0007_audit_roles_and_witnesses replaced it with a definer function.
 """
 
 from django.db import migrations

@@ -52,7 +52,8 @@ def audit_verify(request):
                           "first_bad_seq": result.first_bad_seq, "reason": result.reason})
     if result.ok:
         messages.success(request, f"The audit trail is intact: {result.entries} entries, "
-                                  f"up to #{result.last_seq}.")
+                                  f"up to #{result.last_seq}, matching {result.checkpoints} signed "
+                                  "checkpoint(s).")
     else:
         messages.error(request, f"The audit trail is broken at entry #{result.first_bad_seq}: "
                                 f"{result.reason}.")

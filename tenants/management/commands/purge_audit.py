@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tenants.auditing import audit
 from tenants.auditing.audit_chain import audit_purge
+from tenants.errors import ServiceError
 from tenants.models import AuditEvent, Tenant
 
 
@@ -32,8 +33,11 @@ class Command(BaseCommand):
             raise CommandError("This deletes audit entries for good. Run again with --yes.")
         with audit.acting_as(audit.Actor(actor_email=options["operator"], role="operator",
                                          auth_method="command")):
-            checkpoint = audit_purge(tenant_id=tenant_id, before=before,
-                                     actor_email=options["operator"])
+            try:
+                checkpoint = audit_purge(tenant_id=tenant_id, before=before,
+                                         actor_email=options["operator"])
+            except ServiceError as refused:
+                raise CommandError(refused.message, returncode=1)
         if checkpoint is None:
             self.stdout.write("Nothing older than that.")
             return
