@@ -10,13 +10,14 @@ from django.views.decorators.http import require_POST
 
 from tenants.accounts.access import WRITER_ROLES
 from tenants.errors import Conflict
-from tenants.web.pages import PAGE_ERRORS, member_page, page_error
+from tenants.web.pages import PAGE_ERRORS, member_page, page_error, redirect_after_post
 
 from ..models import ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
     USE,
     dataset_list,
+    default_scoring_version_id,
     get_dataset_for_user,
     get_model_version_for_user,
     get_prediction_output_for_user,
@@ -30,33 +31,44 @@ from ..services import predictions as prediction_services
 def predict(request):
     """Pick a model version (default: production) and a dataset; the job page follows it."""
     data = request.POST if request.method == "POST" else request.GET
+    if request.method != "POST":
+        return _predict_page(request, chosen_version=data.get("model_version", ""))
+    try:
+        version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                             version_id=data.get("model_version"), need=USE)
+        dataset = get_dataset_for_user(membership=request.membership, user_id=request.user.pk,
+                                       dataset_id=data.get("dataset"))
+        job = prediction_services.prediction_job_start(
+            tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
+            version=version, id_column=data.get("id_column") or None)
+    except Http404:
+        error, status = "Choose a model version and a dataset.", 422
+    except PAGE_ERRORS as exc:
+        error, status = page_error(exc)[0], 422
+    else:
+        messages.success(request, "Scoring started. This page follows it live.")
+        return redirect("job_detail", job_id=job.id)
+    return _predict_page(request, error=error, status=status, chosen_version=data.get("model_version", ""),
+                         chosen_dataset=data.get("dataset", ""), id_column=data.get("id_column", ""))
+
+
+def _predict_page(request, *, error: str | None = None, upload_error: str | None = None, status: int = 200,
+                  chosen_version: str = "", chosen_dataset: str = "", id_column: str = "",
+                  upload_id_column: str = ""):
+    """The batch page; both forms preselect the same version (the one asked for, else
+    default_scoring_version_id), so they never disagree on the model."""
     models = list(model_list(membership=request.membership, user_id=request.user.pk, need=USE)
                   .prefetch_related("versions"))
     datasets = list(dataset_list(membership=request.membership, user_id=request.user.pk)[:500])
-    error = None
-    if request.method == "POST":
-        try:
-            version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
-                                                 version_id=data.get("model_version"), need=USE)
-            dataset = get_dataset_for_user(membership=request.membership, user_id=request.user.pk,
-                                           dataset_id=data.get("dataset"))
-            job = prediction_services.prediction_job_start(
-                tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
-                version=version, id_column=data.get("id_column") or None)
-        except Http404:
-            error = "Choose a model version and a dataset."
-        except PAGE_ERRORS as exc:
-            error = page_error(exc)[0]
-        else:
-            messages.success(request, "Scoring started. This page follows it live.")
-            return redirect("job_detail", job_id=job.id)
+    usable = {str(v.id) for m in models for v in m.versions.all()}
+    if chosen_version not in usable:
+        default = default_scoring_version_id(models=models, user_id=request.user.pk)
+        chosen_version = str(default) if default else ""
     return render(request, "mlcore/predictions/predict.html", {
-        "models": models, "datasets": datasets, "error": error,
-        "chosen_version": data.get("model_version", ""), "chosen_dataset": data.get("dataset", ""),
-        "id_column": data.get("id_column", ""),
-    }, status=422 if error else 200)
-
-
+        "models": models, "datasets": datasets, "error": error, "upload_error": upload_error,
+        "chosen_version": chosen_version, "chosen_dataset": chosen_dataset, "id_column": id_column,
+        "upload_id_column": upload_id_column,
+    }, status=status)
 
 
 def _output(request, job_id) -> PredictionOutput:
@@ -105,29 +117,32 @@ def try_it(request, version_id: int):
 @member_page(roles=WRITER_ROLES)
 @require_POST
 def predict_upload(request):
-    """Score a new file: it is stored like any dataset (validated, encrypted), then scored."""
+    """Score a new file: it is stored like any dataset (validated, encrypted), then scored.
+
+    A refusal comes back as the page with the reason above the upload form (status 4xx), which
+    the upload script shows in place; success answers the script with the job page's address
+    (redirect_after_post), so the page it opens still has its message.
+    """
     try:
         with dataset_services.UploadSession(request) as upload:
             return _predict_upload(request, upload)
+    except Http404:
+        error, status = "Choose a model version to score the file with.", 400
     except PAGE_ERRORS as exc:  # refused while the body streamed in, or by the services
-        messages.error(request, page_error(exc)[0])
-        return redirect("predict")
+        error, status = page_error(exc)
+    # After a refusal mid-stream request.POST is empty: the form falls back to its defaults.
+    return _predict_page(request, upload_error=error, status=status,
+                         chosen_version=request.POST.get("model_version", ""),
+                         upload_id_column=request.POST.get("id_column", ""))
 
 
 @csrf_protect
 def _predict_upload(request, upload):
-    try:
-        version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
-                                             version_id=request.POST.get("model_version"), need=USE)
-    except Http404:
-        messages.error(request, "Choose a model version to score the file with.")
-        return redirect("predict")
-    file = request.FILES.get("file")
-    dataset = dataset_services.dataset_create(
-        tenant=request.tenant, user=request.user, upload=file, budget=upload.budget,
-        name=f"Scoring {file.name}" if file else "", encoding=request.POST.get("encoding", ""))
-    job = prediction_services.prediction_job_start(
-        tenant=request.tenant, membership=request.membership, user=request.user, dataset=dataset,
-        version=version, id_column=request.POST.get("id_column") or None)
-    messages.success(request, f"Uploaded {dataset.name} ({dataset.rows:,} rows); scoring started.")
-    return redirect("job_detail", job_id=job.id)
+    version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                         version_id=request.POST.get("model_version"), need=USE)
+    job = prediction_services.prediction_upload_start(
+        tenant=request.tenant, membership=request.membership, user=request.user,
+        upload=request.FILES.get("file"), budget=upload.budget, version=version,
+        id_column=request.POST.get("id_column") or None, encoding=request.POST.get("encoding", ""))
+    messages.success(request, f"Uploaded {job.dataset.name} ({job.dataset.rows:,} rows); scoring started.")
+    return redirect_after_post(request, "job_detail", job_id=job.id)

@@ -109,7 +109,15 @@
     if (doc.title) document.title = doc.title;
     hideAutosubmitButtons(main);
     if (window.htmx) window.htmx.process(main);
-    main.focus();
+    // The error may sit far down the page (the second form of /predict/): bring it into view.
+    var alert = main.querySelector(".form-errors[role=alert]");
+    if (alert) {
+      alert.setAttribute("tabindex", "-1");
+      alert.focus();
+      alert.scrollIntoView({ block: "center" });
+    } else {
+      main.focus();
+    }
     return true;
   }
 
@@ -127,9 +135,16 @@
       uploadFailed(form, (data && (data.detail || data.title)) || (xhr.status + " " + (xhr.statusText || "error")));
       return;
     }
+    // Our upload views answer {"location": url} (tenants/web/pages.py redirect_after_post).
     var target = data ? (data.location || data.url) : null;
-    // XHR follows redirects itself; a different final URL means the server redirected (PRG).
-    if (!target && !data && xhr.responseURL && xhr.responseURL !== requestUrl) target = xhr.responseURL;
+    // A view that still answers a 302: XHR followed it, and the page it fetched has already
+    // consumed the flashed message. Loading that URL again would lose the message, so show the
+    // page already fetched and give it its address.
+    if (!target && !data && isHtml && xhr.responseURL && xhr.responseURL !== requestUrl &&
+        sameOrigin(xhr.responseURL) && swapMain(xhr.responseText)) {
+      window.history.replaceState(null, "", xhr.responseURL);
+      return;
+    }
     if (target && sameOrigin(target)) {
       var bar = form.querySelector("progress[data-upload-progress]");
       if (bar) { bar.max = 100; bar.value = 100; bar.textContent = "100%"; }

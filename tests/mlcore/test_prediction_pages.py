@@ -144,3 +144,76 @@ def test_a_bad_file_for_scoring_is_refused_and_leaves_nothing(page_as, api_as, c
     after = api_as("bob").get("/api/v1/usage/").json()["usage"]
     for key in ("storage_bytes", "datasets", "model_versions", "predicted_rows"):
         assert after[key] == before[key]
+
+
+# --- score a new file: refusals in place, nothing left behind; the upload script's answers ------
+XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
+
+
+def _score_file(client, version_id, content: bytes, name: str = "new.csv", **extra):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post("/predict/upload/", {"model_version": version_id,
+                                            "file": SimpleUploadedFile(name, content)}, **extra)
+
+
+def test_a_file_missing_a_feature_is_refused_on_the_form_and_leaves_nothing(page_as, api_as, churn, acme):
+    from django_tenants.utils import tenant_context
+
+    from mlcore.models import Dataset
+    from tests.mlcore.storage_support import every_file
+
+    trained = train_model(api_as("bob"), churn["id"])
+    before = api_as("bob").get("/api/v1/usage/").json()["usage"]
+    with tenant_context(acme):
+        datasets, files = Dataset.objects.count(), len(every_file())
+
+    response = _score_file(page_as("bob"), trained["model_version"], b"tenure,plan,autopay\n2,basic,no\n",
+                           name="no-monthly.csv", **XHR)
+
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert 'data-testid="upload-score-error"' in page
+    assert "The data is missing a column the model needs: &#x27;monthly&#x27;." in page
+    with tenant_context(acme):
+        assert Dataset.objects.count() == datasets
+    assert len(every_file()) == files
+    after = api_as("bob").get("/api/v1/usage/").json()["usage"]
+    assert (after["storage_bytes"], after["datasets"]) == (before["storage_bytes"], before["datasets"])
+
+
+def test_a_refused_file_keeps_the_chosen_version_and_id_column_on_the_form(page_as, api_as, churn):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    trained = train_model(api_as("bob"), churn["id"])
+    response = page_as("bob").post("/predict/upload/", {
+        "model_version": trained["model_version"], "id_column": "customer",
+        "file": SimpleUploadedFile("x.csv", b"tenure,monthly,plan,autopay\n2,9,basic,no\n")})
+
+    assert response.status_code == 422
+    assert b"&#x27;customer&#x27;" in response.content
+    assert b'value="customer"' in response.content
+
+
+def test_the_upload_script_gets_the_job_page_address_and_the_message_waits_there(page_as, api_as, churn):
+    from tests.mlcore.conftest import churn_csv
+
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    response = _score_file(bob, trained["model_version"], churn_csv(rows=40, seed=5), **XHR)
+
+    assert response.status_code == 200
+    location = response.json()["location"]
+    assert re.match(r"^/jobs/\d+/$", location)
+    assert b"Uploaded Scoring new.csv (40 rows); scoring started." in bob.get(location).content
+
+
+def test_the_same_file_can_be_scored_twice(page_as, api_as, churn):
+    from tests.mlcore.conftest import churn_csv
+
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    assert _score_file(bob, trained["model_version"], churn_csv(rows=20, seed=5)).status_code == 302
+    again = _score_file(bob, trained["model_version"], churn_csv(rows=20, seed=5), **XHR)
+    assert again.status_code == 200
+    assert b"Uploaded Scoring new.csv (2) (20 rows)" in bob.get(again.json()["location"]).content
