@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from tenants.accounts.access import WRITER_ROLES
 from tenants.errors import Conflict
@@ -90,6 +90,17 @@ def prediction_download_page(request, job_id: int):
 @member_page(roles=WRITER_ROLES)
 def prediction_errors_page(request, job_id: int):
     return prediction_download(request.tenant, _output(request, job_id), "errors")
+
+
+@member_page(roles=WRITER_ROLES)
+@require_GET
+def prediction_receipt_page(request, job_id: int):
+    """The signed receipt (the same JSON as GET /api/v1/jobs/{id}/receipt/), as a file to keep."""
+    output = _output(request, job_id)
+    response = JsonResponse(output.receipt, json_dumps_params={"indent": 2, "sort_keys": True})
+    response["Content-Disposition"] = f'attachment; filename="receipt-{output.job_id}.json"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST

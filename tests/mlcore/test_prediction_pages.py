@@ -217,3 +217,52 @@ def test_the_same_file_can_be_scored_twice(page_as, api_as, churn):
     again = _score_file(bob, trained["model_version"], churn_csv(rows=20, seed=5), **XHR)
     assert again.status_code == 200
     assert b"Uploaded Scoring new.csv (2) (20 rows)" in bob.get(again.json()["location"]).content
+
+
+# --- one default model for both forms; the job page says what it scored --------------------------
+def _selected(page: str, select_id: str) -> list[str]:
+    select = re.search(rf'<select[^>]*id="{select_id}".*?</select>', page, re.S).group(0)
+    return re.findall(r'<option value="(\d+)" selected>', select)
+
+
+def test_both_predict_forms_preselect_the_same_production_version(page_as, api_as, churn):
+    bob_api, bob = api_as("bob"), page_as("bob")
+    alpha = train_model(bob_api, churn["id"], name="Alpha")
+    zulu = train_model(bob_api, churn["id"], name="Zulu")
+
+    page = bob.get("/predict/").content.decode()
+    # Nothing scored yet: the model trained most recently.
+    assert _selected(page, "id_model_version") == [str(zulu["model_version"])]
+    assert _selected(page, "id_upload_version") == [str(zulu["model_version"])]
+
+    assert bob.post("/predict/", {"model_version": alpha["model_version"], "dataset": churn["id"]}).status_code == 302
+    page = bob.get("/predict/").content.decode()
+    # Then the model Bob scored with last.
+    assert _selected(page, "id_model_version") == [str(alpha["model_version"])]
+    assert _selected(page, "id_upload_version") == [str(alpha["model_version"])]
+
+    page = bob.get(f"/predict/?model_version={zulu['model_version']}").content.decode()
+    assert _selected(page, "id_upload_version") == [str(zulu["model_version"])]
+
+
+def test_the_job_page_links_the_version_and_dataset_it_scored_and_its_signed_receipt(page_as, api_as, churn):
+    import json
+
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    job_url = bob.post("/predict/", {"model_version": trained["model_version"], "dataset": churn["id"]})["Location"]
+    run_jobs("prediction")
+
+    page = bob.get(job_url).content.decode()
+    assert f'<a href="/model-versions/{trained["model_version"]}/">Churn v1</a>' in page
+    assert f'<a href="/datasets/{churn["id"]}/">churn</a>' in page
+    receipt_url = re.search(r'href="([^"]+)" data-testid="download-receipt"', page).group(1)
+    assert receipt_url == job_url + "receipt/"
+
+    response = bob.get(receipt_url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="receipt-{job_url.split("/")[2]}.json"'
+    receipt = json.loads(response.content)
+    assert receipt == api_as("bob").get(f"/api/v1{job_url}receipt/").json()
+    assert receipt["model_version"] == trained["model_version"] and receipt["signature"]
+    assert page_as("vera").get(receipt_url).status_code == 403
