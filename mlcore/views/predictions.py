@@ -12,6 +12,7 @@ from tenants.accounts.access import WRITER_ROLES
 from tenants.errors import Conflict
 from tenants.web.pages import PAGE_ERRORS, member_page, page_error, redirect_after_post
 
+from ..ml import ranges as ml_ranges
 from ..models import ModelVersion, PredictionOutput
 from ..responses import prediction_download
 from ..selectors import (
@@ -106,22 +107,62 @@ def prediction_receipt_page(request, job_id: int):
 @require_POST
 @member_page(roles=WRITER_ROLES)
 def try_it(request, version_id: int):
-    """One row typed into the version page, scored by the same service as the online endpoint."""
+    """One row typed into the version page, scored by the same service as the online endpoint.
+
+    Every field is required (a blank one is named, and nothing is scored or counted); a number
+    outside the range seen in training is scored with a warning next to it.
+    """
     version: ModelVersion = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
-                                                       version_id=version_id)
-    row = {name: request.POST.get(f"f_{name}", "") for name in version.features}
-    context, status = {"version": version, "row": row}, 200
-    try:
-        result = prediction_services.online_predict(
-            tenant=request.tenant, membership=request.membership, user_id=request.user.pk, token_id=None,
-            gate_result=request.gate, model_id=version.model_id, version_id=version.id, rows=[row])
-    except PAGE_ERRORS as exc:
-        context["error"], status = page_error(exc)
+                                                       version_id=version_id, need=USE)
+    row = {name: request.POST.get(f"f_{name}", "").strip() for name in version.features}
+    errors = {name: f"Enter a value for {name}." for name, value in row.items() if not value}
+    context, status = {"version": version}, 200
+    if errors:
+        context["error"], status = "Fill in every field: the model needs all of them.", 400
     else:
-        context["prediction"] = result["predictions"][0]
-        probabilities = (result["probabilities"] or [None])[0]
-        context["probabilities"] = sorted(probabilities.items(), key=lambda kv: -kv[1]) if probabilities else None
-    return render(request, "mlcore/predictions/_try_result.html", context, status=status)
+        try:
+            result = prediction_services.online_predict(
+                tenant=request.tenant, membership=request.membership, user_id=request.user.pk, token_id=None,
+                gate_result=request.gate, model_id=version.model_id, version_id=version.id, rows=[row])
+        except PAGE_ERRORS as exc:
+            context["error"], status = page_error(exc)
+            errors = _row_errors(exc, row)
+        else:
+            context.update(_try_result(version, result))
+    warnings = ml_ranges.out_of_range(version.training_ranges or {}, row) if not errors else {}
+    context.update(try_fields=try_fields(version, row=row, errors=errors, warnings=warnings),
+                   warnings=warnings)
+    return render(request, "mlcore/predictions/_try.html", context, status=status)
+
+
+def try_fields(version: ModelVersion, *, row: dict | None = None, errors: dict | None = None,
+               warnings: dict | None = None) -> list[dict]:
+    """The inputs of the "try it" form: value, error or warning, and what training saw."""
+    ranges = version.training_ranges or {}
+    row, errors, warnings = row or {}, errors or {}, warnings or {}
+    return [{"name": name, "input": f"f_{name}", "id": f"try_{i}", "type": version.column_types.get(name, ""),
+             "value": row.get(name, ""), "error": errors.get(name), "warning": warnings.get(name),
+             "seen": ranges.get(name)} for i, name in enumerate(version.features)]
+
+
+def _row_errors(exc, row: dict) -> dict:
+    """A service's per-value refusals (field "rows[0].<column>") next to their inputs."""
+    errors = {}
+    for error in getattr(exc, "errors", []):
+        name = (error.get("field") or "").removeprefix("rows[0].")
+        if name in row:
+            errors[name] = error["message"]
+    return errors
+
+
+def _try_result(version: ModelVersion, result: dict) -> dict:
+    prediction = result["predictions"][0]
+    if version.task == "regression" and isinstance(prediction, (int, float)):
+        prediction = ml_ranges.significant(float(prediction))
+    probabilities = (result["probabilities"] or [None])[0]
+    return {"prediction": prediction,
+            "probabilities": [(label, 100 * p) for label, p in sorted(probabilities.items(), key=lambda kv: -kv[1])]
+            if probabilities else None}
 
 
 @csrf_exempt

@@ -245,6 +245,19 @@
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
+  // (e) <button data-fill-sample> fills every input of its form that has a data-sample value
+  // (the "try it" form: a typical row of the training data).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-fill-sample]");
+    if (!button || !button.form) return;
+    var first = null;
+    button.form.querySelectorAll("input[data-sample]").forEach(function (input) {
+      input.value = input.getAttribute("data-sample");
+      first = first || input;
+    });
+    if (first) first.focus();
+  });
+
   hideAutosubmitButtons(document);
   document.addEventListener("htmx:load", function (event) { hideAutosubmitButtons(event.target); });
 })();

@@ -266,3 +266,82 @@ def test_the_job_page_links_the_version_and_dataset_it_scored_and_its_signed_rec
     assert receipt == api_as("bob").get(f"/api/v1{job_url}receipt/").json()
     assert receipt["model_version"] == trained["model_version"] and receipt["signature"]
     assert page_as("vera").get(receipt_url).status_code == 403
+
+
+# --- "try it": required fields, warnings outside the training range, readable output -------------
+ROW = {"f_tenure": "2", "f_monthly": "99", "f_plan": "basic", "f_autopay": "no"}
+
+
+def test_try_it_refuses_a_blank_row_naming_every_field_and_scores_nothing(page_as, api_as, churn):
+    from tenants.limits import metering
+
+    trained = train_model(api_as("bob"), churn["id"])
+    bob = page_as("bob")
+    page = bob.get(f"/model-versions/{trained['model_version']}/").content.decode()
+    assert page.count('name="f_') == 4 and page.count(" required") >= 4
+
+    response = bob.post(f"/model-versions/{trained['model_version']}/try/", {**ROW, "f_tenure": " ", "f_plan": ""})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Enter a value for tenure." in body and "Enter a value for plan." in body
+    assert "Enter a value for monthly." not in body
+    assert 'value="99"' in body  # what was typed stays
+    assert "try-prediction" not in body
+    assert metering.online_buffer.flush() == 0
+
+
+def test_try_it_warns_about_a_value_outside_the_training_range_but_still_predicts(page_as, api_as, churn):
+    trained = train_model(api_as("bob"), churn["id"])
+    url = f"/model-versions/{trained['model_version']}/try/"
+
+    inside = page_as("bob").post(url, ROW).content.decode()
+    assert "try-field-warning" not in inside and "try-warning" not in inside
+
+    response = page_as("bob").post(url, {**ROW, "f_monthly": "99999"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-testid="try-prediction"' in body
+    assert re.search(r'data-testid="try-field-warning">Outside the range seen in training \([\d.,-]+ to [\d.,]+\): '
+                     r"the prediction may be unreliable.<", body)
+    assert "1 value is outside the range seen in training" in body
+
+
+def test_a_version_trained_before_ranges_were_kept_predicts_without_warning_or_sample(page_as, api_as, churn, acme):
+    from django_tenants.utils import tenant_context
+
+    from mlcore.models import ModelVersion
+
+    trained = train_model(api_as("bob"), churn["id"])
+    with tenant_context(acme):
+        ModelVersion.objects.filter(pk=trained["model_version"]).update(training_ranges={})
+    bob = page_as("bob")
+    assert b"data-fill-sample" not in bob.get(f"/model-versions/{trained['model_version']}/").content
+    response = bob.post(f"/model-versions/{trained['model_version']}/try/", {**ROW, "f_monthly": "99999"})
+    assert response.status_code == 200
+    assert b"try-prediction" in response.content and b"outside the range" not in response.content
+
+
+def test_the_version_page_offers_a_sample_row_from_the_training_data(page_as, api_as, churn):
+    trained = train_model(api_as("bob"), churn["id"])
+    page = page_as("bob").get(f"/model-versions/{trained['model_version']}/").content.decode()
+    assert 'data-testid="fill-sample"' in page
+    samples = dict(re.findall(r'name="f_(\w+)"[^>]*data-sample="([^"]*)"', page, re.S))
+    assert set(samples) == {"tenure", "monthly", "plan", "autopay"}
+    assert samples["plan"] in ("basic", "plus", "pro") and samples["autopay"] in ("true", "false")  # read as a boolean
+    assert samples["tenure"].isdigit() and 1 <= int(samples["tenure"]) <= 71
+    assert "Seen in training: 1 to 71" in page
+
+
+def test_try_it_shows_probabilities_as_percentages_and_rounds_regression_output(page_as, api_as, churn):
+    classifier = train_model(api_as("bob"), churn["id"])
+    body = page_as("bob").post(f"/model-versions/{classifier['model_version']}/try/", ROW).content.decode()
+    percents = re.findall(r"<span>(\d+\.\d)%</span>", body)
+    assert len(percents) == 2 and abs(sum(float(p) for p in percents) - 100) < 0.2
+
+    regressor = train_model(api_as("bob"), churn["id"], name="Monthly", target="monthly", algorithm="ridge",
+                            task="regression")
+    response = page_as("bob").post(f"/model-versions/{regressor['model_version']}/try/",
+                                   {"f_tenure": "7", "f_plan": "pro", "f_autopay": "yes", "f_churned": "no"})
+    shown = re.search(r'data-testid="try-prediction">([^<]+)<', response.content.decode()).group(1)
+    assert len(shown.replace(",", "").replace(".", "").replace("-", "").lstrip("0")) <= 4, shown
