@@ -345,3 +345,10 @@ def test_try_it_shows_probabilities_as_percentages_and_rounds_regression_output(
                                    {"f_tenure": "7", "f_plan": "pro", "f_autopay": "yes", "f_churned": "no"})
     shown = re.search(r'data-testid="try-prediction">([^<]+)<', response.content.decode()).group(1)
     assert len(shown.replace(",", "").replace(".", "").replace("-", "").lstrip("0")) <= 4, shown
+
+
+def test_the_predict_page_says_what_to_do_when_there_is_no_model_to_use(page_as):
+    page = page_as("bob").get("/predict/").content.decode()
+    assert 'data-testid="predict-empty"' in page and "No model to score with yet" in page
+    assert 'href="/models/train/"' in page
+    assert "upload-and-score" not in page
