@@ -102,7 +102,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
         time.sleep(0.2)
     assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
     assert progress == sorted(progress) and progress[-1] == 100
-    assert "200000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
+    assert "200,000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
     screenshot(page, "prediction-done")
     with page.expect_download() as download:
         page.get_by_test_id("download-csv").click()
