@@ -88,7 +88,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
     sign_in(page, server, "acme", "bob@acme.test")
     page.goto(server("acme", "/predict/"))
     page.select_option("#id_model_version", label="Churn v1 (production)")
-    page.select_option("#id_dataset", label="Customers (200000 rows)")
+    page.select_option("#id_dataset", label="Customers (200,000 rows)")
     screenshot(page, "predict-form")
     page.get_by_test_id("start-prediction").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
