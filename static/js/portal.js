@@ -258,6 +258,17 @@
     if (first) first.focus();
   });
 
+  // (f) htmx leaves 4xx answers unswapped; a form marked data-swap-errors (the "try it" form)
+  // answers 400/403/422 with itself and its errors, which must replace it like a 200.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var source = event.detail.elt;
+    if (status >= 400 && status < 500 && source && source.closest && source.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   hideAutosubmitButtons(document);
   document.addEventListener("htmx:load", function (event) { hideAutosubmitButtons(event.target); });
 })();

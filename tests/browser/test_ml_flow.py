@@ -142,6 +142,11 @@ def test_bob_sees_a_refused_file_in_place_then_the_job_pages_message_and_tries_a
     screenshot(page, "prediction-job-queued")
 
     page.goto(server("acme", f"/model-versions/{trained['model_version']}/"))
+    # The server's own check, past the browser's `required`: its 400 replaces the form in place.
+    page.evaluate("document.querySelectorAll('[data-testid=try-form] input').forEach(i => i.required = false)")
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_test_id("try-field-error").first.wait_for()
+    assert "Enter a value for tenure." in page.get_by_test_id("try-form").inner_text()
     page.get_by_test_id("fill-sample").click()
     assert page.locator("input[name=f_plan]").input_value() in ("basic", "plus", "pro")
     page.locator("input[name=f_monthly]").fill("5000")
