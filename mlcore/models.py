@@ -165,6 +165,9 @@ class ModelVersion(models.Model):
     charts = models.JSONField(default=dict, blank=True)
     feature_importance = models.JSONField(default=dict, blank=True)
     classes = models.JSONField(default=list, blank=True)
+    # What the training data held per feature (mlcore/ml/ranges.py): ranges and typical values.
+    # Empty for versions trained before it was recorded.
+    training_ranges = models.JSONField(default=dict, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     train_seconds = models.FloatField(default=0.0)
     artifact_object_id = models.UUIDField(default=uuid.uuid4, unique=True)

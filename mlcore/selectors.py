@@ -174,6 +174,20 @@ def model_list(*, membership: MembershipInfo, user_id: int, need: str = VIEW) ->
     return _shared_list(MODEL_SHARING, membership=membership, user_id=user_id, need=need)
 
 
+def default_scoring_version_id(*, models: list[MLModel], user_id: int) -> int | None:
+    """The version the predict forms offer first, among `models` (versions prefetched): the
+    production version of the model this member last scored with, else of the model trained most
+    recently; None when none of them has a production version."""
+    in_production = {m.id: m.production_version_id for m in models if m.production_version_id}
+    last_used = (Job.objects.filter(kind=Job.Kind.PREDICTION, created_by_id=user_id)
+                 .order_by("-created_at", "-id").values_list("params__model", flat=True).first())
+    if last_used in in_production:
+        return in_production[last_used]
+    trained = [(max(v.created_at for v in m.versions.all()), m.id) for m in models
+               if m.id in in_production and m.versions.all()]
+    return in_production[max(trained)[1]] if trained else None
+
+
 def model_actions(*, membership: MembershipInfo, user_id: int, model: MLModel) -> frozenset[str]:
     return object_actions(membership=membership, user_id=user_id, obj=model)
 

@@ -42,7 +42,8 @@ def run_training(ctx: JobContext) -> None:
                         f"before training started, so there is nothing to train on.")
     spec = ml.TrainSpec.from_dict(params["spec"])
     spec.n_jobs = 1  # one core per job: the scheduler shares the machine between jobs fairly
-    column_types = {c["name"]: c["type"] for c in dataset_profile(tenant=ctx.tenant, dataset=dataset)["columns"]}
+    profile_columns = dataset_profile(tenant=ctx.tenant, dataset=dataset)["columns"]
+    column_types = {c["name"]: c["type"] for c in profile_columns}
     try:
         with storage.open_object(ctx.tenant, DATASETS, str(dataset.object_id)) as stream:
             result = ml.train_from_file(stream, dataset.format, spec, column_types,
@@ -65,12 +66,14 @@ def run_training(ctx: JobContext) -> None:
         with transaction.atomic():
             version = model_version_register(
                 tenant=ctx.tenant, job=ctx.job, user_id=ctx.job.created_by_id, dataset=dataset,
-                fields=_version_fields(result, dataset, stored), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
+                fields=_version_fields(result, dataset, stored, profile_columns), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
             ctx.succeed({"model": version.model_id, "model_version": version.id, "version": version.version},
                         message=f"Trained {version.model.name} v{version.version}")
 
 
-def _version_fields(result, dataset: Dataset, stored: list) -> dict:
+def _version_fields(result, dataset: Dataset, stored: list, profile_columns: list[dict]) -> dict:
+    from . import ml
+
     report = result.report
     (artifact_id, artifact), *rest = stored
     onnx_id, onnx = rest[0] if rest else (None, None)
@@ -90,5 +93,6 @@ def _version_fields(result, dataset: Dataset, stored: list) -> dict:
         artifact_sha256=artifact.sha256_hex, artifact_bytes=artifact.plaintext_bytes,
         onnx_object_id=uuid.UUID(onnx_id) if onnx_id else None,
         onnx_sha256=onnx.sha256_hex if onnx else "", onnx_bytes=onnx.plaintext_bytes if onnx else 0,
+        training_ranges=ml.training_ranges(profile_columns, report["features"]),
     )
 

@@ -25,6 +25,7 @@ page_patterns = [
     path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/result/", prediction_views.prediction_download_page, name="prediction_download"),
     path("jobs/<int:job_id>/errors/", prediction_views.prediction_errors_page, name="prediction_errors"),
+    path("jobs/<int:job_id>/receipt/", prediction_views.prediction_receipt_page, name="prediction_receipt"),
     path("predict/", prediction_views.predict, name="predict"),
     path("predict/upload/", prediction_views.predict_upload, name="predict_upload"),
     path("models/", model_views.models_page, name="models"),

@@ -23,6 +23,7 @@ from .online import OnlinePredictor
 from .onnx import OnnxModel, compile_onnx, load_onnx
 from .pipeline import build_pipeline
 from .predict import batch_predict, check_columns, coerce_chunk, predict_chunk
+from .ranges import out_of_range, significant, training_ranges
 from .spec import ALGORITHMS, TrainSpec, algorithm_catalogue, infer_task, validate_spec
 from .training import TrainResult, train, train_from_file
 
@@ -33,5 +34,6 @@ __all__ = [
     "UntrustedArtifactError", "algorithm_catalogue", "batch_predict", "build_pipeline",
     "check_columns", "coerce_chunk", "compile_onnx", "dump_pipeline", "infer_task",
     "iter_frames", "iter_tables", "load_onnx", "load_pipeline", "predict_chunk", "read_columns",
-    "read_frame", "sha256_hex", "train", "train_from_file", "validate_spec", "verify_sha256",
+    "out_of_range", "read_frame", "sha256_hex", "significant", "train", "train_from_file",
+    "training_ranges", "validate_spec", "verify_sha256",
 ]

@@ -181,7 +181,7 @@ def _name_from_filename(filename: str) -> str:
     return _clean_name(base.replace("_", " ")) or "Untitled dataset"
 
 
-def _free_name(wanted: str) -> str:
+def free_dataset_name(wanted: str) -> str:
     """A derived name that is taken gets a suffix: "sales", "sales (2)", …"""
     if not Dataset.objects.filter(name__iexact=wanted).exists():
         return wanted
@@ -200,12 +200,14 @@ def _ensure_name_free(name: str, exclude_id: int | None = None) -> None:
 
 
 def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: str = "",
-                   description: str = "", encoding: str = "") -> Dataset:
+                   description: str = "", encoding: str = "", check=None) -> Dataset:
     """Validate, profile and register an uploaded, already encrypted file.
 
     `upload` is the EncryptedUploadedFile of the request (or None when no file was sent);
     `encoding` the text encoding the uploader declared (blank: UTF-8, or UTF-16 by its byte order
-    mark). The file is stored as it came; the dataset records how to read it.
+    mark). The file is stored as it came; the dataset records how to read it. `check(result)`,
+    if given, sees the profile (an ingest IngestResult) before anything is kept: a ServiceError
+    it raises refuses the file like any invalid upload (no row, no file, no storage counted).
     """
     try:
         if upload is None:
@@ -214,8 +216,10 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
         if chosen:
             _ensure_name_free(chosen)
         else:
-            chosen = _free_name(_name_from_filename(upload.name or "upload.csv"))
+            chosen = free_dataset_name(_name_from_filename(upload.name or "upload.csv"))
         result = _profile(tenant, upload, encoding=_declared_encoding(encoding))
+        if check is not None:
+            check(result)
         budget.settle(upload.stored.plaintext_bytes)
         _write_profile(tenant, upload.object_id, result)
         with transaction.atomic():
@@ -234,7 +238,7 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
         upload.keep()
         budget.kept = True
         return dataset
-    except (DatasetRejected, ValidationError, IntegrityError) as exc:
+    except (ServiceError, ValidationError, IntegrityError) as exc:
         _discard(tenant, upload, budget)
         reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         audit.record("dataset.upload", tenant=tenant, object_type="dataset", outcome="failed",

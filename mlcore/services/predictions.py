@@ -22,7 +22,13 @@ from tenants.models import Tenant
 from .. import jobs, serving
 from ..models import Dataset, Job, ModelVersion
 from ..selectors import USE, get_model_for_user, get_model_version_for_user
-from .datasets import dataset_profile
+from .datasets import (
+    UploadBudget,
+    dataset_create,
+    dataset_delete,
+    dataset_profile,
+    free_dataset_name,
+)
 
 ONLINE_MAX_ROWS = 1000
 
@@ -145,14 +151,18 @@ def _batch_rows_check(tenant: Tenant, membership: MembershipInfo, *, rows: int) 
                      if member_limit is not None else 0))
 
 
+def _check_columns(version: ModelVersion, id_column: str | None, available, *, field: str) -> None:
+    required = list(version.features) + ([id_column] if id_column else [])
+    missing = [name for name in required if name not in set(available)]
+    if missing:
+        raise PredictionRefused(missing_columns_message(missing), field=field, missing=missing)
+
+
 def prediction_job_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: Dataset,
                          version: ModelVersion, id_column: str | None = None) -> Job:
     """Missing columns are named before any work starts; no job is created for them."""
     available = [c["name"] for c in dataset_profile(tenant=tenant, dataset=dataset)["columns"]]
-    required = list(version.features) + ([id_column] if id_column else [])
-    missing = [name for name in required if name not in available]
-    if missing:
-        raise PredictionRefused(missing_columns_message(missing), field="dataset", missing=missing)
+    _check_columns(version, id_column, available, field="dataset")
     _batch_rows_check(tenant, membership, rows=dataset.rows)
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model": version.model_id,
               "model_name": version.model.name, "model_version": version.id, "version": version.version,
@@ -164,3 +174,26 @@ def prediction_job_start(*, tenant: Tenant, membership: MembershipInfo, user, da
                      details={"job": job.id, "dataset": dataset.id, "rows": dataset.rows,
                               "model": version.model_id, "version": version.version})
     return job
+
+
+def prediction_upload_start(*, tenant: Tenant, membership: MembershipInfo, user, upload, budget: UploadBudget,
+                            version: ModelVersion, id_column: str | None = None, encoding: str = "") -> Job:
+    """Score a new file: it is stored like any dataset ("Scoring <file name>"), then scored.
+
+    A file the version cannot score (a column missing) or that would pass the month's predicted
+    rows is refused before it becomes a dataset: no row, no file, no storage counted. Should the
+    job still be refused, the dataset made for it goes too.
+    """
+    def scorable(result) -> None:
+        _check_columns(version, id_column, [c.name for c in result.columns], field="file")
+        _batch_rows_check(tenant, membership, rows=result.rows)
+
+    name = free_dataset_name(f"Scoring {upload.name}"[:190]) if upload is not None else ""
+    dataset = dataset_create(tenant=tenant, user=user, upload=upload, budget=budget, name=name,
+                             encoding=encoding, check=scorable)
+    try:
+        return prediction_job_start(tenant=tenant, membership=membership, user=user, dataset=dataset,
+                                    version=version, id_column=id_column)
+    except BaseException:
+        dataset_delete(tenant=tenant, dataset=dataset)
+        raise

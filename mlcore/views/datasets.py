@@ -12,7 +12,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
 from tenants.limits import quotas
 from tenants.web import charts
-from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page, page_error
+from tenants.web.pages import (
+    PAGE_ERRORS,
+    form_errors_from,
+    member_page,
+    page_error,
+    redirect_after_post,
+)
 
 from .. import storage
 from ..responses import download_response
@@ -67,7 +73,7 @@ def _dataset_upload(request, upload):
             encoding=request.POST.get("encoding", ""))
         messages.success(request, f"Uploaded {dataset.name}: {dataset.rows:,} rows, "
                                   f"{dataset.column_count} columns.")
-        return redirect("dataset_detail", dataset_id=dataset.id)
+        return redirect_after_post(request, "dataset_detail", dataset_id=dataset.id)
     return _upload_form(request, error=None, status=200)
 
 

@@ -12,6 +12,7 @@ from tenants.web.middleware import audit_exempt
 from tenants.web.pages import member_page
 
 from .. import jobs
+from ..models import ModelVersion
 from ..selectors import get_job_for_user, job_list
 from ..services.jobs import wait_reason
 
@@ -36,7 +37,11 @@ def _status_context(request, job) -> dict:
 @member_page(roles=WRITER_ROLES)
 def job_detail(request, job_id: int):
     job = _job(request, job_id)
-    return render(request, "mlcore/jobs/detail.html", _status_context(request, job))
+    context = _status_context(request, job)
+    if job.kind == job.Kind.PREDICTION:
+        # Linked only while the version exists (its page says who may open it).
+        context["scored_version_exists"] = ModelVersion.objects.filter(pk=job.params.get("model_version")).exists()
+    return render(request, "mlcore/jobs/detail.html", context)
 
 
 @audit_exempt  # polled every second while the job runs; the job page itself is logged

@@ -25,6 +25,7 @@ from ..selectors import (
 )
 from ..services import models as model_services
 from ..services.datasets import dataset_profile
+from .predictions import try_fields
 from .sharing import share_page, unshare
 
 PERMISSION_CHOICES = [("view", "Can view metrics"), ("use", "Can use for predictions"),
@@ -167,6 +168,7 @@ def model_version(request, version_id: int):
         "is_production": model.production_version_id == version.id,
         "metrics": sorted((k, v) for k, v in version.metrics.items() if isinstance(v, (int, float))),
         "metrics_std": version.evaluation.get("metrics_std") or {},
+        "try_fields": try_fields(version),
     })
 
 

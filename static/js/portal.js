@@ -109,7 +109,15 @@
     if (doc.title) document.title = doc.title;
     hideAutosubmitButtons(main);
     if (window.htmx) window.htmx.process(main);
-    main.focus();
+    // The error may sit far down the page (the second form of /predict/): bring it into view.
+    var alert = main.querySelector(".form-errors[role=alert]");
+    if (alert) {
+      alert.setAttribute("tabindex", "-1");
+      alert.focus();
+      alert.scrollIntoView({ block: "center" });
+    } else {
+      main.focus();
+    }
     return true;
   }
 
@@ -127,9 +135,16 @@
       uploadFailed(form, (data && (data.detail || data.title)) || (xhr.status + " " + (xhr.statusText || "error")));
       return;
     }
+    // Our upload views answer {"location": url} (tenants/web/pages.py redirect_after_post).
     var target = data ? (data.location || data.url) : null;
-    // XHR follows redirects itself; a different final URL means the server redirected (PRG).
-    if (!target && !data && xhr.responseURL && xhr.responseURL !== requestUrl) target = xhr.responseURL;
+    // A view that still answers a 302: XHR followed it, and the page it fetched has already
+    // consumed the flashed message. Loading that URL again would lose the message, so show the
+    // page already fetched and give it its address.
+    if (!target && !data && isHtml && xhr.responseURL && xhr.responseURL !== requestUrl &&
+        sameOrigin(xhr.responseURL) && swapMain(xhr.responseText)) {
+      window.history.replaceState(null, "", xhr.responseURL);
+      return;
+    }
     if (target && sameOrigin(target)) {
       var bar = form.querySelector("progress[data-upload-progress]");
       if (bar) { bar.max = 100; bar.value = 100; bar.textContent = "100%"; }
@@ -228,6 +243,30 @@
     }
     input.files = files;
     input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // (e) <button data-fill-sample> fills every input of its form that has a data-sample value
+  // (the "try it" form: a typical row of the training data).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-fill-sample]");
+    if (!button || !button.form) return;
+    var first = null;
+    button.form.querySelectorAll("input[data-sample]").forEach(function (input) {
+      input.value = input.getAttribute("data-sample");
+      first = first || input;
+    });
+    if (first) first.focus();
+  });
+
+  // (f) htmx leaves 4xx answers unswapped; a form marked data-swap-errors (the "try it" form)
+  // answers 400/403/422 with itself and its errors, which must replace it like a 200.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var source = event.detail.elt;
+    if (status >= 400 && status < 500 && source && source.closest && source.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   hideAutosubmitButtons(document);

@@ -6,7 +6,8 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.shortcuts import render
+from django.http import JsonResponse
+from django.shortcuts import redirect, render, resolve_url
 
 from tenants.accounts.access import ALL_ROLES
 from tenants.errors import ServiceError
@@ -57,3 +58,17 @@ def form_errors_from(form, exc: ServiceError | ValidationError) -> None:
     else:
         for message in exc.messages:
             form.add_error(None, message)
+
+
+def redirect_after_post(request, to, *args, **kwargs):
+    """The redirect that ends a successful form post (post/redirect/get).
+
+    The upload script of static/js/portal.js sends its form with XMLHttpRequest, which would
+    follow a 302 itself: the page it fetched in the background would show (and so consume) the
+    flashed message, and the page the script then opens would have none. It gets
+    {"location": url} instead and opens that URL itself.
+    """
+    url = resolve_url(to, *args, **kwargs)
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return JsonResponse({"location": url})
+    return redirect(url)

@@ -37,6 +37,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert "hidden=null" in seen, f"the progress bar was never shown: {seen}"
     assert seen[-1] == "value=100", f"the progress bar did not end full: {seen}"
     assert page.get_by_test_id("dataset-name").inner_text() == "Churn"
+    assert "Uploaded Churn: 150,000 rows, 5 columns." in page.locator(".messages").inner_text()
     assert page.get_by_test_id("profile-row").count() == 5
     assert page.locator(".chart svg").count() >= 5
     screenshot(page, "dataset-profile")
@@ -87,7 +88,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
     sign_in(page, server, "acme", "bob@acme.test")
     page.goto(server("acme", "/predict/"))
     page.select_option("#id_model_version", label="Churn v1 (production)")
-    page.select_option("#id_dataset", label="Customers (200000 rows)")
+    page.select_option("#id_dataset", label="Customers (200,000 rows)")
     screenshot(page, "predict-form")
     page.get_by_test_id("start-prediction").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
@@ -101,7 +102,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
         time.sleep(0.2)
     assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
     assert progress == sorted(progress) and progress[-1] == 100
-    assert "200000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
+    assert "200,000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
     screenshot(page, "prediction-done")
     with page.expect_download() as download:
         page.get_by_test_id("download-csv").click()
@@ -111,3 +112,46 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
         lines = 1 + sum(1 for _ in fh)
     assert header == '"row","prediction","proba_false","proba_true"'
     assert lines == 200_001
+
+
+def test_bob_sees_a_refused_file_in_place_then_the_job_pages_message_and_tries_a_sample_row(page, server, api_as):
+    from tests.mlcore.conftest import upload_dataset
+    from tests.mlcore.test_prediction_apis import train_model
+
+    bob_api = api_as("bob")
+    trained = train_model(bob_api, upload_dataset(bob_api, churn_csv(), filename="churn.csv")["id"])
+    sign_in(page, server, "acme", "bob@acme.test")
+
+    page.goto(server("acme", "/predict/"))
+    page.set_input_files("#id_score_file", files=[{"name": "no-monthly.csv", "mimeType": "text/csv",
+                                                   "buffer": b"tenure,plan,autopay\n2,basic,no\n"}])
+    page.get_by_test_id("upload-and-score").click()
+    error = page.get_by_test_id("upload-score-error")
+    error.wait_for()
+    assert "missing a column the model needs: 'monthly'" in error.inner_text()
+    assert page.url == server("acme", "/predict/")
+    screenshot(page, "predict-upload-refused")
+    assert [d["name"] for d in bob_api.get("/api/v1/datasets/").json()["results"]] == ["churn"]
+
+    page.set_input_files("#id_score_file", files=[{"name": "fresh.csv", "mimeType": "text/csv",
+                                                   "buffer": churn_csv(rows=60, seed=4)}])
+    page.get_by_test_id("upload-and-score").click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+    assert "Uploaded Scoring fresh.csv (60 rows); scoring started." in page.locator(".messages").inner_text()
+    assert page.get_by_test_id("scored-version").inner_text() == "Churn v1"
+    screenshot(page, "prediction-job-queued")
+
+    page.goto(server("acme", f"/model-versions/{trained['model_version']}/"))
+    # The server's own check, past the browser's `required`: its 400 replaces the form in place.
+    page.evaluate("document.querySelectorAll('[data-testid=try-form] input').forEach(i => i.required = false)")
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_test_id("try-field-error").first.wait_for()
+    assert "Enter a value for tenure." in page.get_by_test_id("try-form").inner_text()
+    page.get_by_test_id("fill-sample").click()
+    assert page.locator("input[name=f_plan]").input_value() in ("basic", "plus", "pro")
+    page.locator("input[name=f_monthly]").fill("5000")
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_test_id("try-prediction").wait_for()
+    assert "Outside the range seen in training" in page.get_by_test_id("try-field-warning").inner_text()
+    page.get_by_test_id("try-form").scroll_into_view_if_needed()
+    screenshot(page, "try-it-sample-row")

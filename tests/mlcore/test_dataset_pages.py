@@ -1,5 +1,7 @@
 """Dataset pages (mlcore/views/datasets.py): upload form, profile page, share, delete."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
@@ -114,3 +116,15 @@ def test_deleting_asks_first_then_frees_the_storage(page_as, api_as, acme):
     assert b"Delete dataset" in bob.get(f"/datasets/{dataset_id}/delete/").content
     assert bob.post(f"/datasets/{dataset_id}/delete/").status_code == 302
     assert api_as("bob").get("/api/v1/usage/").json()["usage"]["storage_bytes"] == 0
+
+
+def test_the_upload_script_gets_the_dataset_address_and_the_message_waits_there(page_as):
+    bob = page_as("bob")
+    response = bob.post("/datasets/upload/", {"file": SimpleUploadedFile("xhr.csv", churn_csv(rows=30)),
+                                              "name": "Sent by the script"},
+                        HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+
+    assert response.status_code == 200
+    location = response.json()["location"]
+    assert re.match(r"^/datasets/\d+/$", location)
+    assert b"Uploaded Sent by the script: 30 rows, 5 columns." in bob.get(location).content
