@@ -45,9 +45,9 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     page.wait_for_selector("#id_target")
     algorithms = "() => [...document.querySelectorAll('#id_algorithm option')].map(o => o.value)"
     page.select_option("#id_target", "monthly")  # an amount: regression algorithms only
-    page.wait_for_function(f"({algorithms})().includes('ridge')")
+    page.wait_for_selector("#id_algorithm option[value=ridge]", state="attached")
     page.select_option("#id_target", "churned")  # words: classification algorithms only
-    page.wait_for_function(f"!({algorithms})().includes('ridge')")
+    page.wait_for_selector("#id_algorithm option[value=ridge]", state="detached")
     assert page.evaluate(algorithms) == ["logistic_regression", "random_forest", "hist_gradient_boosting"]
     ticked = "() => document.querySelectorAll('input[name=features]:checked').length"
     page.get_by_test_id("features-none").click()
