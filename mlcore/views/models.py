@@ -36,9 +36,13 @@ PERMISSION_CHOICES = [("view", "Can view metrics"), ("use", "Can use for predict
 
 # --- train -------------------------------------------------------------------------------------
 def _param_fields(algorithm: str, values: dict) -> list[dict]:
+    """The algorithm's hyperparameter inputs; the values typed are kept only if they were typed for
+    this algorithm (params_for): logistic regression's 1,000 "max_iter" iterations must not become
+    1,000 boosting rounds when the user switches to gradient boosting."""
     fields = []
+    same_algorithm = values.get("params_for", algorithm) == algorithm
     for name, param in ALGORITHMS[algorithm].params.items():
-        raw = values.get(f"param_{name}")
+        raw = values.get(f"param_{name}") if same_algorithm else None
         fields.append({"name": name, "param": param, "input": f"param_{name}",
                        "value": raw if raw is not None else ("" if param.default is None else param.default)})
     return fields
@@ -140,7 +144,7 @@ def train(request):
                        else [c for c in columns if c != target and c not in identifiers])
     return render(request, "mlcore/models/train.html", {
         "datasets": datasets, "dataset": dataset, "columns": profile["columns"] if profile else [],
-        "target": target, "features": chosen_features, "identifiers": identifiers, "algorithm": algorithm,
+        "target": target, "target_type": by_name.get(target, {}).get("type"), "features": chosen_features, "identifiers": identifiers, "algorithm": algorithm,
         "algorithms": offered, "tasks": tasks, "params": _param_fields(algorithm, data),
         "suggested_task": suggested_task, "task": task,
         "evaluation": data.get("evaluation", "holdout"), "test_size": data.get("test_size", "0.2"),

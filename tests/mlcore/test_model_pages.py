@@ -145,3 +145,13 @@ def test_the_dataset_page_offers_training_on_it_to_those_who_may_train(page_as, 
     assert re.search(rf'<option value="{churn["id"]}" selected>', form)
     vera_page = page_as("vera").get(f"/datasets/{churn['id']}/")
     assert vera_page.status_code == 200 and b"train-from-dataset" not in vera_page.content
+
+
+def test_switching_algorithm_does_not_carry_a_same_named_setting_over(page_as, churn):
+    # Logistic regression's "max_iter" (1,000 iterations) is gradient boosting's "max_iter" (rounds).
+    html = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=hist_gradient_boosting"
+                              "&params_for=logistic_regression&param_max_iter=1000").content.decode()
+    assert re.search(r'name="param_max_iter" id="id_param_max_iter" value="100"', html)
+    same = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=hist_gradient_boosting"
+                              "&params_for=hist_gradient_boosting&param_max_iter=250").content.decode()
+    assert re.search(r'name="param_max_iter" id="id_param_max_iter" value="250"', same)
