@@ -23,9 +23,11 @@ def algorithm_label(key: str) -> str:
 
 @register.filter
 def duration(seconds) -> str:
-    """12 s, 3 min 05 s, 2 h 07 min: what a job page shows for time spent or left."""
+    """0.4 s, 12 s, 3 min 05 s, 2 h 07 min: what a job page shows for time spent or left."""
     if seconds is None or seconds == "":
         return "—"
+    if float(seconds) < 10:
+        return f"{float(seconds):.1f} s"
     total = int(round(float(seconds)))
     if total < 60:
         return f"{total} s"

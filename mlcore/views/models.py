@@ -178,12 +178,13 @@ def _comparison_rows(model, versions: list) -> list[dict]:
     the rows where the versions are not alike, `best` the best value of a metric row."""
     metric_sets = [v.metrics for v in versions]
     best = comparison.best_values(model.task, metric_sets)
-    rows = [{"kind": "metric", "group": "metrics", "label": key, "key": key, "differs": len({str(m.get(key)) for m in metric_sets}) > 1,
+    rows = [{"kind": "metric", "group": "metrics", "label": key, "key": key, "differs": False,
              "cells": [{"value": m.get(key), "best": key in best and m.get(key) == best[key]} for m in metric_sets]}
             for key in comparison.METRIC_KEYS.get(model.task, [])]
 
-    def row(label: str, values: list, kind: str = "text") -> dict:
-        return {"kind": kind, "group": "made", "label": label, "differs": len({str(v) for v in values}) > 1,
+    def row(label: str, values: list, kind: str = "text", *, mark: bool = True) -> dict:
+        return {"kind": kind, "group": "made", "label": label,
+                "differs": mark and len({str(v) for v in values}) > 1,
                 "cells": [{"value": v} for v in values]}
 
     rows.append(row("Algorithm", [ALGORITHMS[v.algorithm].label if v.algorithm in ALGORITHMS else v.algorithm
@@ -196,9 +197,10 @@ def _comparison_rows(model, versions: list) -> list[dict]:
     rows.append(row("Training dataset", [f"{v.dataset_name} ({v.dataset_rows:,} rows)" for v in versions]))
     rows.append(row("Target", [v.target for v in versions]))
     rows.append(row("Features", [sorted(v.features) for v in versions], "list"))
-    rows.append(row("Created by", [v.created_by.email if v.created_by else "—" for v in versions]))
-    rows.append(row("Created", [v.created_at for v in versions], "date"))
-    rows.append(row("Training time", [v.train_seconds for v in versions], "seconds"))
+    # Who, when and how long always differ and say nothing about the model: not marked.
+    rows.append(row("Created by", [v.created_by.email if v.created_by else "—" for v in versions], mark=False))
+    rows.append(row("Created", [v.created_at for v in versions], "date", mark=False))
+    rows.append(row("Training time", [v.train_seconds for v in versions], "seconds", mark=False))
     return rows
 
 

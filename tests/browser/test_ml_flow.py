@@ -75,7 +75,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert progress == sorted(progress), f"progress went backwards: {progress}"
     assert len(set(progress)) >= 3, f"the bar did not move while running: {progress}"
     assert "Evaluating (hold-out split)" in stages, f"the evaluation stage was never shown: {stages}"
-    assert re.fullmatch(r"\d+ s|\d+ min \d\d s", page.get_by_test_id("job-elapsed").inner_text())
+    assert re.fullmatch(r"[\d.]+ s|\d+ min \d\d s", page.get_by_test_id("job-elapsed").inner_text())
 
     page.get_by_test_id("result-link").click()
     page.wait_for_url(re.compile(r".*/model-versions/\d+/$"))

@@ -85,7 +85,7 @@ def test_a_finished_job_shows_how_long_it_took(page_as, churn):
     job_id = _job_id(train_via_page(bob, churn["id"]))
     run_jobs()
     html = bob.get(f"/jobs/{job_id}/").content.decode()
-    assert re.search(r"<dt>Took</dt><dd data-testid=\"job-elapsed\">\d+ s<", html)
+    assert re.search(r"<dt>Took</dt><dd data-testid=\"job-elapsed\">[\d.]+ s<", html)
     assert 'data-testid="job-remaining"' not in html
 
 

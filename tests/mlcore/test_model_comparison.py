@@ -74,7 +74,7 @@ def test_promote_shows_the_candidate_beside_production_and_warns_that_it_is_wors
     warning = re.search(r'data-testid="promote-warning">(.*?)</div>', html, re.S).group(1)
     # Learning from autopay alone loses on every metric.
     assert "v2 is worse than the production version v1 on every metric" in re.sub(r"<[^>]+>", "", warning)
-    assert 'class="message message-error" role="alert" data-testid="promote-warning"' in html
+    assert 'class="message message-error promote-verdict" role="alert" data-testid="promote-warning"' in html
     assert "Production v1" in html and "Candidate v2" in html
     assert 'class="worse" data-testid="promote-metric-roc_auc"' in html
     assert "Promote anyway" in html
@@ -106,7 +106,7 @@ def test_a_candidate_worse_only_on_the_main_metric_is_still_flagged(page_as, two
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
     assert ("v2 is worse than the production version v1 on ROC AUC, the main metric for classification, "
             "though better on Accuracy.") in text
-    assert 'class="message message-warning" role="alert" data-testid="promote-warning"' in html
+    assert 'class="message message-warning promote-verdict" role="alert" data-testid="promote-warning"' in html
     assert "Promote anyway" in html
 
 
