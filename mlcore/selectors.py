@@ -209,6 +209,13 @@ def get_model_version_for_user(*, membership: MembershipInfo, user_id: int, vers
     return version
 
 
+def model_versions_compared(*, model: MLModel, version_ids) -> list[ModelVersion]:
+    """The versions of `model` (already access-checked) among `version_ids`, oldest first;
+    ids that are not whole numbers or not this model's are left out."""
+    ids = {int(v) for v in version_ids if str(v).isdigit()}
+    return list(model.versions.filter(pk__in=ids).select_related("created_by").order_by("version"))
+
+
 # --- jobs --------------------------------------------------------------------------------------
 def job_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[Job]:
     """Admins see every job; members their own. Viewers run no jobs (403)."""

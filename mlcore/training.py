@@ -44,10 +44,12 @@ def run_training(ctx: JobContext) -> None:
     spec.n_jobs = 1  # one core per job: the scheduler shares the machine between jobs fairly
     profile_columns = dataset_profile(tenant=ctx.tenant, dataset=dataset)["columns"]
     column_types = {c["name"]: c["type"] for c in profile_columns}
+    # Every report of ml.train_from_file is a stage boundary (a handful per job), so each is
+    # written at once: the job page must always name the stage running.
     try:
         with storage.open_object(ctx.tenant, DATASETS, str(dataset.object_id)) as stream:
             result = ml.train_from_file(stream, dataset.format, spec, column_types,
-                                        progress=lambda f, m: ctx.progress(f * 88, m),
+                                        progress=lambda f, m: ctx.progress(f * 88, m, force=True),
                                         should_stop=ctx.should_stop, encoding=dataset.encoding)
     except ml.JobCancelled:
         raise JobCancelled()

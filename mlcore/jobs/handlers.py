@@ -69,7 +69,9 @@ class JobContext:
     _last_progress: float = 0.0
 
     def progress(self, percent: float, message: str, *, force: bool = False) -> None:
-        """Throttled: at most ~4 writes a second, always for stage changes (force=True)."""
+        """Within a stage, throttled to ~4 writes a second; a stage change must pass force=True so
+        that it is written at once (a throttled stage change is lost until the next one: the page
+        showed "Checking columns" through a 35-second evaluation)."""
         now = time.monotonic()
         if not force and now - self._last_progress < 0.25:
             return

@@ -150,6 +150,29 @@ def _private_memory(pid: int) -> int:
         return 0
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ms(pid: int) -> int:
+    """CPU time the running process has used so far (user + system, its reaped children too)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # The command name (field 2) may hold spaces: count fields after its closing ')'.
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks * 1000 // _CLOCK_TICKS
+
+
+def report_usage(ticket: JobTicket, *, cpu_ms: int, peak_memory_bytes: int) -> None:
+    """Show a running job's CPU time and peak memory so far on its page (sent with the heartbeat;
+    _finish writes the final figures)."""
+    with tenant_context(ticket.tenant):
+        Job.objects.filter(pk=ticket.job_id, status=Job.Status.RUNNING).update(
+            cpu_seconds=cpu_ms / 1000, peak_memory_bytes=peak_memory_bytes)
+
+
 def _vm_data_bytes() -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -223,6 +246,7 @@ def _watch_child(pid: int, read_fd: int, ticket: JobTicket, mem_limit: int, wall
                 _kill_group(pid, signal.SIGKILL)
             elif now >= next_beat:
                 next_beat = now + HEARTBEAT_SECONDS
+                report_usage(ticket, cpu_ms=_cpu_ms(pid), peak_memory_bytes=peak)
                 if scheduler.heartbeat(ticket.id):
                     stop_status, killed_at = Job.Status.CANCELLED, now
                     _kill_group(pid, signal.SIGTERM)

@@ -256,8 +256,27 @@ def _holdout_split(X: pd.DataFrame, y: np.ndarray, spec: TrainSpec, classes: lis
                             stratify=stratify)
 
 
+def stage_fractions(spec: TrainSpec) -> dict[str, float]:
+    """Where each stage starts on the 0..1 progress scale, in proportion to the rows each stage
+    fits on (a fit costs about its rows): the job page estimates the time left from the
+    fraction done and the time spent, so the fraction must track the work done.
+
+    Hold-out fits once on (1 - test_size) of the rows, k folds fit k times on (k-1)/k of them,
+    the final model once on all; reading and checking take the first 5%, feature importance
+    (predictions on at most IMPORTANCE_ROWS rows) the last 10%.
+    """
+    if spec.evaluation.get("method") == "kfold":
+        folds = spec.evaluation["folds"]
+        evaluation_work = folds - 1.0
+    else:
+        evaluation_work = 1.0 - spec.evaluation.get("test_size", 0.2)
+    fitting = 0.85
+    final = 0.05 + fitting * evaluation_work / (evaluation_work + 1.0)
+    return {"evaluate": 0.05, "final": final, "importance": 0.9}
+
+
 def evaluate_holdout(X, y, spec, types, classes, progress, should_stop) -> Evaluation:
-    _stage(progress, should_stop, 0.1, "Evaluating (hold-out split)")
+    _stage(progress, should_stop, stage_fractions(spec)["evaluate"], "Evaluating (hold-out split)")
     X_train, X_test, y_train, y_test = _holdout_split(X, y, spec, classes)
     model = fit(build_pipeline(spec, types), X_train, y_train, spec)
     scores, pred, proba = _scores(model, X_test, y_test, classes)
@@ -276,8 +295,9 @@ def evaluate_kfold(X, y, spec, types, classes, progress, should_stop) -> Evaluat
     oof_pred = np.empty(len(y), dtype=y.dtype)
     oof_proba = np.zeros((len(y), len(classes))) if classes is not None else None
     fold_scores = []
+    start, end = stage_fractions(spec)["evaluate"], stage_fractions(spec)["final"]
     for k, (train_rows, test_rows) in enumerate(splitter.split(X, y), start=1):
-        _stage(progress, should_stop, 0.1 + 0.6 * (k - 1) / folds,
+        _stage(progress, should_stop, start + (end - start) * (k - 1) / folds,
                f"Evaluating (fold {k} of {folds})")
         model = fit(build_pipeline(spec, types), X.iloc[train_rows], y[train_rows], spec)
         scores, pred, proba = _scores(model, X.iloc[test_rows], y[test_rows], classes)
@@ -330,9 +350,10 @@ def _train(df: pd.DataFrame, spec: TrainSpec, column_types: dict[str, str] | Non
     classes = np.unique(y).tolist() if spec.task == CLASSIFICATION else None
     evaluate = evaluate_kfold if spec.evaluation["method"] == "kfold" else evaluate_holdout
     evaluation = evaluate(X, y, spec, types, classes, progress, should_stop)
-    _stage(progress, should_stop, 0.75, "Training final model")
+    fractions = stage_fractions(spec)
+    _stage(progress, should_stop, fractions["final"], "Training final model")
     final = fit(build_pipeline(spec, types), X, y, spec)
-    _stage(progress, should_stop, 0.9, "Computing feature importance")
+    _stage(progress, should_stop, fractions["importance"], "Computing feature importance")
     importance = feature_importance(evaluation.model, evaluation.X, evaluation.y, spec)
     _stage(progress, should_stop, 1.0, "Done")
     report = {"task": spec.task, "algorithm": spec.algorithm, "params": spec.params,

@@ -40,3 +40,25 @@ def _worker_lost_note(ticket: JobTicket) -> str:
     if timezone.now() - ticket.heartbeat_at < silent:
         return ""
     return scheduler.lost_note(ticket, what="The worker running this job stopped")
+
+
+# Below this share done, or this soon after the start, a projection says little.
+ESTIMATE_MIN_PERCENT = 5.0
+ESTIMATE_MIN_SECONDS = 3.0
+
+
+def job_timing(*, job: Job, now=None) -> dict:
+    """Time the job has run (so far, or in all), and for a running job an estimate of the time
+    left: the time spent, scaled by the share of the work still to do. Training reports its
+    stages in proportion to the rows each fits on (ml.training.stage_fractions), so the progress
+    fraction tracks the work; the estimate is None while too little is done to project."""
+    if job.started_at is None:
+        return {"elapsed_seconds": None, "remaining_seconds": None}
+    end = job.finished_at if job.is_finished and job.finished_at else (now or timezone.now())
+    elapsed = max(0.0, (end - job.started_at).total_seconds())
+    remaining = None
+    percent = job.progress or 0.0
+    if (job.status == Job.Status.RUNNING and ESTIMATE_MIN_PERCENT <= percent < 100
+            and elapsed >= ESTIMATE_MIN_SECONDS):
+        remaining = elapsed * (100.0 - percent) / percent
+    return {"elapsed_seconds": elapsed, "remaining_seconds": remaining}

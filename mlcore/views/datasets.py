@@ -123,6 +123,7 @@ def dataset_detail(request, dataset_id: int):
         "dataset": dataset, "columns": _column_charts(profile), "preview": profile["preview"],
         "column_names": [c["name"] for c in profile["columns"]], "form": form,
         "actions": dataset.allowed_actions, "grants": object_grants(obj=dataset),
+        "can_train": request.membership.can_write_data,
     }, status=400 if request.method == "POST" else 200)
 
 

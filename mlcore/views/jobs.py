@@ -14,7 +14,7 @@ from tenants.web.pages import member_page
 from .. import jobs
 from ..models import ModelVersion
 from ..selectors import get_job_for_user, job_list
-from ..services.jobs import wait_reason
+from ..services.jobs import job_timing, wait_reason
 
 
 def _job(request, job_id):
@@ -31,7 +31,8 @@ def jobs_page(request):
 def _status_context(request, job) -> dict:
     version = getattr(job, "model_version", None) if job.kind == job.Kind.TRAINING else None
     return {"job": job, "wait_reason": wait_reason(tenant=request.tenant, job=job),
-            "version": version if job.status == job.Status.SUCCEEDED else None}
+            "version": version if job.status == job.Status.SUCCEEDED else None,
+            "timing": job_timing(job=job)}
 
 
 @member_page(roles=WRITER_ROLES)

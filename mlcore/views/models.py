@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
+from tenants.errors import ServiceError
 from tenants.web import charts
 from tenants.web.pages import PAGE_ERRORS, member_page, page_error
 
-from ..ml.spec import ALGORITHMS, infer_task, looks_like_identifier
+from ..ml import comparison
+from ..ml.spec import ALGORITHMS, CLASSIFICATION, REGRESSION, infer_task, looks_like_identifier
 from ..selectors import (
     DELETE,
     EDIT,
@@ -21,6 +23,7 @@ from ..selectors import (
     get_model_for_user,
     get_model_version_for_user,
     model_list,
+    model_versions_compared,
     object_grants,
 )
 from ..services import models as model_services
@@ -34,9 +37,13 @@ PERMISSION_CHOICES = [("view", "Can view metrics"), ("use", "Can use for predict
 
 # --- train -------------------------------------------------------------------------------------
 def _param_fields(algorithm: str, values: dict) -> list[dict]:
+    """The algorithm's hyperparameter inputs; the values typed are kept only if they were typed for
+    this algorithm (params_for): logistic regression's 1,000 "max_iter" iterations must not become
+    1,000 boosting rounds when the user switches to gradient boosting."""
     fields = []
+    same_algorithm = values.get("params_for", algorithm) == algorithm
     for name, param in ALGORITHMS[algorithm].params.items():
-        raw = values.get(f"param_{name}")
+        raw = values.get(f"param_{name}") if same_algorithm else None
         fields.append({"name": name, "param": param, "input": f"param_{name}",
                        "value": raw if raw is not None else ("" if param.default is None else param.default)})
     return fields
@@ -67,6 +74,38 @@ def _spec_from_post(post, columns: list[str]) -> dict:
     return spec
 
 
+def _tasks_for(column: dict | None) -> list[str]:
+    """What a target column can be predicted as, from its type in the dataset's profile: words and
+    yes/no only as classes, numbers as classes or amounts, dates not at all."""
+    if column is None or column.get("type") == "datetime":
+        return []
+    if column.get("type") == "number":
+        return [CLASSIFICATION, REGRESSION]
+    return [CLASSIFICATION]
+
+
+# The form's inputs that a refusal's field (validate_spec's names) is shown next to.
+_FORM_FIELDS = {"target", "task", "features", "algorithm", "model_name", "evaluation"}
+
+
+def _form_errors(exc) -> tuple[dict[str, str], list[str]]:
+    """A refusal as {input name: message} for the fields at fault and the messages for none."""
+    if isinstance(exc, ServiceError):
+        pairs = [(e["field"], e["message"]) for e in exc.errors]
+    elif hasattr(exc, "error_dict"):
+        pairs = [(name, message) for name, errors in exc.message_dict.items() for message in errors]
+    else:
+        pairs = [(None, message) for message in exc.messages]
+    fields, general = {}, []
+    for name, message in pairs:
+        name = (name or "").replace("params.", "param_").split(".")[0]
+        if name in _FORM_FIELDS or name.startswith("param_"):
+            fields.setdefault(name, message)
+        else:
+            general.append(message)
+    return fields, general
+
+
 @member_page(roles=WRITER_ROLES)
 def train(request):
     data = request.POST if request.method == "POST" else request.GET
@@ -77,39 +116,43 @@ def train(request):
                                        dataset_id=data["dataset"])
         profile = dataset_profile(tenant=request.tenant, dataset=dataset)
     columns = [c["name"] for c in profile["columns"]] if profile else []
-    target = data.get("target") or (columns[-1] if columns else "")
-    algorithm = data.get("algorithm") if data.get("algorithm") in ALGORITHMS else None
     by_name = {c["name"]: c for c in profile["columns"]} if profile else {}
-    suggested_task = infer_task(by_name[target]) if target in by_name else "classification"
+    target = data.get("target") if data.get("target") in by_name else (columns[-1] if columns else "")
+    tasks = _tasks_for(by_name.get(target))
+    suggested_task = infer_task(by_name[target]) if target in by_name else CLASSIFICATION
+    task = data.get("task", "") if data.get("task", "") in tasks else ""
+    # Only the algorithms that can learn this target: a category target never offers a regression.
+    offered = {key: algo for key, algo in ALGORITHMS.items() if (task or suggested_task) in algo.tasks}
+    algorithm = data.get("algorithm") if data.get("algorithm") in offered else None
     if algorithm is None:
-        algorithm = "logistic_regression" if suggested_task == "classification" else "ridge"
-    error = None
+        algorithm = "logistic_regression" if (task or suggested_task) == CLASSIFICATION else "ridge"
+    errors, general = {}, []
     if request.method == "POST" and dataset is not None:
         try:
             job = model_services.training_job_start(
                 tenant=request.tenant, membership=request.membership, user=request.user,
                 dataset=dataset, model_name=data.get("model_name", ""), spec=_spec_from_post(data, columns))
         except PAGE_ERRORS as exc:
-            error = page_error(exc)[0]
+            errors, general = _form_errors(exc)
         else:
             messages.success(request, "Training started. This page follows it live.")
             return redirect("job_detail", job_id=job.id)
     elif request.method == "POST":
-        error = "Choose a dataset first."
+        general = ["Choose a dataset first."]
     identifiers = ({c["name"] for c in profile["columns"] if looks_like_identifier(c, profile["rows"])}
                    if profile else set())
     chosen_features = (data.getlist("features") if "features" in data
                        else [c for c in columns if c != target and c not in identifiers])
     return render(request, "mlcore/models/train.html", {
         "datasets": datasets, "dataset": dataset, "columns": profile["columns"] if profile else [],
-        "target": target, "features": chosen_features, "identifiers": identifiers, "algorithm": algorithm,
-        "algorithms": ALGORITHMS, "params": _param_fields(algorithm, data),
-        "suggested_task": suggested_task, "task": data.get("task", ""),
+        "target": target, "target_type": by_name.get(target, {}).get("type"), "features": chosen_features, "identifiers": identifiers, "algorithm": algorithm,
+        "algorithms": offered, "tasks": tasks, "params": _param_fields(algorithm, data),
+        "suggested_task": suggested_task, "task": task,
         "evaluation": data.get("evaluation", "holdout"), "test_size": data.get("test_size", "0.2"),
         "folds": data.get("folds", "5"),
         "model_name": data.get("model_name") or (f"{dataset.name} model" if dataset else ""),
-        "error": error,
-    }, status=422 if error else 200)
+        "errors": errors, "general_errors": general, "error": bool(errors or general),
+    }, status=422 if errors or general else 200)
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -125,12 +168,67 @@ def models_page(request):
 def model_detail(request, model_id: int):
     model = get_model_for_user(membership=request.membership, user_id=request.user.pk, model_id=model_id)
     versions = list(model.versions.select_related("created_by").all())
-    metric_keys = (["accuracy", "precision", "recall", "f1", "roc_auc"] if model.task == "classification"
-                   else ["mae", "rmse", "r2"])
     return render(request, "mlcore/models/detail.html", {
-        "model": model, "versions": versions, "metric_keys": metric_keys,
+        "model": model, "versions": versions, "metric_keys": comparison.METRIC_KEYS.get(model.task, []),
         "actions": model.allowed_actions, "grants": object_grants(obj=model),
     })
+
+
+def _comparison_rows(model, versions: list) -> list[dict]:
+    """One row per thing compared (metrics, then how each version was made); `differs` marks
+    the rows where the versions are not alike, `best` the best value of a metric row."""
+    metric_sets = [v.metrics for v in versions]
+    best = comparison.best_values(model.task, metric_sets)
+    rows = [{"kind": "metric", "group": "metrics", "label": key, "key": key, "differs": False,
+             "cells": [{"value": m.get(key), "best": key in best and m.get(key) == best[key]} for m in metric_sets]}
+            for key in comparison.METRIC_KEYS.get(model.task, [])]
+
+    def row(label: str, values: list, kind: str = "text", *, mark: bool = True) -> dict:
+        return {"kind": kind, "group": "made", "label": label,
+                "differs": mark and len({str(v) for v in values}) > 1,
+                "cells": [{"value": v} for v in values]}
+
+    rows.append(row("Algorithm", [ALGORITHMS[v.algorithm].label if v.algorithm in ALGORITHMS else v.algorithm
+                                  for v in versions]))
+    for name in dict.fromkeys(key for v in versions for key in v.params):
+        labels = [ALGORITHMS[v.algorithm].params[name].label for v in versions
+                  if v.algorithm in ALGORITHMS and name in ALGORITHMS[v.algorithm].params]
+        rows.append(row(labels[0] if labels else name, [v.params.get(name, "—") for v in versions], "param"))
+    rows.append(row("Evaluation", [_evaluation_label(v.evaluation) for v in versions]))
+    rows.append(row("Training dataset", [f"{v.dataset_name} ({v.dataset_rows:,} rows)" for v in versions]))
+    rows.append(row("Target", [v.target for v in versions]))
+    rows.append(row("Features", [sorted(v.features) for v in versions], "list"))
+    # Who, when and how long always differ and say nothing about the model: not marked.
+    rows.append(row("Created by", [v.created_by.email if v.created_by else "—" for v in versions], mark=False))
+    rows.append(row("Created", [v.created_at for v in versions], "date", mark=False))
+    rows.append(row("Training time", [v.train_seconds for v in versions], "seconds", mark=False))
+    return rows
+
+
+def _evaluation_label(evaluation: dict) -> str:
+    if evaluation.get("method") == "kfold":
+        return f"{evaluation.get('folds')}-fold cross-validation"
+    if evaluation.get("method") == "holdout":
+        return f"hold-out of {float(evaluation.get('test_size', 0.2)):.0%} of the rows"
+    return "—"
+
+
+@require_GET
+@member_page(roles=DATA_ROLES)
+def model_compare(request, model_id: int):
+    model = get_model_for_user(membership=request.membership, user_id=request.user.pk, model_id=model_id)
+    asked = request.GET.getlist("versions")
+    versions = model_versions_compared(model=model, version_ids=asked)
+    error = ""
+    if asked and len(versions) < 2:
+        error = "Choose at least two versions of this model to compare."
+    return render(request, "mlcore/models/compare.html", {
+        "model": model, "versions": versions if len(versions) >= 2 else [], "error": error,
+        "all_versions": model.versions.order_by("-version"), "chosen": {v.id for v in versions},
+        "rows": _comparison_rows(model, versions) if len(versions) >= 2 else [],
+        "main_metric": comparison.main_metric(model.task, *[v.metrics for v in versions]),
+        "actions": model.allowed_actions,
+    }, status=400 if error else 200)
 
 
 def _version_charts(version) -> dict:
@@ -172,14 +270,32 @@ def model_version(request, version_id: int):
     })
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @member_page(roles=WRITER_ROLES)
 def model_version_promote(request, version_id: int):
+    """GET: the confirmation step, the candidate beside the version in production with a warning
+    when it is worse; POST with confirm=yes (sent only by that page) promotes. A POST without it
+    changes nothing and shows the confirmation."""
     version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                          version_id=version_id, need=EDIT)
-    model = model_services.model_version_promote(tenant=request.tenant, version=version)
-    messages.success(request, f"Version {version.version} of {model.name} is now in production.")
-    return redirect("model_detail", model_id=model.id)
+    model = version.model
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        model = model_services.model_version_promote(tenant=request.tenant, version=version)
+        messages.success(request, f"Version {version.version} of {model.name} is now in production.")
+        return redirect("model_detail", model_id=model.id)
+    if request.method == "POST":
+        return redirect("model_version_promote", version_id=version.id)
+    production = model.production_version
+    if production is not None and production.id == version.id:
+        messages.info(request, f"Version {version.version} is already in production.")
+        return redirect("model_detail", model_id=model.id)
+    return render(request, "mlcore/models/promote.html", {
+        "model": model, "version": version, "production": production,
+        "verdict": comparison.against_production(model.task, version.metrics,
+                                                 production.metrics if production else None),
+        "rows": [r for r in _comparison_rows(model, [production, version]) if r["group"] == "made"] if production else [],
+        "pair": [production, version], "main_metric": None,
+    })
 
 
 @require_POST

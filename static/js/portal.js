@@ -269,6 +269,26 @@
     }
   });
 
+  // (g) Select all / none for a list of checkboxes: <button data-check-all="features"> and
+  // data-check-none tick or untick every box of that name in the button's form. The buttons sit in
+  // a [data-checklist-tools] block that is hidden until this script shows it (useless without JS).
+  function showChecklistTools(root) {
+    root.querySelectorAll("[data-checklist-tools]").forEach(function (tools) { tools.hidden = false; });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-check-all], [data-check-none]");
+    if (!button || !button.form) return;
+    var all = button.hasAttribute("data-check-all");
+    var name = button.getAttribute(all ? "data-check-all" : "data-check-none");
+    button.form.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+      if (box.name === name && !box.disabled) box.checked = all;
+    });
+  });
+
   hideAutosubmitButtons(document);
-  document.addEventListener("htmx:load", function (event) { hideAutosubmitButtons(event.target); });
+  showChecklistTools(document);
+  document.addEventListener("htmx:load", function (event) {
+    hideAutosubmitButtons(event.target);
+    showChecklistTools(event.target);
+  });
 })();

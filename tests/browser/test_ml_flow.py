@@ -42,20 +42,31 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert page.locator(".chart svg").count() >= 5
     screenshot(page, "dataset-profile")
 
-    page.goto(server("acme", "/models/train/"))
-    page.select_option("#id_dataset", label="Churn (150000 rows)")
+    page.get_by_test_id("train-from-dataset").click()  # the form opens on this dataset
     page.wait_for_selector("#id_target")
+    algorithms = "() => [...document.querySelectorAll('#id_algorithm option')].map(o => o.value)"
+    page.select_option("#id_target", "monthly")  # an amount: regression algorithms only
+    page.wait_for_selector("#id_algorithm option[value=ridge]", state="attached")
+    page.select_option("#id_target", "churned")  # words: classification algorithms only
+    page.wait_for_selector("#id_algorithm option[value=ridge]", state="detached")
+    assert page.evaluate(algorithms) == ["logistic_regression", "random_forest", "hist_gradient_boosting"]
+    ticked = "() => document.querySelectorAll('input[name=features]:checked').length"
+    page.get_by_test_id("features-none").click()
+    assert page.evaluate(ticked) == 0
+    page.get_by_test_id("features-all").click()
+    assert page.evaluate(ticked) == 4
     page.select_option("#id_algorithm", "hist_gradient_boosting")
     page.wait_for_selector("#id_param_learning_rate")
     screenshot(page, "train-form")
     page.get_by_test_id("start-training").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
 
-    progress = []
+    progress, stages = [], set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         state = page.get_by_test_id("job-state").inner_text()
         progress.append(int(page.get_by_test_id("job-progress").inner_text().rstrip("%")))
+        stages.add(page.get_by_test_id("job-message").inner_text().split(" —")[0])
         if state in ("succeeded", "failed", "cancelled"):
             break
         time.sleep(0.3)
@@ -64,6 +75,8 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert progress[-1] == 100
     assert progress == sorted(progress), f"progress went backwards: {progress}"
     assert len(set(progress)) >= 3, f"the bar did not move while running: {progress}"
+    assert "Evaluating (hold-out split)" in stages, f"the evaluation stage was never shown: {stages}"
+    assert re.fullmatch(r"[\d.]+ s|\d+ min \d\d s", page.get_by_test_id("job-elapsed").inner_text())
 
     page.get_by_test_id("result-link").click()
     page.wait_for_url(re.compile(r".*/model-versions/\d+/$"))

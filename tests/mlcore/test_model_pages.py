@@ -87,3 +87,71 @@ def test_vera_sees_models_but_not_jobs_or_training(page_as):
     assert vera.get("/models/").status_code == 200
     assert vera.get("/jobs/").status_code == 403
     assert vera.get("/models/train/").status_code == 403
+
+
+def _options(html: str, select_id: str) -> list[str]:
+    select = re.search(rf'<select[^>]*id="{select_id}".*?</select>', html, re.S).group(0)
+    return re.findall(r'<option value="([^"]*)"', select)
+
+
+def test_a_category_target_offers_only_the_algorithms_that_predict_classes(page_as, churn):
+    html = page_as("bob").get(f"/models/train/?dataset={churn['id']}&target=churned").content.decode()
+    assert _options(html, "id_algorithm") == ["logistic_regression", "random_forest", "hist_gradient_boosting"]
+    assert _options(html, "id_task") == ["", "classification"]  # no regression for words
+
+
+def test_a_number_target_offers_the_algorithms_of_the_task_chosen(page_as, churn):
+    bob = page_as("bob")
+    html = bob.get(f"/models/train/?dataset={churn['id']}&target=monthly").content.decode()
+    assert _options(html, "id_algorithm") == ["linear_regression", "ridge", "random_forest", "hist_gradient_boosting"]
+    assert _options(html, "id_task") == ["", "classification", "regression"]
+    # Switching the task to classes swaps the list, and a regression algorithm left chosen is replaced.
+    html = bob.get(f"/models/train/?dataset={churn['id']}&target=monthly&task=classification"
+                   f"&algorithm=ridge").content.decode()
+    assert _options(html, "id_algorithm") == ["logistic_regression", "random_forest", "hist_gradient_boosting"]
+    assert re.search(r'<option value="logistic_regression" selected>', html)
+
+
+def test_ridge_for_a_category_target_is_refused_next_to_the_algorithm_and_starts_nothing(page_as, churn):
+    from mlcore.models import Job
+
+    response = train_via_page(page_as("bob"), churn["id"], algorithm="ridge", param_alpha="1.0")
+    html = response.content.decode()
+    assert response.status_code == 422
+    error = re.search(r'data-testid="error-algorithm">([^<]*)<', html).group(1)
+    assert "Ridge regression cannot be used for classification" in error
+    assert 'aria-invalid="true" aria-describedby="id_algorithm-error"' in html
+    assert Job.objects.count() == 0
+
+
+def test_a_missing_model_name_is_shown_next_to_the_name_field(page_as, churn):
+    response = train_via_page(page_as("bob"), churn["id"], model_name="  ")
+    assert response.status_code == 422
+    assert re.search(r'data-testid="error-model_name">Give the model a name.<', response.content.decode())
+
+
+def test_the_feature_list_has_select_all_and_select_none(page_as, churn):
+    html = page_as("bob").get(f"/models/train/?dataset={churn['id']}").content.decode()
+    assert 'data-check-all="features"' in html and 'data-check-none="features"' in html
+
+
+def test_the_dataset_page_offers_training_on_it_to_those_who_may_train(page_as, api_as, churn):
+    api_as("bob").post(f"/api/v1/datasets/{churn['id']}/share/", {"email": "vera@acme.test", "permission": "view"},
+                       format="json")
+    bob_page = page_as("bob").get(f"/datasets/{churn['id']}/").content.decode()
+    link = re.search(r'href="([^"]*)" data-testid="train-from-dataset"', bob_page).group(1)
+    assert link == f"/models/train/?dataset={churn['id']}"
+    form = page_as("bob").get(link).content.decode()
+    assert re.search(rf'<option value="{churn["id"]}" selected>', form)
+    vera_page = page_as("vera").get(f"/datasets/{churn['id']}/")
+    assert vera_page.status_code == 200 and b"train-from-dataset" not in vera_page.content
+
+
+def test_switching_algorithm_does_not_carry_a_same_named_setting_over(page_as, churn):
+    # Logistic regression's "max_iter" (1,000 iterations) is gradient boosting's "max_iter" (rounds).
+    html = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=hist_gradient_boosting"
+                              "&params_for=logistic_regression&param_max_iter=1000").content.decode()
+    assert re.search(r'name="param_max_iter" id="id_param_max_iter" value="100"', html)
+    same = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=hist_gradient_boosting"
+                              "&params_for=hist_gradient_boosting&param_max_iter=250").content.decode()
+    assert re.search(r'name="param_max_iter" id="id_param_max_iter" value="250"', same)

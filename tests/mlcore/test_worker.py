@@ -39,6 +39,16 @@ def recorded(job, timeout: float = 15) -> Job:
     return job
 
 
+def wait_until(probe, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not seen within {timeout}s")
+
+
 def train(client, dataset_id, **overrides) -> dict:
     body = {"dataset": dataset_id, "model_name": "Churn", "target": "churned",
             "algorithm": "logistic_regression", **overrides}
@@ -142,7 +152,15 @@ def test_cancel_stops_a_running_job_within_seconds(worker, api_as):
     dataset = upload_dataset(bob, big_csv(40_000))
     job = train(bob, dataset["id"], algorithm="random_forest", params={"n_estimators": 500})
     wait_for(bob, job["id"], statuses=("running",), timeout=60)
-    time.sleep(1)
+    # While it runs, the worker reports the child's CPU and memory with its heartbeat (every 2 s)
+    # and the page names the stage running: the forest is still being evaluated.
+    def usage_reported():
+        body = bob.get(f"/api/v1/jobs/{job['id']}/").json()
+        return body if body["cpu_seconds"] > 0 else None
+
+    running = wait_until(usage_reported, timeout=6)
+    assert running["status"] == "running" and running["peak_memory_bytes"] > 0
+    assert running["message"].startswith("Evaluating")
     asked = time.monotonic()
     assert bob.post(f"/api/v1/jobs/{job['id']}/cancel/").status_code == 202
     done = wait_for(bob, job["id"], timeout=30)
