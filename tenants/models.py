@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -61,6 +62,40 @@ class Plan(models.Model):
         return {field: getattr(self, field) for field in LIMIT_FIELDS}
 
 
+# Keys a tenant's limit_overrides may hold: every plan limit, and the fair-share weight.
+OVERRIDE_FIELDS = (*LIMIT_FIELDS, "fair_share_weight")
+_INT_MAX = 2**31 - 1  # the plan's IntegerField columns
+_BIG_MAX = 2**53  # the plan's BigIntegerField columns: still exact as a JSON number anywhere
+
+
+def limit_bounds(key: str) -> tuple[int, int]:
+    """The smallest and largest value a limit may take: the plan's own minimum (its validators),
+    and the range its column can hold."""
+    field = Plan._meta.get_field(key)
+    low = max([v.limit_value for v in field.validators if isinstance(v, MinValueValidator)], default=0)
+    return low, _BIG_MAX if isinstance(field, models.BigIntegerField) else _INT_MAX
+
+
+def limit_overrides_errors(overrides) -> dict[str, str]:
+    """What is wrong with a tenant's overrides, per key ({} when nothing): unknown keys, values
+    that are not whole numbers, values outside limit_bounds. None or "" means "the plan's"."""
+    if not isinstance(overrides, dict):
+        return {"": 'Overrides are an object of limit names to whole numbers, e.g. {"cpu_seconds": 3600}.'}
+    errors = {}
+    for key, value in overrides.items():
+        if key not in OVERRIDE_FIELDS:
+            errors[key] = f"'{key}' is not a limit; use one of {', '.join(OVERRIDE_FIELDS)}."
+        elif value is None or value == "":
+            continue
+        elif isinstance(value, bool) or not isinstance(value, int):
+            errors[key] = f"{key} must be a whole number, not {value!r}."
+        else:
+            low, high = limit_bounds(key)
+            if not low <= value <= high:
+                errors[key] = f"{key} must be between {low:,} and {high:,}."
+    return errors
+
+
 class Tenant(TenantMixin):
     """An organisation. Its data lives in its own schema, named by the server."""
 
@@ -84,6 +119,11 @@ class Tenant(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        errors = limit_overrides_errors(self.limit_overrides or {})
+        if errors:
+            raise ValidationError({"limit_overrides": list(errors.values())})
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
         """Build the schema from the migrated template: its DDL replayed (constant time, see

@@ -269,21 +269,13 @@ def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_b
 
 # --- operators and admins change limits ---------------------------------------------------------
 def _clean_overrides(overrides: dict) -> dict[str, int]:
-    clean: dict[str, int] = {}
-    for key, value in (overrides or {}).items():
-        if key not in LIMIT_FIELDS and key != "fair_share_weight":
-            raise ValidationError({"limit_overrides": f"'{key}' is not a limit; use one of "
-                                                      f"{', '.join(LIMIT_FIELDS)}, fair_share_weight."})
-        if value in (None, ""):
-            continue
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValidationError({"limit_overrides": f"{key} must be a whole number."})
-        if number < 0:
-            raise ValidationError({"limit_overrides": f"{key} cannot be negative."})
-        clean[key] = number
-    return clean
+    """The overrides without blanks (blank: the plan's value), checked like Tenant.clean does."""
+    from tenants.models import limit_overrides_errors
+
+    errors = limit_overrides_errors(overrides or {})
+    if errors:
+        raise ValidationError({"limit_overrides": list(errors.values())})
+    return {key: value for key, value in (overrides or {}).items() if value not in (None, "")}
 
 
 def tenant_limits_set(*, tenant: Tenant, plan=None, overrides: dict | None = None) -> Tenant:
