@@ -142,10 +142,19 @@ class UsageApi(TenantAPI):
             "usage": inline_serializer("UsageNow", fields={
                 key: serializers.FloatField() if key == "cpu_seconds" else serializers.IntegerField()
                 for key in quotas.USAGE_KEYS}),
-            "period_start": serializers.DateTimeField(help_text="Start of the month counted")}),
+            "period_start": serializers.DateTimeField(help_text="Start of the month counted"),
+            "member_limits": serializers.DictField(child=serializers.IntegerField(), help_text=(
+                "The limits an admin set for the caller alone (empty when none): "
+                + ", ".join(quotas.MEMBER_LIMIT_FIELDS) + ". Where tighter, they apply instead.")),
+            "member_usage": serializers.DictField(child=serializers.FloatField(), help_text=(
+                "What the caller used of each of member_limits, under the same keys"))}),
         **problems(401, 404)})
     def get(self, request):
-        return Response(quotas.usage_summary(tenant=self.tenant))
+        return Response({
+            **quotas.usage_summary(tenant=self.tenant),
+            **quotas.member_usage_summary(tenant=self.tenant, user_id=request.user.pk,
+                                          limits=request.membership.limits),
+        })
 
 
 @extend_schema_serializer(component_name="Token")

@@ -76,7 +76,8 @@ def _check_version_room(tenant: Tenant) -> None:
     if held.model_versions >= limits["model_versions"]:
         raise quotas.QuotaExceeded(
             f"Your plan allows {limits['model_versions']} model versions and the workspace has "
-            f"{held.model_versions}; delete old versions first.",
+            f"{held.model_versions}; delete old versions first, or ask "
+            f"{quotas.whom_to_ask(tenant)} about a larger plan.",
             quota="model_versions", used=held.model_versions, limit=limits["model_versions"], status=403)
 
 

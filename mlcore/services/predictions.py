@@ -82,7 +82,7 @@ def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, 
     quotas.predicted_rows_check(
         rows=len(rows), limit=limits["predicted_rows"], used=gate_result.month_predicted_rows,
         member_limit=quotas.member_predicted_rows_limit(membership.limits),
-        member_used=gate_result.member_month_predicted_rows)
+        member_used=gate_result.member_month_predicted_rows, tenant=tenant, user_id=user_id)
     try:
         result = serving.predictor(tenant, served_id).predict(rows)
     except MissingColumnsError as exc:
@@ -148,7 +148,8 @@ def _batch_rows_check(tenant: Tenant, membership: MembershipInfo, *, rows: int) 
         rows=rows, limit=quotas.effective_limits(tenant)["predicted_rows"],
         used=metering.month_predicted_rows(tenant.id), member_limit=member_limit,
         member_used=(metering.member_month_predicted_rows(tenant.id, membership.user_id)
-                     if member_limit is not None else 0))
+                     if member_limit is not None else 0),
+        tenant=tenant, user_id=membership.user_id)
 
 
 def _check_columns(version: ModelVersion, id_column: str | None, available, *, field: str) -> None:

@@ -188,3 +188,8 @@ def _connection():
 def requests_this_minute(tenant_id: int) -> int:
     now = datetime.now(UTC)
     return int(client().get(f"{_prefix()}:rl:t:{tenant_id}:{now:%Y%m%d%H%M}") or 0)
+
+
+def member_requests_this_minute(tenant_id: int, user_id: int) -> int:
+    now = datetime.now(UTC)
+    return int(client().get(f"{_prefix()}:rl:u:{tenant_id}:{user_id}:{now:%Y%m%d%H%M}") or 0)

@@ -68,6 +68,7 @@ def refresh_limits(tenant: Tenant, *, epoch: int) -> None:
 
 def forget_cached_limits() -> None:
     _limits_cache.clear()
+    _admins_cache.clear()
 
 
 def _month_totals(tenant: Tenant, user_id: int | None = None) -> dict[str, int]:
@@ -106,6 +107,27 @@ def usage_summary(*, tenant: Tenant) -> dict:
         },
         "period_start": datetime.combine(period, time.min, tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     }
+
+
+def member_usage_summary(*, tenant: Tenant, user_id: int, limits: dict) -> dict:
+    """A member's own limits (Membership.limits, those an admin set) and what they used of each,
+    under the usage keys: {"member_limits": {...}, "member_usage": {...}} ({} when none is set)."""
+    from tenants.models import JobTicket
+
+    own = {key: int(value) for key, value in (limits or {}).items()
+           if key in MEMBER_LIMIT_FIELDS and value is not None}
+    used: dict[str, int | float] = {}
+    if "cpu_seconds" in own:
+        used["cpu_seconds"] = round(_month_totals(tenant, user_id)["cpu_ms"] / 1000, 3)
+    if "predicted_rows" in own:
+        used["predicted_rows"] = max(_month_totals(tenant, user_id)["predicted_rows"],
+                                     metering.member_month_predicted_rows(tenant.id, user_id))
+    if "concurrent_jobs" in own:
+        used["concurrent_jobs"] = JobTicket.objects.filter(
+            tenant=tenant, user_id=user_id, state=JobTicket.State.RUNNING).count()
+    if "api_requests_per_minute" in own:
+        used["api_requests_per_minute"] = gate.member_requests_this_minute(tenant.id, user_id)
+    return {"member_limits": own, "member_usage": used}
 
 
 def member_limits_clean(*, tenant: Tenant, limits: dict[str, int]) -> dict[str, int]:
@@ -172,8 +194,8 @@ def storage_reserve(tenant: Tenant, nbytes: int) -> None:
         used = gauges(tenant).storage_bytes
         raise QuotaExceeded(
             f"Storage limit reached: the workspace uses {human_bytes(used)} of its "
-            f"{human_bytes(limit)}, and this file does not fit. Delete datasets or ask an admin "
-            f"about a larger plan.",
+            f"{human_bytes(limit)}, and this file does not fit. Delete datasets or ask "
+            f"{whom_to_ask(tenant)} about a larger plan.",
             quota="storage_bytes", used=used, limit=limit, status=413,
         )
 
@@ -193,7 +215,8 @@ def count_reserve(tenant: Tenant, quota: str) -> None:
         used = getattr(gauges(tenant), quota)
         label = _COUNT_LABELS[quota]
         raise QuotaExceeded(
-            f"Your plan allows {limit} {label} and the workspace has {used}; delete some first.",
+            f"Your plan allows {limit} {label} and the workspace has {used}; delete some first, "
+            f"or ask {whom_to_ask(tenant)} about a larger plan.",
             quota=quota, used=used, limit=limit, status=403,
         )
 
@@ -217,19 +240,22 @@ def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
     if used_s >= limit_s:
         raise QuotaExceeded(
             f"The workspace has used {used_s:,.0f} of its {limit_s:,} CPU-seconds this month; "
-            f"no new job can start until next month or a larger plan.",
+            f"no new job can start until next month or a larger plan (ask "
+            f"{whom_to_ask(tenant, user_id=user_id)}).",
             quota="cpu_seconds", used=int(used_s), limit=limit_s, status=403)
     member_limit = _member_limit(tenant, user_id, "cpu_seconds")
     if member_limit is not None:
         mine = _month_totals(tenant, user_id)["cpu_ms"] / 1000
         if mine >= member_limit:
             raise QuotaExceeded(
-                f"You have used {mine:,.0f} of your {member_limit:,} CPU-seconds this month.",
+                f"You have used {mine:,.0f} of your {member_limit:,} CPU-seconds this month; "
+                f"ask {whom_to_ask(tenant, user_id=user_id)} to raise your limit.",
                 quota="cpu_seconds", used=int(mine), limit=member_limit, status=403)
 
 
 def predicted_rows_check(*, rows: int, limit: int, used: int, member_limit: int | None = None,
-                         member_used: int = 0) -> None:
+                         member_used: int = 0, tenant: Tenant | None = None,
+                         user_id: int | None = None) -> None:
     """403 when the month's predicted rows cannot cover `rows` more: the workspace's budget, then
     the member's own limit (Membership.limits["predicted_rows"]) when an admin set one.
 
@@ -239,11 +265,12 @@ def predicted_rows_check(*, rows: int, limit: int, used: int, member_limit: int 
     if used + rows > limit:
         raise QuotaExceeded(
             f"This would go over the month's prediction budget: {used:,} of {limit:,} rows used, "
-            f"{rows:,} more asked.", quota="predicted_rows", used=used, limit=limit, status=403)
+            f"{rows:,} more asked; ask {whom_to_ask(tenant, user_id=user_id)} about a larger plan.",
+            quota="predicted_rows", used=used, limit=limit, status=403)
     if member_limit is not None and member_used + rows > member_limit:
         raise QuotaExceeded(
             f"You have used {member_used:,} of your {member_limit:,} predicted rows this month; "
-            f"ask a workspace admin to raise your limit.",
+            f"ask {whom_to_ask(tenant, user_id=user_id)} to raise your limit.",
             quota="predicted_rows", used=member_used, limit=member_limit, status=403)
 
 
@@ -301,3 +328,38 @@ def plan_changed(plan) -> None:
         audit.record("limits.change", tenant=tenant, object_type="plan", object_id=plan.id,
                      details={"plan": plan.slug, "limits": plan.limits(),
                               "fair_share_weight": plan.fair_share_weight})
+
+
+# --- who can raise a limit, named in refusals -----------------------------------------------------
+ADMINS_CACHE_SECONDS = 60
+# tenant id -> (expiry, [(user id, "Alice (alice@acme.test)")]): refusals can come in floods (a
+# script over its budget), and naming the admins must not cost each of them a query.
+_admins_cache: dict[int, tuple[float, list[tuple[int, str]]]] = {}
+
+
+def _tenant_admins(tenant: Tenant) -> list[tuple[int, str]]:
+    import time
+
+    from tenants.models import Role
+
+    cached = _admins_cache.get(tenant.id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = (Membership.objects.filter(tenant_id=tenant.id, role=Role.ADMIN, user__is_active=True)
+            .select_related("user").order_by("user__email"))
+    admins = [(m.user_id, f"{m.user.full_name} ({m.user.email})" if m.user.full_name else m.user.email)
+              for m in rows]
+    _admins_cache[tenant.id] = (time.monotonic() + ADMINS_CACHE_SECONDS, admins)
+    return admins
+
+
+def whom_to_ask(tenant: Tenant | None, *, user_id: int | None = None) -> str:
+    """The tenant's admins by name and e-mail ("Alice (alice@acme.test)"), the refused person
+    left out; operators when no one else administers the workspace."""
+    others = [name for uid, name in (_tenant_admins(tenant) if tenant is not None else [])
+              if uid != user_id]
+    if not others:
+        return "the platform's operators"
+    if len(others) > 3:
+        return ", ".join(others[:3]) + " or another admin"
+    return " or ".join(others)

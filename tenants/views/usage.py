@@ -30,13 +30,20 @@ QUOTA_ROWS = [
 MONTHLY = {"cpu_seconds", "predicted_rows"}
 
 
-def _quota_rows(summary: dict) -> list[dict]:
+def _quota_rows(summary: dict, mine: dict) -> list[dict]:
+    """One bar per limit; where the viewer's own limit (set by an admin) is the tighter one, the
+    bar is theirs: their own use against their own limit, the workspace's limit beside it."""
     rows = []
     for key, label, unit in QUOTA_ROWS:
         used, limit = summary["usage"][key], summary["limits"][key]
+        own = mine["member_limits"].get(key)
+        workspace_limit = None
+        if own is not None and own <= limit:
+            used, limit, workspace_limit = mine["member_usage"][key], own, limit
         rows.append({"key": key, "label": label, "unit": unit, "used": used, "limit": limit,
                      "percent": round(100 * used / limit, 1) if limit else 100.0,
-                     "monthly": key in MONTHLY, "low": int(limit * 0.8), "high": int(limit * 0.95)})
+                     "monthly": key in MONTHLY, "low": int(limit * 0.8), "high": int(limit * 0.95),
+                     "own": workspace_limit is not None, "workspace_limit": workspace_limit})
     return rows
 
 
@@ -51,6 +58,9 @@ def _month_share() -> dict:
 def usage_page(request):
     tenant = request.tenant
     summary = quotas.usage_summary(tenant=tenant)
+    mine = quotas.member_usage_summary(tenant=tenant, user_id=request.user.pk,
+                                       limits=request.membership.limits)
+    rows = _quota_rows(summary, mine)
     history = usage.daily_history(tenant)
     history_charts = [
         (title, charts.daily([(str(r["day"]), r[key]) for r in history],
@@ -59,7 +69,8 @@ def usage_page(request):
                            ("predicted_rows", "Rows predicted"), ("api_requests", "API requests"))
     ]
     return render(request, "tenants/usage.html", {
-        "summary": summary, "quotas": _quota_rows(summary), "month": _month_share(),
+        "summary": summary, "quotas": rows, "month": _month_share(),
+        "ask": quotas.whom_to_ask(tenant, user_id=request.user.pk) if any(r["own"] for r in rows) else "",
         "history_charts": history_charts,
         "members": usage.member_breakdown(tenant) if request.membership.is_admin else None,
     })

@@ -155,3 +155,16 @@ def test_switching_algorithm_does_not_carry_a_same_named_setting_over(page_as, c
     same = page_as("bob").get(f"/models/train/?dataset={churn['id']}&algorithm=hist_gradient_boosting"
                               "&params_for=hist_gradient_boosting&param_max_iter=250").content.decode()
     assert re.search(r'name="param_max_iter" id="id_param_max_iter" value="250"', same)
+
+
+def test_a_training_over_the_workspaces_cpu_budget_names_the_admin_on_the_form(page_as, churn, acme, world):
+    from tenants.limits.quotas import meter_job, tenant_limits_set
+
+    tenant_limits_set(tenant=acme, overrides={"cpu_seconds": 10})
+    meter_job(acme, user_id=world.alice.id, cpu_ms=10_500, peak_memory_bytes=0)
+
+    response = train_via_page(page_as("bob"), churn["id"])
+
+    assert response.status_code == 422  # the train form answers every refusal with 422
+    assert b"used 10 of its 10 CPU-seconds" in response.content
+    assert b"a larger plan (ask Alice (alice@acme.test))." in response.content

@@ -345,7 +345,7 @@ def test_bobs_own_predicted_rows_limit_refuses_his_next_online_prediction(api_as
     assert body["type"].endswith("quota-exceeded")
     assert (body["quota"], body["used"], body["limit"]) == ("predicted_rows", 4, 4)
     assert body["detail"] == ("You have used 4 of your 4 predicted rows this month; "
-                              "ask a workspace admin to raise your limit.")
+                              "ask Alice (alice@acme.test) to raise your limit.")
     # The workspace's own budget is not spent: a member without a limit of their own goes on.
     assert api_as("alice").post(url, {"rows": ROWS}, format="json").status_code == 200
 

@@ -68,8 +68,8 @@ def test_bobs_own_predicted_rows_limit_refuses_his_next_try(page_as, api_as, wor
     refused = bob.post(url, row)
 
     assert refused.status_code == 403
-    assert (b"You have used 1 of your 1 predicted rows this month; ask a workspace admin to raise "
-            b"your limit.") in refused.content
+    assert (b"You have used 1 of your 1 predicted rows this month; ask Alice (alice@acme.test) to "
+            b"raise your limit.") in refused.content
     assert b"try-prediction" not in refused.content
     assert page_as("alice").post(url, row).status_code == 200
 

@@ -314,3 +314,21 @@ def test_a_job_beyond_the_concurrency_limit_waits_and_says_why(api_as, churn, ac
     assert waiting["status"] == "queued"
     assert waiting["wait_reason"] == "waiting: 1 of 1 job slot in use"
     assert JobTicket.objects.get(tenant=acme, job_id=second["id"]).state == JobTicket.State.QUEUED
+
+
+def test_bobs_own_cpu_limit_refuses_his_training_and_names_the_admin_to_ask(api_as, churn, acme, world):
+    from tenants.limits.quotas import meter_job
+    from tenants.models import Membership
+
+    member = Membership.objects.get(tenant=acme, user=world.bob)
+    assert api_as("alice").patch(f"/api/v1/members/{member.id}/", {"limits": {"cpu_seconds": 2}},
+                                 format="json").status_code == 200
+    meter_job(acme, user_id=world.bob.id, cpu_ms=4_000, peak_memory_bytes=0)
+
+    response = start(api_as("bob"), churn["id"])
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["detail"] == ("You have used 4 of your 2 CPU-seconds this month; "
+                              "ask Alice (alice@acme.test) to raise your limit.")
+    assert (body["quota"], body["used"], body["limit"]) == ("cpu_seconds", 4, 2)

@@ -79,3 +79,46 @@ def test_the_operator_page_lists_every_tenant_sorted_as_asked(world, acme, globe
     html = ops.get("/ops/usage/?sort=slug").content.decode()
     assert html.index(">acme<") < html.index(">globex<")
     assert factories.logged_in_client(world.alice, acme).get("/ops/usage/", HTTP_HOST="localhost").status_code == 302
+
+
+def set_bobs_limits(page_as, world, **limits):
+    """Alice sets Bob's own limits on the member limits page."""
+    member = Membership.objects.get(tenant=world.acme, user=world.bob)
+    data = {"member": str(member.id), **{f"m{member.id}-{k}": str(v) for k, v in limits.items()}}
+    assert page_as("alice").post("/members/limits/", data).status_code == 302
+
+
+def test_bob_sees_his_own_cpu_limit_where_it_is_tighter_and_whom_to_ask(page_as, world, acme):
+    set_bobs_limits(page_as, world, cpu_seconds=2)
+    meter(acme, world.bob, cpu_ms=4_000, jobs=1)
+    meter(acme, world.alice, cpu_ms=30_000, jobs=1)
+
+    html = page_as("bob").get("/usage/").content.decode()
+
+    row = html.split('data-testid="quota-cpu_seconds"')[1].split('data-testid="quota-')[0]
+    assert "4 of 2 s" in row
+    assert "your limit" in row
+    assert "the workspace's is 360,000 s" in row
+    assert "ask Alice (alice@acme.test) to raise it" in row
+    # Limits he has no own value for stay the workspace's.
+    assert 'data-testid="own-limit"' not in html.split('data-testid="quota-storage_bytes"')[1].split(
+        'data-testid="quota-datasets"')[0]
+
+
+def test_alice_without_own_limits_sees_the_workspaces(page_as, world, acme):
+    set_bobs_limits(page_as, world, cpu_seconds=2)
+    meter(acme, world.bob, cpu_ms=4_000, jobs=1)
+    html = page_as("alice").get("/usage/").content.decode()
+    row = html.split('data-testid="quota-cpu_seconds"')[1].split('data-testid="quota-')[0]
+    assert "4 of 360,000 s" in row
+    assert 'data-testid="own-limit"' not in html
+
+
+def test_the_usage_api_tells_bob_his_own_limits_and_use(page_as, api_as, world, acme):
+    set_bobs_limits(page_as, world, cpu_seconds=2, predicted_rows=50)
+    meter(acme, world.bob, cpu_ms=4_000, jobs=1, predicted_rows=7)
+    body = api_as("bob").get("/api/v1/usage/").json()
+    assert body["limits"]["cpu_seconds"] == 360_000
+    assert body["member_limits"] == {"cpu_seconds": 2, "predicted_rows": 50}
+    assert body["member_usage"] == {"cpu_seconds": 4.0, "predicted_rows": 7}
+    assert api_as("alice").get("/api/v1/usage/").json()["member_limits"] == {}
