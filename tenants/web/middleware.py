@@ -208,9 +208,11 @@ class TenantAccessMiddleware:
         if count <= limit:
             return None
         request.audit_skip = True  # counted in Redis; one log entry per refused call would be a DoS lever
+        ask = f" Ask {quotas.whom_to_ask(tenant, user_id=membership.user_id)} to raise your limit." \
+            if whose == "you" else ""
         response = problem_response(
             429, f"Rate limit reached: {limit:,} API requests per minute for {whose}. "
-                 f"Retry in {result.retry_after} s.", slug="rate-limited", limit=limit)
+                 f"Retry in {result.retry_after} s.{ask}", slug="rate-limited", limit=limit)
         response["Retry-After"] = str(result.retry_after)
         return response
 

@@ -142,7 +142,9 @@ def test_a_members_own_rate_limit_applies_inside_the_workspaces(api_as, world, m
                       limits={"api_requests_per_minute": 2}, actor=world.alice)
     bob, dana = api_as("bob"), api_as("dana")
     assert [bob.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 429]
-    assert "for you" in bob.get("/api/v1/me/").json()["detail"]
+    detail = bob.get("/api/v1/me/").json()["detail"]
+    assert "for you" in detail
+    assert detail.endswith("Ask Alice (alice@acme.test) to raise your limit.")
     assert dana.get("/api/v1/me/").status_code == 200
 
 
