@@ -393,3 +393,36 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
         audit.record("token.revoke", tenant=token.tenant, object_type="token", object_id=token.id,
                      details={"name": token.name, "owner": token.user.email})
     return token
+
+
+# Each request with a bearer token notes the token's last use in a Redis hash (the request gate's
+# one round trip, tenants.limits.gate.check); this moves the notes to ApiToken.last_used_at. The
+# hash is first renamed to a key of this flush's own (with a day's expiry), and deleted once the
+# rows are written. Writing is idempotent (a time only ever moves forward), so a flush also
+# finishes whatever keys an earlier flush was killed holding.
+_TAKE_USE_NOTES_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('EXPIRE', KEYS[2], 86400)
+return 1
+"""
+
+
+def api_tokens_last_used_flush() -> int:
+    """Redis notes of token use -> ApiToken.last_used_at (every minute); returns the tokens noted."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from django.db.models import Q
+
+    client = gate.client()
+    notes_key = gate.tokens_used_key()
+    client.eval(_TAKE_USE_NOTES_LUA, 2, notes_key, f"{notes_key}:taken:{uuid.uuid4().hex}")
+    flushed = 0
+    for taken in list(client.scan_iter(match=f"{notes_key}:taken:*", count=1000)):
+        for token_id, stamp in client.hgetall(taken).items():
+            when = datetime.fromtimestamp(int(stamp), UTC)
+            flushed += ApiToken.objects.filter(pk=int(token_id)).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=when)).update(last_used_at=when)
+        client.delete(taken)
+    return flushed

@@ -43,3 +43,11 @@ def usage_sync() -> int:
     from tenants.limits import metering
 
     return metering.sync_to_database()
+
+
+@shared_task(name="tenants.tokens_last_used_flush")
+def tokens_last_used_flush() -> int:
+    """Every minute: the last use of each API token, noted in Redis per request -> its row."""
+    from tenants.services import api_tokens_last_used_flush
+
+    return api_tokens_last_used_flush()

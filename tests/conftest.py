@@ -82,7 +82,7 @@ def _forget_redis_counters() -> None:
     client = gate.client()
     prefix = gate._prefix()
     # ...and so does Django's cache (keys are "<schema>:<prefix>:<version>:<key>").
-    for pattern in (f"{prefix}:use:*", f"{prefix}:audit:online:*", f"*:{prefix}:*"):
+    for pattern in (f"{prefix}:use:*", f"{prefix}:audit:online:*", f"{prefix}:tok:*", f"*:{prefix}:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

@@ -266,6 +266,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-flush-online": {"task": "tenants.audit_flush_online", "schedule": 5.0},
     # API calls and predicted rows counted in Redis -> UsageDaily.
     "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
+    # The last use of each API token, noted in Redis by every request, -> ApiToken.last_used_at.
+    "tokens-last-used-flush": {"task": "tenants.tokens_last_used_flush", "schedule": 60.0},
     # Jobs whose worker vanished are retried or failed within a minute.
     "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
     # Encrypted .part files of writers that were killed mid-write.

@@ -292,3 +292,45 @@
     showChecklistTools(event.target);
   });
 })();
+
+// ---------- h5: copy buttons (the new API token) --------------------------------------------
+// <button data-copy="ID" hidden> copies the text of the element with that id; hidden until this
+// script shows it (useless without JS). A [data-copy-status="ID"] element says what happened.
+(function () {
+  function say(id, text) {
+    var status = document.querySelector('[data-copy-status="' + id + '"]');
+    if (status) status.textContent = text;
+  }
+  function fallbackCopy(source) {
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var copied = false;
+    try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+    return copied;
+  }
+  function showCopyButtons(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (button) { button.hidden = false; });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) return;
+    var id = button.getAttribute("data-copy");
+    var source = document.getElementById(id);
+    if (!source) return;
+    var text = source.textContent.trim();
+    var done = function () { button.textContent = "Copied"; say(id, "Copied to the clipboard."); };
+    var failed = function () {
+      if (fallbackCopy(source)) { done(); } else { say(id, "Select the token and copy it by hand."); }
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, failed);
+    } else {
+      failed();
+    }
+  });
+  showCopyButtons(document);
+  document.addEventListener("htmx:load", function (event) { showCopyButtons(event.target); });
+})();

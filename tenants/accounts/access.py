@@ -123,13 +123,14 @@ class TokenInvalid(Exception):
     """No such token, or revoked, or expired: the caller answers 401."""
 
 
-def token_lookup(secret: str, gate_for: Callable[[int, int], gate.GateResult] | None = None
+def token_lookup(secret: str, gate_for: Callable[[int, int, int], gate.GateResult] | None = None
                  ) -> tuple[TokenInfo, gate.GateResult]:
-    """Resolve a presented token; `gate_for(user_id, tenant_id)` is the request's one Redis trip
-    (epochs, rate counting), returned with the token. Revocation and expiry take effect on the
-    very next request.
+    """Resolve a presented token; `gate_for(user_id, tenant_id, token_id)` is the request's one
+    Redis trip (epochs, rate counting, the token's last use noted), returned with the token.
+    Revocation and expiry take effect on the very next request.
     """
-    gate_for = gate_for or (lambda user_id, tenant_id: gate.check(user_id, tenant_id, count_api=False))
+    gate_for = gate_for or (lambda user_id, tenant_id, token_id: gate.check(
+        user_id, tenant_id, count_api=False, token_id=token_id))
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise TokenInvalid("malformed token")
     digest = token_digest(secret)
@@ -137,7 +138,7 @@ def token_lookup(secret: str, gate_for: Callable[[int, int], gate.GateResult] | 
     result = None
     if cached and cached[1] is not None:
         info = cached[1]
-        result = gate_for(info.user_id, info.tenant_id)
+        result = gate_for(info.user_id, info.tenant_id, info.id)
         if cached[0] == result.epochs:
             if info.expired():
                 raise TokenInvalid("token expired")
@@ -146,12 +147,12 @@ def token_lookup(secret: str, gate_for: Callable[[int, int], gate.GateResult] | 
         digest=digest, revoked_at__isnull=True, user__is_active=True
     )
     if result is None:
-        first = rows.values("user_id", "tenant_id").first()
+        first = rows.values("id", "user_id", "tenant_id").first()
         if first is None:
             raise TokenInvalid("unknown or revoked token")
         # Epochs first, then the row: a revocation that commits in between moves the epoch, so
         # the entry cached here is rebuilt on the next request instead of living on stale.
-        result = gate_for(first["user_id"], first["tenant_id"])
+        result = gate_for(first["user_id"], first["tenant_id"], first["id"])
     row = rows.first()
     if row is None:
         raise TokenInvalid("unknown or revoked token")

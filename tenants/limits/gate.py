@@ -70,8 +70,9 @@ def bump_tenant_epoch(tenant_id: int) -> None:
 # --- the per-request gate: one Redis round trip -------------------------------------------------
 # KEYS: 1 user epoch, 2 tenant epoch, 3 tenant requests this minute, 4 member requests this minute,
 #       5 daily API requests (hash, field = user id), 6 rows predicted this month (tenant),
-#       7 rows predicted this month by this member
-# ARGV: 1 "1" to count this request as an API call, 2 the user id
+#       7 rows predicted this month by this member, 8 tokens' last use (hash, token id -> unix time)
+# ARGV: 1 "1" to count this request as an API call, 2 the user id, 3 the bearer token's id ("0":
+#       none), 4 the time now (unix seconds)
 _GATE_LUA = """
 local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0', 0, 0, '0', '0'}
 if ARGV[1] == '1' then
@@ -82,6 +83,7 @@ if ARGV[1] == '1' then
   redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
   redis.call('EXPIRE', KEYS[5], 1209600)
 end
+if ARGV[3] ~= '0' then redis.call('HSET', KEYS[8], ARGV[3], ARGV[4]) end
 out[5] = redis.call('GET', KEYS[6]) or '0'
 out[6] = redis.call('GET', KEYS[7]) or '0'
 return out
@@ -120,9 +122,15 @@ def member_month_key(tenant_id: int, user_id: int, now: datetime) -> str:
     return f"{_prefix()}:use:predmu:{tenant_id}:{user_id}:{now:%Y%m}"
 
 
-def check(user_id: int, tenant_id: int, *, count_api: bool) -> GateResult:
+def tokens_used_key() -> str:
+    """The hash of token id -> last time used (unix seconds) that tokens_last_used_flush empties."""
+    return f"{_prefix()}:tok:used"
+
+
+def check(user_id: int, tenant_id: int, *, count_api: bool, token_id: int | None = None) -> GateResult:
     """Epochs for the caches, the request counted against the rate limit, usage counted, the
-    month's predicted rows (the tenant's and this member's) read: one trip."""
+    month's predicted rows (the tenant's and this member's) read, the bearer token's use noted
+    (no database write per request): one trip."""
     now = datetime.now(UTC)
     minute, day, month = _time_stamps(now)
     p = _prefix()
@@ -130,7 +138,7 @@ def check(user_id: int, tenant_id: int, *, count_api: bool) -> GateResult:
         f"{p}:ep:u:{user_id}", f"{p}:ep:t:{tenant_id}", f"{p}:rl:t:{tenant_id}:{minute}",
         f"{p}:rl:u:{tenant_id}:{user_id}:{minute}", f"{p}:use:api:{tenant_id}:{day}",
         f"{p}:use:predm:{tenant_id}:{month}", f"{p}:use:predmu:{tenant_id}:{user_id}:{month}",
-        "1" if count_api else "0", user_id)
+        f"{p}:tok:used", "1" if count_api else "0", user_id, token_id or 0, int(now.timestamp()))
     return GateResult(user_epoch=int(result[0]), tenant_epoch=int(result[1]),
                       tenant_requests=int(result[2]), member_requests=int(result[3]),
                       month_predicted_rows=int(result[4]), member_month_predicted_rows=int(result[5]),
@@ -157,7 +165,7 @@ def _gate_call(*keys_and_args) -> list:
     timeouts, health checks); it is rebuilt after a fork and retried once on a dropped
     connection, like the pooled client would.
     """
-    command = ("EVALSHA", _GATE_SHA, 7, *keys_and_args)
+    command = ("EVALSHA", _GATE_SHA, 8, *keys_and_args)
     conn = _connection()
     try:
         try:

@@ -164,9 +164,10 @@ class TenantAccessMiddleware:
 
         is_api = request.path.startswith("/api/")
 
-        def gate_for(user_id: int, tenant_id: int) -> gate.GateResult:
-            # The request's one Redis round trip: auth epochs, rate counting, usage counting.
-            request.gate = gate.check(user_id, tenant_id, count_api=is_api)
+        def gate_for(user_id: int, tenant_id: int, token_id: int | None = None) -> gate.GateResult:
+            # The request's one Redis round trip: auth epochs, rate counting, usage counting,
+            # the bearer token's last use.
+            request.gate = gate.check(user_id, tenant_id, count_api=is_api, token_id=token_id)
             return request.gate
 
         if bearer_api_call(request):

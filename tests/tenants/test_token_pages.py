@@ -89,3 +89,72 @@ def test_a_globex_token_is_404_for_alice(world, page_as):
     factories.token_client(world.charlie, world.globex)
     theirs = ApiToken.objects.get(user=world.charlie)
     assert page_as("alice").post(f"/account/tokens/{theirs.id}/revoke/").status_code == 404
+
+
+def last_used_cell(html: str, name: str) -> str:
+    row = re.search(r'<tr data-testid="token-row">\s*<td>' + re.escape(name) + r"</td>.*?</tr>", html, re.S)
+    assert row, f"a row for the token {name}"
+    return re.findall(r'<td class="nowrap">([^<]*)</td>', row.group(0))[1]
+
+
+def test_last_used_is_noted_per_request_without_a_database_write_and_flushed_by_the_task(page_as):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants.tasks import tokens_last_used_flush
+
+    bob = page_as("bob")
+    secret = secret_in(create(bob, name="ci"))
+    assert last_used_cell(bob.get("/account/tokens/").content.decode(), "ci") == "—"
+
+    with CaptureQueriesContext(connection) as queries:
+        assert bearer(secret).get("/api/v1/me/").status_code == 200
+        assert bearer(secret).get("/api/v1/me/").status_code == 200
+    assert not [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "apitoken" in q["sql"]]
+    assert ApiToken.objects.get(name="ci").last_used_at is None
+
+    assert tokens_last_used_flush() == 1
+
+    used = ApiToken.objects.get(name="ci").last_used_at
+    assert used is not None
+    assert last_used_cell(bob.get("/account/tokens/").content.decode(), "ci") == f"{used:%Y-%m-%d %H:%M}"
+    assert tokens_last_used_flush() == 0  # nothing new since
+
+
+def test_the_flush_runs_every_minute_from_the_scheduler():
+    from django.conf import settings
+
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values()
+               if e["task"] == "tenants.tokens_last_used_flush"]
+    assert [e["schedule"] for e in entries] == [60.0]
+
+
+def test_a_flush_finishes_notes_an_earlier_flush_was_killed_holding(page_as):
+    from tenants.limits import gate
+    from tenants.services import api_tokens_last_used_flush
+
+    secret = secret_in(create(page_as("bob"), name="ci"))
+    assert bearer(secret).get("/api/v1/me/").status_code == 200
+    key = gate.tokens_used_key()
+    gate.client().rename(key, f"{key}:taken:killed-flush")  # taken, then the flush died
+
+    assert api_tokens_last_used_flush() == 1
+    assert ApiToken.objects.get(name="ci").last_used_at is not None
+    assert not list(gate.client().scan_iter(match=f"{key}*"))
+
+
+def test_the_new_token_has_a_copy_button_that_needs_no_inline_script(page_as):
+    html = create(page_as("bob")).content.decode()
+    assert 'data-copy="new-token-secret"' in html
+    assert 'id="new-token-secret" data-testid="token-secret"' in html
+    assert "onclick" not in html
+
+
+def test_alices_own_token_is_not_called_missing_in_the_other_members_list(page_as):
+    alice = page_as("alice")
+    create(alice, name="laptop")
+    html = alice.get("/account/tokens/").content.decode()
+    others = html.split('data-testid="all-tokens"')[1]
+    assert "No other member has a token." in others
+    assert "No tokens yet" not in html
+    assert "Everyone&#x27;s tokens" not in html and "Everyone's tokens" not in html
