@@ -252,8 +252,9 @@ class TenantAdmin(admin.ModelAdmin):
             except PAGE_ERRORS as exc:
                 form_errors_from(form, exc)
             else:
-                note = (f" One-time set-password link for {created.admin.email}: "
-                        f"{created.set_password_url}") if created.set_password_url else ""
+                # The link is the new admin's credential: e-mailed to them only, never shown here.
+                note = (f" {created.admin.email} was e-mailed a one-time link to choose a password."
+                        if created.set_password_url else "")
                 messages.success(request, f"Created {created.tenant.name} at "
                                           f"{tenant_url(created.tenant, '/')}.{note}")
                 return redirect("admin:tenants_tenant_change", created.tenant.pk)

@@ -26,8 +26,10 @@ def members(request):
         else:
             email = added.membership.user.email
             if added.set_password_url:
-                messages.success(request, f"Invited {email}. They were e-mailed this one-time link "
-                                          f"to choose a password: {added.set_password_url}")
+                # The link is the invitee's credential: it goes to their mailbox only, never to
+                # the admin's screen (who could otherwise choose the password in their place).
+                messages.success(request, f"Invited {email}: they were e-mailed a one-time link to "
+                                          f"choose a password.")
             else:
                 messages.success(request, f"Added {email} as {added.membership.role}.")
             return redirect("members")

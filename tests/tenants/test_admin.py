@@ -160,3 +160,15 @@ def test_the_console_hides_the_sign_in_libraries_internals(ops):
         assert internal not in html
     assert ops.get("/admin/auth/group/").status_code == 404
     assert ops.get("/admin/axes/accessattempt/").status_code == 404
+
+
+def test_creating_a_tenant_mails_the_first_admins_link_and_never_shows_it(ops, outbox):
+    response = ops.post("/admin/tenants/tenant/new/", {
+        "slug": "initech", "name": "Initech", "admin_email": "peter@initech.test", "plan": "team"},
+        follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "peter@initech.test was e-mailed a one-time link to choose a password." in html
+    assert outbox[0].to == ["peter@initech.test"]
+    assert "/account/set-password/" in outbox[0].body
+    assert "/account/set-password/" not in html

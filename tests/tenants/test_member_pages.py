@@ -35,8 +35,10 @@ def test_alice_invites_a_new_person_who_gets_a_one_time_link(page_as, outbox):
     assert response.status_code == 200
     assert b"one-time link" in response.content
     assert len(outbox) == 1
+    assert outbox[0].to == ["erin@acme.test"]
     link = re.search(r"http://acme\.localhost(?::\d+)?(/account/set-password/\S+/)", outbox[0].body).group(1)
-    assert link.encode() in response.content  # shown to the admin too
+    assert link.encode() not in response.content  # the invitee's credential: never on Alice's screen
+    assert b"/account/set-password/" not in response.content
 
     erin = Client(HTTP_HOST="acme.localhost")
     form = erin.get(link, follow=True)
