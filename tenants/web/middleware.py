@@ -24,7 +24,7 @@ from django.template import loader
 from django.urls import set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 
-from tenants.accounts import access
+from tenants.accounts import access, hosts
 from tenants.auditing import audit
 from tenants.limits import gate, quotas
 from tenants.web.health import readiness
@@ -37,7 +37,9 @@ def not_found(request) -> HttpResponse:
     """The one 404 for unknown hosts, non-members and invisible objects alike."""
     if request.path.startswith("/api/"):
         return problem_response(404, "No such resource.")
-    body = loader.render_to_string("404.html", {"request_path": request.path})
+    # An unknown host has no start page of its own: send people to the public site's.
+    start_url = "/" if getattr(request, "tenant", None) is not None else hosts.public_url("/")
+    body = loader.render_to_string("404.html", {"request_path": request.path, "start_url": start_url})
     return HttpResponseNotFound(body)
 
 

@@ -143,3 +143,23 @@ def test_nothing_outlives_a_launcher_killed_with_sigkill(launcher):
 
     _, alive = psutil.wait_procs(launcher.seen, timeout=20)
     assert alive == []
+
+
+def _get(port: int, host: str, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path, headers={"Host": host})
+    response = conn.getresponse()
+    return response.status, response.read().decode()
+
+
+def test_make_run_answers_missing_pages_and_unknown_hosts_with_the_products_own_404(launcher):
+    port = launcher.port
+    assert _wait_until(lambda: _healthy(port), timeout=120), launcher.log_path.read_text()[-3000:]
+
+    for host, start_link in ((f"localhost:{port}", 'href="/"'),
+                             (f"nope.localhost:{port}", f'href="http://localhost:{port}/"')):
+        status, body = _get(port, host, "/no/such/page/")
+        assert status == 404
+        assert "URLconf" not in body and "Django" not in body  # not the technical 404
+        assert "/static/css/portal.css" in body
+        assert f'{start_link} data-testid="start-page"' in body

@@ -157,6 +157,19 @@ def test_local_settings_use_the_servers_and_secrets_the_launcher_recorded(var):
     assert result.stdout.split() == ["/tmp/sock", "unix:///tmp/sock/redis.sock?db=0", "True", "True"]
 
 
+def test_make_run_serves_the_products_own_error_pages_not_djangos_debug_pages(var):
+    """`make run` uses portal.settings.local without DJANGO_DEBUG (portal/launcher.py): with
+    DEBUG off, Django answers with the URLconfs' handler404/403/500, our pages."""
+    from portal import embedded
+
+    embedded.prepare_var(var)
+    embedded._record(var, "DATABASE_URL", "postgres://postgres@%2Ftmp%2Fsock/portal")
+    embedded._record(var, "REDIS_URL", "unix:///tmp/sock/redis.sock?db=0")
+    result = _import("portal.settings.local", {"PORTAL_VAR_DIR": str(var)}, "print(settings.DEBUG)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False"]
+
+
 def test_settings_without_a_recorded_server_say_how_to_start_one(var):
     from portal import embedded
 

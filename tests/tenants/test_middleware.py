@@ -183,3 +183,21 @@ def test_bearer_api_calls_still_get_the_security_headers(api_as):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert response["X-Request-Id"]
+
+
+@pytest.mark.parametrize("host", ["nope.localhost", "acme.nope.localhost", "evil.example"])
+def test_an_unknown_hosts_404_links_to_the_public_sites_start_page(host):
+    from tenants.accounts.hosts import public_url
+
+    response = Client(HTTP_HOST=host).get("/some/page/")
+    assert response.status_code == 404
+    assert f'href="{public_url("/")}" data-testid="start-page"'.encode() in response.content
+    assert public_url("/").startswith("http://localhost")
+
+
+def test_a_missing_page_on_a_known_host_links_to_that_hosts_start_page(page_as, public_client):
+    for client in (page_as("bob"), public_client):
+        response = client.get("/no/such/page/")
+        assert response.status_code == 404
+        assert b'href="/" data-testid="start-page"' in response.content
+        assert b"Django" not in response.content and b"URLconf" not in response.content
