@@ -70,8 +70,12 @@ class _LimitsInUnits:
         return shown * scale
 
     @staticmethod
-    def _shown(key: str, stored: int | None) -> int | None:
-        return None if stored is None else round(stored / LIMIT_DISPLAY[key][2])
+    def _shown(key: str, stored) -> int | None:
+        # A stored value that is not a whole number (written around the services) shows blank,
+        # so the page still opens and saving it drops the bad value.
+        if isinstance(stored, bool) or not isinstance(stored, int):
+            return None
+        return round(stored / LIMIT_DISPLAY[key][2])
 
 
 def _limit_fields(*, required: bool) -> dict[str, forms.IntegerField]:

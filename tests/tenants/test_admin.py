@@ -172,3 +172,10 @@ def test_creating_a_tenant_mails_the_first_admins_link_and_never_shows_it(ops, o
     assert outbox[0].to == ["peter@initech.test"]
     assert "/account/set-password/" in outbox[0].body
     assert "/account/set-password/" not in html
+
+
+def test_a_bad_value_stored_around_the_services_still_opens_and_is_dropped_on_save(ops, acme):
+    Tenant.objects.filter(pk=acme.pk).update(limit_overrides={"storage_bytes": "lots", "datasets": 3})
+    assert post_limits(ops, acme).status_code == 302
+    acme.refresh_from_db()
+    assert acme.limit_overrides == {"datasets": 3}
