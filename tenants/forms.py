@@ -109,6 +109,27 @@ class TwoFactorCodeForm(forms.Form):
         return code
 
 
+class SignInCodeForm(forms.Form):
+    """The second sign-in step: a code from the app, or one of the user's recovery codes."""
+
+    code = forms.CharField(
+        label="Authentication code", max_length=24, min_length=6, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True,
+                                      "autocapitalize": "off", "spellcheck": "false"}),
+        help_text="The 6-digit code your authenticator app shows now, or one of your recovery codes "
+                  "if you no longer have the app.",
+    )
+
+    def clean_code(self):
+        from tenants.accounts import two_factor
+
+        code = self.cleaned_data["code"].replace(" ", "")
+        if code.isdigit() or two_factor.looks_like_recovery_code(code):
+            return code
+        raise forms.ValidationError("Enter the 6 digits your app shows, or a recovery code such as "
+                                    "abcd-efgh-jkmn-pqrs.")
+
+
 class SecuritySettingsForm(forms.Form):
     require_admin_2fa = forms.BooleanField(
         label="Require two-factor sign-in for admins", required=False,

@@ -479,3 +479,23 @@ class JobTicket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.job_id} of {self.tenant_id} ({self.state})"
+
+
+class RecoveryCode(models.Model):
+    """One single-use code that stands in for the authenticator app at sign-in (lost phone).
+
+    Only a SHA-256 digest is stored: the codes carry 80 random bits each, so the digest cannot be
+    reversed by search, and a database reader learns nothing usable. Using a code deletes its row.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="recovery_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of user {self.user_id}"

@@ -34,6 +34,7 @@ page_patterns = [
     path("members/<int:member_id>/role/", member_views.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", member_views.member_remove, name="member_remove"),
     path("account/two-factor/", security_views.two_factor_setup, name="two_factor"),
+    path("account/two-factor/recovery-codes/", security_views.recovery_codes, name="recovery_codes"),
     path("account/tokens/", token_views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("settings/security/", security_views.security_settings, name="security_settings"),

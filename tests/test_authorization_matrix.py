@@ -163,6 +163,9 @@ MATRIX: dict[str, dict] = {
     "member_remove": {"GET": "302 200 403 403 403 404", "POST": "302 302 403 403 403 404"},
     "two_factor": {"GET": "302 200 200 200 200 404",
                    "POST": ("302 400 400 400 400 404", {"code": "000000"})},
+    # Nobody here has two-factor on, so everyone is sent to turn it on first.
+    "recovery_codes": {"GET": "302 302 302 302 302 404",
+                       "POST": ("302 302 302 302 302 404", {"code": "000000"})},
     "tokens": {"GET": "302 200 200 200 200 404",
                "POST": ("302 200 200 200 200 404", {"name": "ci", "scope": "read",
                                                     "expires_in_days": 1})},
