@@ -50,6 +50,7 @@ URLCONF = "portal.urls_tenants"
 PUBLIC = {
     "login": "the sign-in form",
     "login_two_factor": "the second sign-in step, reached with a password step in the session",
+    "login_handoff": "the end of a workspace switch; a one-time ticket in the URL is the credential",
     "password_reset": "forgotten password: anyone may ask for a link",
     "password_reset_done": "page after asking for a reset link",
     "password_reset_confirm": "one-time link from an e-mail; the token in the URL is the credential",
@@ -143,6 +144,7 @@ KWARGS = {
     "export_id": _export_id,
     "dataset_id": _dataset_id,
     "job_id": _job_id,
+    "slug": lambda ctx: "globex",  # a workspace none of acme's people belong to (Dana does)
     "model_id": lambda ctx: _trained(ctx)["model"],
     "version_id": lambda ctx: _trained(ctx)["model_version"],
 }
@@ -154,6 +156,7 @@ MATRIX: dict[str, dict] = {
     # tenants: pages
     "logout": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 302 302 404"},
     "home": {"GET": "302 200 200 200 200 404", "POST": "302 200 200 200 200 404"},
+    "workspace_switch": {"GET": "405 405 405 405 405 404", "POST": "302 404 404 404 404 404"},
     "password_change": {"GET": "302 200 200 200 200 404",
                         "POST": ("302 200 200 200 200 404", {"old_password": "wrong"})},
     "members": {"GET": "302 200 403 403 403 404",
