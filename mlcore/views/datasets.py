@@ -22,7 +22,14 @@ from tenants.web.pages import (
 
 from .. import storage
 from ..responses import download_response
-from ..selectors import EDIT, SHARE, dataset_list, get_dataset_for_user, object_grants
+from ..selectors import (
+    EDIT,
+    SHARE,
+    dataset_lineage,
+    dataset_list,
+    get_dataset_for_user,
+    object_grants,
+)
 from ..services import datasets as dataset_services
 from .sharing import share_page, unshare
 
@@ -124,6 +131,7 @@ def dataset_detail(request, dataset_id: int):
         "column_names": [c["name"] for c in profile["columns"]], "form": form,
         "actions": dataset.allowed_actions, "grants": object_grants(obj=dataset),
         "can_train": request.membership.can_write_data,
+        "lineage": dataset_lineage(membership=request.membership, user_id=request.user.pk, dataset=dataset),
     }, status=400 if request.method == "POST" else 200)
 
 

@@ -25,6 +25,7 @@ from ..selectors import (
     model_list,
     model_versions_compared,
     object_grants,
+    version_lineage,
 )
 from ..services import models as model_services
 from ..services.datasets import dataset_profile
@@ -267,6 +268,7 @@ def model_version(request, version_id: int):
         "metrics": sorted((k, v) for k, v in version.metrics.items() if isinstance(v, (int, float))),
         "metrics_std": version.evaluation.get("metrics_std") or {},
         "try_fields": try_fields(version),
+        "lineage": version_lineage(membership=request.membership, user_id=request.user.pk, version=version),
     })
 
 
