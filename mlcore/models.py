@@ -168,6 +168,9 @@ class ModelVersion(models.Model):
     # What the training data held per feature (mlcore/ml/ranges.py): ranges and typical values.
     # Empty for versions trained before it was recorded.
     training_ranges = models.JSONField(default=dict, blank=True)
+    # Two-class models only: predict the positive class (classes[1]) when its probability is at
+    # least this; None means the estimator's own rule (the more probable class).
+    decision_threshold = models.FloatField(null=True, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     train_seconds = models.FloatField(default=0.0)
     artifact_object_id = models.UUIDField(default=uuid.uuid4, unique=True)

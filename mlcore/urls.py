@@ -37,6 +37,8 @@ page_patterns = [
     path("model-versions/<int:version_id>/", model_views.model_version, name="model_version"),
     path("model-versions/<int:version_id>/promote/", model_views.model_version_promote,
          name="model_version_promote"),
+    path("model-versions/<int:version_id>/threshold/", model_views.model_version_threshold,
+         name="model_version_threshold"),
     path("model-versions/<int:version_id>/delete/", model_views.model_version_delete,
          name="model_version_delete"),
     path("model-versions/<int:version_id>/try/", prediction_views.try_it, name="try_it"),

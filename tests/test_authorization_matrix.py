@@ -218,6 +218,8 @@ MATRIX: dict[str, dict] = {
     # GET is the confirmation step (this version is already in production: back to the model)
     "model_version_promote": {"GET": "302 302 302 403 403 404", "POST": "302 302 302 403 403 404"},
     "model_version_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "model_version_threshold": {"GET": "405 405 405 405 405 404",
+                                "POST": ("302 302 302 403 403 404", {"threshold": "0.4"})},
     "jobs": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_status": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
