@@ -105,6 +105,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)  # the owner was e-mailed the outcome
     cpu_seconds = models.FloatField(default=0.0)
     peak_memory_bytes = models.BigIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)

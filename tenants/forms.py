@@ -137,6 +137,14 @@ class SecuritySettingsForm(forms.Form):
     )
 
 
+class NotificationSettingsForm(forms.Form):
+    notify_job_emails = forms.BooleanField(
+        label="E-mail me when a long job of mine ends", required=False,
+        help_text="For training and batch prediction jobs that ran longer than a minute: one e-mail "
+                  "when the job finishes or fails, with a link to it.",
+    )
+
+
 class AuditFilterForm(forms.Form):
     """Filters of the audit page and of GET /api/v1/audit-events/ (and its export)."""
 

@@ -150,6 +150,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="platform operator")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # An e-mail when one of the person's jobs that ran over PORTAL_JOB_NOTIFY_AFTER_SECONDS ends.
+    notify_job_emails = models.BooleanField(default=True)
 
     objects = UserManager()
 

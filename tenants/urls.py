@@ -38,6 +38,7 @@ page_patterns = [
     path("account/two-factor/", security_views.two_factor_setup, name="two_factor"),
     path("account/two-factor/recovery-codes/", security_views.recovery_codes, name="recovery_codes"),
     path("account/tokens/", token_views.tokens, name="tokens"),
+    path("account/notifications/", security_views.notification_settings, name="notification_settings"),
     path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("settings/security/", security_views.security_settings, name="security_settings"),
     path("audit/", audit_views.audit_log, name="audit"),

@@ -169,6 +169,8 @@ MATRIX: dict[str, dict] = {
     # Nobody here has two-factor on, so everyone is sent to turn it on first.
     "recovery_codes": {"GET": "302 302 302 302 302 404",
                        "POST": ("302 302 302 302 302 404", {"code": "000000"})},
+    "notification_settings": {"GET": "302 200 200 200 200 404",
+                              "POST": ("302 302 302 302 302 404", {"notify_job_emails": "on"})},
     "tokens": {"GET": "302 200 200 200 200 404",
                "POST": ("302 200 200 200 200 404", {"name": "ci", "scope": "read",
                                                     "expires_in_days": 1})},

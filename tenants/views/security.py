@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from tenants.accounts import two_factor
 from tenants.accounts.access import ADMIN_ROLES
-from tenants.forms import SecuritySettingsForm, TwoFactorCodeForm
+from tenants.forms import NotificationSettingsForm, SecuritySettingsForm, TwoFactorCodeForm
 from tenants.views.accounts import safe_next
 from tenants.web.pages import PAGE_ERRORS, form_errors_from, member_page
 
@@ -87,4 +87,22 @@ def security_settings(request):
         messages.success(request, "Security settings saved.")
         return redirect("security_settings")
     return render(request, "tenants/security_settings.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@member_page()
+def notification_settings(request):
+    """The person's own e-mail preferences."""
+    from tenants.models import User
+    from tenants.services import user_notifications_set
+
+    user = User.objects.get(pk=request.user.pk)
+    # An unticked box sends nothing at all: the form is bound on any POST, empty or not.
+    form = NotificationSettingsForm(request.POST if request.method == "POST" else None,
+                                    initial={"notify_job_emails": user.notify_job_emails})
+    if request.method == "POST" and form.is_valid():
+        user_notifications_set(user=user, notify_job_emails=form.cleaned_data["notify_job_emails"])
+        messages.success(request, "Notification settings saved.")
+        return redirect("notification_settings")
+    return render(request, "tenants/notification_settings.html", {"form": form},
                   status=400 if request.method == "POST" else 200)
