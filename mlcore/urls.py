@@ -15,6 +15,8 @@ page_patterns = [
     path("datasets/", dataset_views.datasets, name="datasets"),
     path("datasets/upload/", dataset_views.dataset_upload, name="dataset_upload"),
     path("datasets/<int:dataset_id>/", dataset_views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:dataset_id>/relationships/", dataset_views.dataset_relationships,
+         name="dataset_relationships"),
     path("datasets/<int:dataset_id>/download/", dataset_views.dataset_download, name="dataset_download"),
     path("datasets/<int:dataset_id>/share/", dataset_views.dataset_share, name="dataset_share"),
     path("datasets/<int:dataset_id>/unshare/", dataset_views.dataset_unshare, name="dataset_unshare"),

@@ -204,6 +204,7 @@ MATRIX: dict[str, dict] = {
     "dataset_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
     "dataset_detail": {"GET": "302 200 200 404 403 404", "POST": "302 400 400 404 403 404"},
     "dataset_download": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
+    "dataset_relationships": {"GET": "302 200 200 404 403 404", "POST": "405 405 405 405 405 404"},
     "dataset_share": {"GET": "302 200 200 403 403 404",
                       "POST": ("302 302 302 403 403 404", {"email": "vera@acme.test", "permission": "view"})},
     "dataset_unshare": {"GET": "405 405 405 405 405 404",
