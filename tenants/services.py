@@ -395,6 +395,14 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
     return token
 
 
+def user_notifications_set(*, user: User, notify_job_emails: bool) -> User:
+    """A person's own e-mail preferences (global: they apply in every workspace)."""
+    if user.notify_job_emails != notify_job_emails:
+        user.notify_job_emails = notify_job_emails
+        user.save(update_fields=["notify_job_emails"])
+    return user
+
+
 # Each request with a bearer token notes the token's last use in a Redis hash (the request gate's
 # one round trip, tenants.limits.gate.check); this moves the notes to ApiToken.last_used_at. The
 # hash is first renamed to a key of this flush's own (with a day's expiry), and deleted once the
