@@ -31,3 +31,17 @@ def sweep_partial_files() -> int:
     from . import storage
 
     return storage.sweep_partial_files()
+
+
+@shared_task(name="mlcore.reap_upload_leases", ignore_result=True)
+def reap_upload_leases() -> int:
+    from .services import usage
+
+    return len(usage.reap_upload_leases())
+
+
+@shared_task(name="mlcore.reconcile_usage", ignore_result=True)
+def reconcile_usage() -> int:
+    from .services import usage
+
+    return len(usage.usage_reconcile())
