@@ -108,9 +108,9 @@ class UploadBudget:
         leases.lease_resize(self.lease, final_bytes)
 
     def keep(self) -> None:
-        """Inside the transaction that saves the dataset: the reservation becomes its usage."""
+        """Inside the transaction that saves the dataset: the reservation becomes its usage. Set
+        `kept` once that transaction has committed."""
         leases.lease_settle(self.lease)
-        self.kept = True
 
     def release_all(self) -> None:
         """Undo every reservation of an upload that did not become a dataset."""
@@ -237,6 +237,7 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
                                   "columns": dataset.column_count, "size_bytes": dataset.size_bytes,
                                   "format": dataset.format, "sha256": dataset.sha256})
             budget.keep()
+        budget.kept = True
         upload.keep()
         return dataset
     except (ServiceError, ValidationError, IntegrityError) as exc:

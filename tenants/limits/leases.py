@@ -149,7 +149,9 @@ def lease_settle(lease: UploadLease) -> None:
     transaction that saves the row, so the row and the end of the lease commit together."""
     if not UploadLease.objects.filter(pk=lease.pk).delete()[0]:
         raise _lost(lease)
-    transaction.on_commit(lambda: keeper.untrack(lease.id))
+    # No renewal from now on: should the transaction roll back, the caller releases the lease
+    # (or, if this process dies first, the reaper does).
+    keeper.untrack(lease.id)
 
 
 def lease_release(lease: UploadLease) -> None:

@@ -14,6 +14,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -113,6 +114,19 @@ def test_exact_usage_is_left_alone(api_as, acme, globex, caplog):
 
 
 # --- leases ------------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_finished_or_refused_upload_leaves_no_lease_to_renew(api_as, acme):
+    bob = api_as("bob")
+    upload_dataset(bob, churn_csv(200))
+    refused = bob.post("/api/v1/datasets/", {"file": SimpleUploadedFile("bad.csv", b"\xff\xfe\x00bad")},
+                       format="multipart")
+
+    assert refused.status_code == 400
+    assert not UploadLease.objects.exists()
+    assert leases.keeper.holding() == 0
+    assert held(acme) == (*stored(acme), 0)
+
+
 @pytest.mark.django_db
 def test_a_live_upload_keeps_its_reservation_and_its_file_through_a_reconcile(api_as, acme, bob):
     upload_dataset(api_as("bob"), churn_csv(200))
@@ -259,12 +273,16 @@ def test_concurrent_uploads_and_reconciles_never_pass_the_limit(acme, bob, commi
     try:
         tenant = Tenant.objects.get(pk=acme.pk)
         outcomes: list[str] = []
+        live: list[UploadInProgress] = []
         peak = [0]
         done = threading.Event()
 
         def reserve():
             try:
-                outcomes.append(_reserve_3mb(tenant, bob))
+                live.append(UploadInProgress(tenant, bob, 3 * MB))  # left open: its lease stays live
+                outcomes.append("reserved")
+            except quotas.QuotaExceeded:
+                outcomes.append("refused")
             finally:
                 connection.close()
 
@@ -289,13 +307,9 @@ def test_concurrent_uploads_and_reconciles_never_pass_the_limit(acme, bob, commi
         assert sorted(outcomes) == ["refused"] * 5 + ["reserved"] * 3
         assert peak[0] <= limit
         assert held(acme)[0] == 9 * MB
+        for upload in live:
+            upload.budget.release_all()
+            upload.writer.abort()
     finally:
         quotas.tenant_limits_set(tenant=Tenant.objects.get(pk=acme.pk), overrides=overrides)
 
-
-def _reserve_3mb(tenant, user) -> str:
-    try:
-        UploadInProgress(tenant, user, 3 * MB)  # left open: its lease stays live
-    except quotas.QuotaExceeded:
-        return "refused"
-    return "reserved"
