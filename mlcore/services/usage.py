@@ -23,7 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django_tenants.utils import get_public_schema_name
 
 from tenants.limits import leases, quotas
@@ -118,5 +118,8 @@ def usage_reconcile(*, tenants=None) -> list[Correction]:
         tenants = Tenant.objects.exclude(schema_name=get_public_schema_name()).order_by("id")
     corrections: list[Correction] = []
     for tenant in tenants:
-        corrections += tenant_usage_reconcile(tenant=tenant)
+        try:
+            corrections += tenant_usage_reconcile(tenant=tenant)
+        except DatabaseError:  # one tenant's schema half-made or gone must not stop the others
+            logger.exception("could not reconcile a tenant's usage", extra={"tenant": tenant.slug})
     return corrections
