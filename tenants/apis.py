@@ -68,7 +68,8 @@ class MemberOutput(serializers.Serializer):
 @extend_schema_serializer(component_name="MemberAdded")
 class MemberAddedOutput(MemberOutput):
     set_password_url = serializers.URLField(
-        required=False, help_text="For someone who had no account: a one-time link to set a password.")
+        required=False, help_text="Not sent: the one-time link to set a password is the invitee's "
+                                  "credential and is e-mailed to them only.")
 
 
 class MemberListApi(TenantAPI):
@@ -92,10 +93,8 @@ class MemberListApi(TenantAPI):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         added = services.membership_add(tenant=self.tenant, actor=request.user, **data.validated_data)
-        body = dict(MemberOutput(added.membership).data)
-        if added.set_password_url:
-            body["set_password_url"] = added.set_password_url
-        return Response(body, status=status.HTTP_201_CREATED)
+        # No set_password_url: the invitee's one-time link goes to their mailbox only.
+        return Response(MemberOutput(added.membership).data, status=status.HTTP_201_CREATED)
 
 
 class MemberDetailApi(ObjectAPI):

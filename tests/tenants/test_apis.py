@@ -131,8 +131,9 @@ def test_alice_adds_a_member_through_the_api(api_as, outbox):
     body = response.json()
     assert body["email"] == "erin@acme.test"
     assert body["role"] == "viewer"
-    assert "/account/set-password/" in body["set_password_url"]
+    assert "set_password_url" not in body  # the invitee's credential: e-mailed to them only
     assert outbox[0].to == ["erin@acme.test"]
+    assert "/account/set-password/" in outbox[0].body
 
 
 def test_adding_an_existing_member_is_a_409(api_as):
