@@ -527,6 +527,26 @@ class Process:
             self.log.close()
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process, its live descendants and the children they reaped
+    (the forked job processes), as far as the kernel still knows them."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return total
+    for proc in family:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def wait_http(port: int, proc: Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -635,8 +655,35 @@ def seed(port: int, setups: list[TenantSetup], ledger: Ledger, timeout: float) -
         raise RuntimeError(f"seed errors: {stats.error_samples}")
 
 
+def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> tuple[int, int, set]:
+    """Each tenant's member token on the next tenant's host, on a list and on the seed model:
+    must be refused (a 2xx is a cross-tenant response). Returns (refused, asked, statuses)."""
+    refused, asked, statuses = 0, 0, set()
+    if len(setups) < 2:
+        return refused, asked, statuses
+    for s in setups:
+        other = setups[(s.index + 1) % len(setups)]
+        api = Api(port, other.slug, s.member_tokens[0], Stats())
+        for method, route, path, body in (
+                ("GET", "/api/v1/datasets/", "/api/v1/datasets/", None),
+                ("POST", "/api/v1/models/{id}/predict/", f"/api/v1/models/{other.seed_model}/predict/",
+                 {"rows": [{"x1": 0, "x2": 0, "x3": 0, "tag": f"{other.slug}-a"}]})):
+            status, raw = api.call(method, route, path, json_body=body, record=False)
+            asked += 1
+            statuses.add(status)
+            if status in (401, 403, 404):
+                refused += 1
+            else:
+                with ledger.lock:
+                    ledger.violations.append(f"{method} {route} on {other.slug} with a token of {s.slug}: "
+                                             f"HTTP {status} {raw[:200]!r}")
+        api.close()
+    return refused, asked, statuses
+
+
 # --- run ------------------------------------------------------------------------------------
-def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args) -> tuple[Stats, float, list[User]]:
+def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args, pids: list[int]
+              ) -> tuple[Stats, float, list[User], dict]:
     users = [User(s.index, i, Api(port, s.slug, token, Stats()), ledger, s.seed_model)
              for s in setups for i, token in enumerate(s.member_tokens)]
     for user in users:  # each connection opened and each worker warm before the clock starts
@@ -664,18 +711,23 @@ def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args) -> tup
         user.stats.errors.clear()
     start.wait()
     began = time.perf_counter()
+    cpu_before = [tree_cpu(pid) for pid in pids] + [time.process_time()]
+    load_before = os.getloadavg()[0]
     stop.wait(args.seconds)
     stop.set()
     for thread in threads:
         thread.join(timeout=HTTP_TIMEOUT + 5)
     elapsed = time.perf_counter() - began
+    cpu = [after - before for after, before in
+           zip([tree_cpu(pid) for pid in pids] + [time.process_time()], cpu_before, strict=True)]
+    machine = {"cpu": cpu, "load": (load_before, os.getloadavg()[0])}
     stuck = [t.name for t in threads if t.is_alive()]
     total = Stats()
     for user in users:
         total.merge(user.stats)
     if stuck:
         total.error("journey", f"{len(stuck)} users still in a request {HTTP_TIMEOUT + 5} s after the end")
-    return total, elapsed, users
+    return total, elapsed, users, machine
 
 
 def main() -> int:
@@ -724,13 +776,14 @@ def main() -> int:
 
     threading.Thread(target=watchdog, daemon=True).start()
     ledger = Ledger(args.tenants)
+    t0 = time.monotonic()
     try:
         with bench_database("load"):
             from django.conf import settings
 
             from mlcore.jobs import queue_for
 
-            say(f"creating {args.tenants} tenants, {args.users} members ...")
+            say(f"[{time.monotonic() - t0:5.1f} s] creating {args.tenants} tenants, {args.users} members ...")
             setups = create_tenants(args.tenants, args.users)
             port = free_port()
             env = dict(os.environ)
@@ -745,16 +798,20 @@ def main() -> int:
                     "--queues", ",".join(queues), "--concurrency", str(args.celery_concurrency),
                     "--hostname", f"load-{name}-{run_id}@%h", "--without-gossip", "--without-mingle",
                     "--without-heartbeat"], env, work / f"celery-{name}.log"))
+            say(f"[{time.monotonic() - t0:5.1f} s] starting gunicorn and 2 Celery workers ...")
             wait_http(port, procs[0])
             wait_workers(2, procs[1:])
-            say("seeding one shared model per tenant ...")
+            say(f"[{time.monotonic() - t0:5.1f} s] seeding one shared model per tenant ...")
             seed(port, setups, ledger, timeout=180)
-            say(f"running {args.users} users for {args.seconds:g} s ...")
-            stats, elapsed, users = run_users(port, setups, ledger, args)
+            say(f"[{time.monotonic() - t0:5.1f} s] running {args.users} users for {args.seconds:g} s ...")
+            stats, elapsed, users, machine = run_users(port, setups, ledger, args,
+                                                       [p.proc.pid for p in procs])
             for user in users:
                 user.cancel_pending()
                 user.api.close()
+            probes = probe_other_hosts(port, setups, ledger)
             cross = ledger.settle()
+            say(f"[{time.monotonic() - t0:5.1f} s] stopping ...")
             for proc in procs:
                 proc.stop()
             clean_redis(f"bench-load-{run_id}", f"ld{run_id}-")
@@ -770,9 +827,18 @@ def main() -> int:
           f"{args.celery_concurrency} processes; think time {args.think:g} s (mean)",
           ("endpoint", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "429"),
           endpoint_rows(stats, elapsed))
+    web, training, prediction, client = machine["cpu"]
+    total_requests = sum(len(v) for v in stats.latencies.values())
+    print(f"\nCPU seconds during the run: web (gunicorn) {web:.1f} ({web / max(total_requests, 1) * 1000:.1f} ms "
+          f"per request), Celery workers and their jobs {training + prediction:.1f}, the simulated users "
+          f"(this process) {client:.1f}; {os.cpu_count()} cores x {elapsed:.1f} s = {os.cpu_count() * elapsed:.0f} "
+          f"available; 1-minute load average {machine['load'][0]:.1f} before, {machine['load'][1]:.1f} after "
+          f"(the machine is shared)")
     jobs = ", ".join(f"{k} {v}" for k, v in sorted(stats.jobs.items())) or "none"
     print(f"\njobs completed during the run: {jobs}")
     print(f"responses checked for other tenants' data: {ledger.checked:,}")
+    print(f"a member token on another tenant's host: refused {probes[0]} of {probes[1]} "
+          f"(HTTP {', '.join(str(s) for s in sorted(probes[2])) or '-'})")
     if stats.error_samples:
         print("first errors:\n  " + "\n  ".join(stats.error_samples))
     if ledger.violations:
