@@ -89,15 +89,17 @@ def foreign_markers(text: str, own: int) -> list[str]:
 
 
 class Ledger:
-    """Ids each tenant's own responses created, by kind, and the checks of responses against them."""
+    """Ids each tenant's own responses created, by kind, and the checks of responses against them.
+    Responses are numbered; the count of cross-tenant responses is the count of numbers flagged."""
 
     KINDS = ("dataset", "job", "model", "version")
 
     def __init__(self, tenants: int):
         self.known = {t: {k: set() for k in self.KINDS} for t in range(tenants)}
-        self.deferred: list[tuple[int, str, int, str]] = []  # (tenant, kind, id, where)
+        self.deferred: list[tuple[int, str, int, str, int]] = []  # (tenant, kind, id, where, response)
         self.violations: list[str] = []
-        self.usage_seen: dict[int, int] = defaultdict(int)  # most datasets a tenant's /usage/ showed
+        self.bad: set[int] = set()  # numbers of the cross-tenant responses
+        self.usage_seen: dict[int, tuple[int, int]] = {}  # tenant -> (most datasets /usage/ showed, response)
         self.checked = 0
         self.lock = threading.Lock()
 
@@ -106,37 +108,51 @@ class Ledger:
             with self.lock:
                 self.known[tenant][kind].add(int(object_id))
 
-    def check(self, tenant: int, where: str, text: str, ids: dict[str, list] | None = None) -> bool:
-        """True when the body carries no other tenant's marker; ids not (yet) known are deferred."""
-        foreign = foreign_markers(text, tenant)
+    def new_response(self) -> int:
         with self.lock:
             self.checked += 1
-            if foreign:
-                self.violations.append(f"{where}: tenant {marker(tenant)} saw {', '.join(foreign)}")
+            return self.checked
+
+    def flag(self, message: str, response: int | None = None) -> None:
+        response = self.new_response() if response is None else response
+        with self.lock:
+            self.violations.append(message)
+            self.bad.add(response)
+
+    def check(self, tenant: int, where: str, text: str, ids: dict[str, list] | None = None,
+              response: int | None = None) -> bool:
+        """True when the body carries no other tenant's marker; ids not (yet) known are deferred."""
+        response = self.new_response() if response is None else response
+        foreign = foreign_markers(text, tenant)
+        if foreign:
+            self.flag(f"{where}: tenant {marker(tenant)} saw {', '.join(foreign)}", response)
+        with self.lock:
             for kind, values in (ids or {}).items():
                 for value in values:
                     if value is not None and int(value) not in self.known[tenant][kind]:
-                        self.deferred.append((tenant, kind, int(value), where))
+                        self.deferred.append((tenant, kind, int(value), where, response))
         return not foreign
 
-    def saw_usage(self, tenant: int, datasets: int) -> None:
+    def saw_usage(self, tenant: int, datasets: int, response: int) -> None:
         with self.lock:
-            self.usage_seen[tenant] = max(self.usage_seen[tenant], datasets)
+            if datasets > self.usage_seen.get(tenant, (-1, 0))[0]:
+                self.usage_seen[tenant] = (datasets, response)
 
     def settle(self) -> int:
         """Check the deferred ids and usage counts again (every creator has answered by now);
         the number of cross-tenant responses in all."""
         with self.lock:
-            for tenant, seen in self.usage_seen.items():
-                if seen > len(self.known[tenant]["dataset"]):
-                    self.violations.append(f"GET /api/v1/usage/: tenant {marker(tenant)} was shown {seen} "
-                                           f"datasets, more than the {len(self.known[tenant]['dataset'])} it created")
-            self.usage_seen.clear()
-            for tenant, kind, value, where in self.deferred:
-                if value not in self.known[tenant][kind]:
-                    self.violations.append(f"{where}: tenant {marker(tenant)} saw {kind} id {value} it never created")
-            self.deferred = []
-            return len(self.violations)
+            late = [(f"{where}: tenant {marker(tenant)} saw {kind} id {value} it never created", response)
+                    for tenant, kind, value, where, response in self.deferred
+                    if value not in self.known[tenant][kind]]
+            late += [(f"GET /api/v1/usage/: tenant {marker(tenant)} was shown {seen} datasets, more than "
+                      f"the {len(self.known[tenant]['dataset'])} it created", response)
+                     for tenant, (seen, response) in self.usage_seen.items()
+                     if seen > len(self.known[tenant]["dataset"])]
+            self.deferred, self.usage_seen = [], {}
+        for message, response in late:
+            self.flag(message, response)
+        return len(self.bad)
 
 
 @dataclass
@@ -294,6 +310,7 @@ class User:
         self.training: int | None = None
         self.batch: tuple[int, int] | None = None  # (job id, rows expected)
         self.round = 0
+        self.last = 0  # number of the last response checked
         self.stats = api.stats
 
     # helpers
@@ -302,7 +319,8 @@ class User:
         if not 200 <= status < 300:
             return None
         text = content.decode("utf-8", "replace")
-        self.ledger.check(self.tenant, endpoint, text, ids)
+        self.last = self.ledger.new_response()
+        self.ledger.check(self.tenant, endpoint, text, ids, response=self.last)
         try:
             return json.loads(text)
         except ValueError:
@@ -336,14 +354,15 @@ class User:
         status, content = self.api.call("GET", "/api/v1/me/", "/api/v1/me/")
         body = self._json("GET /api/v1/me/", status, content)
         if body is not None and body["tenant"]["slug"] != self.mark:
-            self.ledger.violations.append(f"GET /api/v1/me/: {self.mark} answered as {body['tenant']['slug']}")
+            self.ledger.flag(f"GET /api/v1/me/: {self.mark} answered as {body['tenant']['slug']}", self.last)
 
     def list_datasets(self) -> None:
         route = "/api/v1/datasets/"
         status, content = self.api.call("GET", route, f"{route}?page_size=50")
         body = self._json(f"GET {route}", status, content)
         if body is not None:
-            self.ledger.check(self.tenant, f"GET {route}", "", {"dataset": [d["id"] for d in body["results"]]})
+            self.ledger.check(self.tenant, f"GET {route}", "", {"dataset": [d["id"] for d in body["results"]]},
+                              response=self.last)
 
     def upload(self) -> tuple[int, int] | None:
         route = "/api/v1/datasets/"
@@ -378,12 +397,12 @@ class User:
         if body is None:
             return None
         if body["id"] != job_id:
-            self.ledger.violations.append(f"GET {route}: asked for job {job_id}, got {body['id']}")
+            self.ledger.flag(f"GET {route}: asked for job {job_id}, got {body['id']}", self.last)
             return None
         result = body.get("result") or {}
         self.ledger.check(self.tenant, f"GET {route}", "", {
             "dataset": [body.get("dataset")], "model": [result.get("model")],
-            "version": [result.get("model_version")]})
+            "version": [result.get("model_version")]}, response=self.last)
         return body
 
     def poll_training(self) -> None:
@@ -403,12 +422,13 @@ class User:
         status, raw = self.api.call("GET", route, f"/api/v1/models/{model_id}/")
         model = self._json(f"GET {route}", status, raw, {"model": [model_id]})
         if model is not None:
-            self.ledger.check(self.tenant, f"GET {route}", "", {"version": [v["id"] for v in model["versions"]]})
+            self.ledger.check(self.tenant, f"GET {route}", "", {"version": [v["id"] for v in model["versions"]]},
+                              response=self.last)
             if model["id"] == model_id and model["name"] == f"{self.mark}-model-u{self.index}":
                 self.model = model_id
             else:
-                self.ledger.violations.append(f"GET {route}: asked for model {model_id}, got {model['id']} "
-                                              f"{model['name']!r}")
+                self.ledger.flag(f"GET {route}: asked for model {model_id}, got {model['id']} "
+                                 f"{model['name']!r}", self.last)
 
     def predict_online(self) -> None:
         route = "/api/v1/models/{id}/predict/"
@@ -422,7 +442,7 @@ class User:
             return
         predictions = body.get("predictions", [])
         if len(predictions) != 3 or not set(predictions) <= self.labels:
-            self.ledger.violations.append(f"POST {route}: {self.mark} got predictions {predictions}")
+            self.ledger.flag(f"POST {route}: {self.mark} got predictions {predictions}", self.last)
 
     def start_batch(self) -> None:
         if not self.datasets:
@@ -451,19 +471,20 @@ class User:
         if status != 200:
             return
         text = raw.decode("utf-8", "replace")
-        self.ledger.check(self.tenant, f"GET {route}", text)
+        self.last = self.ledger.new_response()
+        self.ledger.check(self.tenant, f"GET {route}", text, response=self.last)
         table_ = list(csv.DictReader(io.StringIO(text)))
         predictions = {r.get("prediction") for r in table_}
         if len(table_) != rows or not predictions <= self.labels:
-            self.ledger.violations.append(f"GET {route}: {self.mark} job {job_id}: {len(table_)} rows "
-                                          f"(expected {rows}), labels {sorted(predictions)[:4]}")
+            self.ledger.flag(f"GET {route}: {self.mark} job {job_id}: {len(table_)} rows "
+                             f"(expected {rows}), labels {sorted(predictions)[:4]}", self.last)
 
     def usage(self) -> None:
         route = "/api/v1/usage/"
         status, raw = self.api.call("GET", route, route)
         body = self._json(f"GET {route}", status, raw)
         if body is not None:  # more datasets than this tenant ever created: another tenant's usage
-            self.ledger.saw_usage(self.tenant, body["usage"]["datasets"])
+            self.ledger.saw_usage(self.tenant, body["usage"]["datasets"], self.last)
 
     def list_models(self) -> None:
         route = "/api/v1/models/"
@@ -472,7 +493,7 @@ class User:
         if body is not None:
             self.ledger.check(self.tenant, f"GET {route}", "", {
                 "model": [m["id"] for m in body["results"]],
-                "version": [v["id"] for m in body["results"] for v in m["versions"]]})
+                "version": [v["id"] for m in body["results"] for v in m["versions"]]}, response=self.last)
 
     def list_jobs(self) -> None:
         route = "/api/v1/jobs/"
@@ -481,7 +502,14 @@ class User:
         if body is not None:
             self.ledger.check(self.tenant, f"GET {route}", "", {
                 "job": [j["id"] for j in body["results"]],
-                "dataset": [j.get("dataset") for j in body["results"]]})
+                "dataset": [j.get("dataset") for j in body["results"]]}, response=self.last)
+
+    def finish(self) -> None:
+        """After the timed phase: one last look at a training job in flight, so that a model it
+        created (and a list may already have shown) is known; then cancel what is still pending."""
+        if self.training is not None:
+            self.poll_training()
+        self.cancel_pending()
 
     def cancel_pending(self) -> None:
         for job_id in (self.training, self.batch[0] if self.batch else None):
@@ -674,9 +702,8 @@ def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> t
             if status in (401, 403, 404):
                 refused += 1
             else:
-                with ledger.lock:
-                    ledger.violations.append(f"{method} {route} on {other.slug} with a token of {s.slug}: "
-                                             f"HTTP {status} {raw[:200]!r}")
+                ledger.flag(f"{method} {route} on {other.slug} with a token of {s.slug}: "
+                            f"HTTP {status} {raw[:200]!r}")
         api.close()
     return refused, asked, statuses
 
@@ -806,8 +833,8 @@ def main() -> int:
             say(f"[{time.monotonic() - t0:5.1f} s] running {args.users} users for {args.seconds:g} s ...")
             stats, elapsed, users, machine = run_users(port, setups, ledger, args,
                                                        [p.proc.pid for p in procs])
-            for user in users:
-                user.cancel_pending()
+            for user in users:  # after the measured phase: not in the figures
+                user.finish()
                 user.api.close()
             probes = probe_other_hosts(port, setups, ledger)
             cross = ledger.settle()

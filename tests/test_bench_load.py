@@ -52,13 +52,23 @@ def test_ledger_counts_foreign_markers_and_ids_never_created():
     assert "dataset id 3 it never created" in ledger.violations[1]
 
 
+def test_ledger_counts_responses_not_findings():
+    ledger = load.Ledger(tenants=3)
+    response = ledger.new_response()
+    # one body with two other tenants' markers and two ids tenant 0 never created
+    ledger.check(0, "GET /api/v1/models/", '["tn01z-model", "tn02z-model"]', {"model": [7], "version": [9]},
+                 response=response)
+    assert ledger.settle() == 1
+    assert len(ledger.violations) == 3
+
+
 def test_ledger_flags_usage_showing_more_datasets_than_the_tenant_created():
     ledger = load.Ledger(tenants=2)
     for dataset_id in (1, 2):
         ledger.add(0, "dataset", dataset_id)
-    ledger.saw_usage(0, 2)
+    ledger.saw_usage(0, 2, ledger.new_response())
     assert ledger.settle() == 0
-    ledger.saw_usage(1, 1)  # tenant 1 created none
+    ledger.saw_usage(1, 1, ledger.new_response())  # tenant 1 created none
     assert ledger.settle() == 1
 
 
