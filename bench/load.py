@@ -1,7 +1,8 @@
 """Load: many simulated users over many tenants doing the business journey through the REST API.
 
     .venv/bin/python bench/load.py [--users 50] [--tenants 10] [--seconds 60]
-        [--web-workers 3] [--web-threads 4] [--celery-concurrency 2] [--think 0.05] [--quick]
+        [--web-workers 3] [--web-threads 4] [--celery-concurrency 2] [--think 0.05]
+        [--hard-timeout S] [--quick]
 
 On a throw-away database (bench/_db.py): TENANTS tenants (team plan) with USERS/TENANTS members
 each (an API token per member). The bench starts, and stops by PID, its own gunicorn (gthread) on a
@@ -26,8 +27,11 @@ results must score exactly the dataset's rows with this tenant's labels.
 
 Printed: per endpoint (method + route template) the count, req/s, p50/p95/p99 ms, errors (any
 status other than 2xx/3xx, except 429 rate limiting, reported apart; failed jobs and transport
-errors count too), then totals, jobs completed, and "cross-tenant responses: N". Exit code 1 if there
-were errors or cross-tenant responses.
+errors count too), then totals, the CPU seconds of the web and worker processes and of this one,
+jobs completed, a probe (each tenant's member token on another tenant's host must get 401/403/404),
+and "cross-tenant responses: N". Exit code 1 if there were errors or cross-tenant responses.
+Bounded: requests time out after 60 s, and after --hard-timeout (default --seconds + 420) a watchdog
+stops the bench's processes (exit code 2, or 1 with the figures cut short), the database is dropped.
 """
 
 from __future__ import annotations
@@ -245,26 +249,24 @@ class Api:
         self.conn: http.client.HTTPConnection | None = None
 
     def _send(self, method: str, path: str, body: bytes | None, headers: dict):
-        reused = self.conn is not None
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-        try:
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
-            return response.status, response.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            self.close()
-            if not reused:
+        for attempt in (1, 2):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                # The server closed an idle keep-alive connection before reading this request:
+                # send it again once on a new connection (as urllib3 does).
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
                 raise
-            # The server closed an idle keep-alive connection before reading this request
-            # (as urllib3 does: send it again once on a new connection).
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
-            return response.status, response.read()
-        except Exception:
-            self.close()
-            raise
+        raise AssertionError("unreachable")
 
     def call(self, method: str, route: str, path: str, *, json_body=None, raw: tuple[bytes, str] | None = None,
              record: bool = True) -> tuple[int, bytes]:
@@ -639,7 +641,7 @@ def create_tenants(tenants: int, users: int) -> list[TenantSetup]:
     return made
 
 
-def seed(port: int, setups: list[TenantSetup], ledger: Ledger, timeout: float) -> None:
+def seed(port: int, setups: list[TenantSetup], ledger: Ledger, timeout: float, expired: threading.Event) -> None:
     """Each tenant's admin uploads data, trains one model and shares it with the whole tenant."""
     stats = Stats()
     pending = {}
@@ -662,9 +664,13 @@ def seed(port: int, setups: list[TenantSetup], ledger: Ledger, timeout: float) -
     while pending:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{len(pending)} seed trainings not done in {timeout:.0f} s")
+        if expired.is_set():
+            raise RuntimeError("hard timeout while seeding")
         for t, (api, job_id) in list(pending.items()):
             status, raw = api.call("GET", "/api/v1/jobs/{id}/", f"/api/v1/jobs/{job_id}/")
-            body = json.loads(raw) if status == 200 else {}
+            if status != 200:
+                raise RuntimeError(f"seed job {marker(t)}: {status} {raw[:300]!r}")
+            body = json.loads(raw)
             if body.get("status") in ("failed", "cancelled"):
                 raise RuntimeError(f"seed training {marker(t)}: {body}")
             if body.get("status") == "succeeded":
@@ -683,12 +689,13 @@ def seed(port: int, setups: list[TenantSetup], ledger: Ledger, timeout: float) -
         raise RuntimeError(f"seed errors: {stats.error_samples}")
 
 
-def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> tuple[int, int, set]:
+def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> dict:
     """Each tenant's member token on the next tenant's host, on a list and on the seed model:
-    must be refused (a 2xx is a cross-tenant response). Returns (refused, asked, statuses)."""
-    refused, asked, statuses = 0, 0, set()
+    must be refused with 401, 403 or 404; a 2xx is a cross-tenant response, anything else (or no
+    answer) an error. Returns {asked, refused, failed, statuses}."""
+    refused, failed, asked, statuses = 0, 0, 0, set()
     if len(setups) < 2:
-        return refused, asked, statuses
+        return {"asked": 0, "refused": 0, "failed": 0, "statuses": statuses}
     for s in setups:
         other = setups[(s.index + 1) % len(setups)]
         api = Api(port, other.slug, s.member_tokens[0], Stats())
@@ -701,16 +708,18 @@ def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> t
             statuses.add(status)
             if status in (401, 403, 404):
                 refused += 1
-            else:
+            elif 200 <= status < 300:
                 ledger.flag(f"{method} {route} on {other.slug} with a token of {s.slug}: "
                             f"HTTP {status} {raw[:200]!r}")
+            else:
+                failed += 1
         api.close()
-    return refused, asked, statuses
+    return {"asked": asked, "refused": refused, "failed": failed, "statuses": statuses}
 
 
 # --- run ------------------------------------------------------------------------------------
-def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args, pids: list[int]
-              ) -> tuple[Stats, float, list[User], dict]:
+def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args, pids: list[int],
+              expired: threading.Event) -> tuple[Stats, float, list[User], dict]:
     users = [User(s.index, i, Api(port, s.slug, token, Stats()), ledger, s.seed_model)
              for s in setups for i, token in enumerate(s.member_tokens)]
     for user in users:  # each connection opened and each worker warm before the clock starts
@@ -740,7 +749,8 @@ def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args, pids: 
     began = time.perf_counter()
     cpu_before = [tree_cpu(pid) for pid in pids] + [time.process_time()]
     load_before = os.getloadavg()[0]
-    stop.wait(args.seconds)
+    while time.perf_counter() - began < args.seconds and not expired.is_set():
+        stop.wait(min(0.5, max(args.seconds - (time.perf_counter() - began), 0)))
     stop.set()
     for thread in threads:
         thread.join(timeout=HTTP_TIMEOUT + 5)
@@ -792,18 +802,23 @@ def main() -> int:
     procs: list[Process] = []
     finished = threading.Event()
 
+    expired = threading.Event()
+
     def watchdog() -> None:
         if finished.wait(hard):
             return
+        expired.set()
         say(f"hard timeout ({hard:.0f} s): stopping the bench's processes")
         for proc in procs:
             proc.stop(grace=5)
         if not finished.wait(60):
+            drop_database_now()
             os._exit(3)
 
     threading.Thread(target=watchdog, daemon=True).start()
     ledger = Ledger(args.tenants)
     t0 = time.monotonic()
+    keep_logs = False
     try:
         with bench_database("load"):
             from django.conf import settings
@@ -829,10 +844,10 @@ def main() -> int:
             wait_http(port, procs[0])
             wait_workers(2, procs[1:])
             say(f"[{time.monotonic() - t0:5.1f} s] seeding one shared model per tenant ...")
-            seed(port, setups, ledger, timeout=180)
+            seed(port, setups, ledger, timeout=180, expired=expired)
             say(f"[{time.monotonic() - t0:5.1f} s] running {args.users} users for {args.seconds:g} s ...")
             stats, elapsed, users, machine = run_users(port, setups, ledger, args,
-                                                       [p.proc.pid for p in procs])
+                                                       [p.proc.pid for p in procs], expired)
             for user in users:  # after the measured phase: not in the figures
                 user.finish()
                 user.api.close()
@@ -842,13 +857,24 @@ def main() -> int:
             for proc in procs:
                 proc.stop()
             clean_redis(f"bench-load-{run_id}", f"ld{run_id}-")
+    except Exception:
+        keep_logs = True
+        say(f"the bench failed{' after its hard timeout' if expired.is_set() else ''}; "
+            f"gunicorn and Celery logs in {work}")
+        if not expired.is_set():
+            raise
+        return 2
     finally:
         finished.set()
         for proc in procs:
             proc.stop(grace=5)
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work / "storage", ignore_errors=True)
+        if not (keep_logs or expired.is_set()):
+            shutil.rmtree(work, ignore_errors=True)
+    if expired.is_set():
+        say(f"hard timeout ({hard:.0f} s) during the run: figures below are cut short; logs in {work}")
 
-    errors = sum(stats.errors.values())
+    errors = sum(stats.errors.values()) + probes["failed"]
     table(f"load: {args.users} users over {args.tenants} tenants for {elapsed:.1f} s; gunicorn "
           f"{args.web_workers} gthread workers x {args.web_threads} threads; Celery 2 workers x "
           f"{args.celery_concurrency} processes; think time {args.think:g} s (mean)",
@@ -864,15 +890,34 @@ def main() -> int:
     jobs = ", ".join(f"{k} {v}" for k, v in sorted(stats.jobs.items())) or "none"
     print(f"\njobs completed during the run: {jobs}")
     print(f"responses checked for other tenants' data: {ledger.checked:,}")
-    print(f"a member token on another tenant's host: refused {probes[0]} of {probes[1]} "
-          f"(HTTP {', '.join(str(s) for s in sorted(probes[2])) or '-'})")
+    print(f"a member token on another tenant's host: refused {probes['refused']} of {probes['asked']} "
+          f"(HTTP {', '.join(str(s) for s in sorted(probes['statuses'])) or '-'}; 0 = no answer)")
     if stats.error_samples:
-        print("first errors:\n  " + "\n  ".join(stats.error_samples))
+        print("first errors:\n  " + "\n  ".join(stats.error_samples[:10]))
     if ledger.violations:
         print("first cross-tenant responses:\n  " + "\n  ".join(ledger.violations[:10]))
     print(f"errors: {errors}")
     print(f"cross-tenant responses: {cross}")
     return 1 if errors or cross else 0
+
+
+def drop_database_now() -> None:
+    """Last resort before leaving without cleaning up: drop this run's database (DATABASE_URL
+    names it once bench_database has made it)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(os.environ.get("DATABASE_URL", ""))
+    name = parts.path.lstrip("/")
+    if not name.startswith("portal_load_"):
+        return
+    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        say(f"could not drop {name}: {exc}")
 
 
 def clean_redis(*prefixes: str) -> None:
