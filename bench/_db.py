@@ -40,16 +40,20 @@ def bench_database(prefix: str = "bench"):
     os.environ["REDIS_URL"] = redis
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
     os.environ.setdefault("PORTAL_CACHE_PREFIX", f"portal-{prefix}")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connections
-
+    ready = False
     try:
+        import django
+
+        django.setup()  # inside: settings that fail to load still drop the database
+        ready = True
+        from django.core.management import call_command
+
         call_command("setup_platform", verbosity=0)
         yield name
     finally:
-        connections.close_all()
+        if ready:
+            from django.db import connections
+
+            connections.close_all()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
