@@ -32,6 +32,7 @@ from tenants.selectors import (
     membership_list,
 )
 from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.inputs import JSONInput, text
 from tenants.web.openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
 from tenants.web.problems import Problem
 
@@ -76,13 +77,13 @@ class MemberListApi(TenantAPI):
     write_roles = ADMIN_ROLES
 
     @extend_schema_serializer(component_name="MemberInvite")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         email = serializers.EmailField()
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(summary="Members of the workspace (admins)", operation_id="members_list",
                    parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(MemberOutput, "Member"), **problems(401, 403)})
+                   responses={200: paginated(MemberOutput, "Member"), **problems(400, 403)})
     def get(self, request):
         return self.paginated(membership_list(tenant=self.tenant), MemberOutput)
 
@@ -104,7 +105,7 @@ class MemberDetailApi(ObjectAPI):
     url_kwarg = "member_id"
 
     @extend_schema_serializer(component_name="MemberUpdate")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
         limits = serializers.DictField(child=serializers.IntegerField(min_value=0), required=False)
 
@@ -155,9 +156,9 @@ class TokenOutput(serializers.Serializer):
     prefix = serializers.CharField()
     scope = serializers.CharField()
     created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    revoked_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True, help_text="Set when the token is used")
 
 
 class TokenListApi(TenantAPI):
@@ -167,15 +168,15 @@ class TokenListApi(TenantAPI):
     write_roles = ALL_ROLES
 
     @extend_schema_serializer(component_name="TokenInput")
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+    class InputSerializer(JSONInput):
+        name = text(max_length=100)
         scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
         expires_in_days = serializers.IntegerField(min_value=1, max_value=services.MAX_TOKEN_DAYS,
                                                    default=90)
 
     @extend_schema(summary="Your API tokens for this workspace", operation_id="tokens_list",
                    parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(TokenOutput, "Token"), **problems(401, 404)})
+                   responses={200: paginated(TokenOutput, "Token"), **problems(400)})
     def get(self, request):
         return self.paginated(api_token_list(user=self._user(), tenant=self.tenant), TokenOutput)
 
@@ -275,7 +276,10 @@ class AuditEventListApi(TenantAPI):
                    responses={200: paginated(AuditEventOutput, "AuditEvent"), **problems(400, 401, 403)})
     def get(self, request):
         form = _audit_filters(request)
-        order = "-seq" if request.query_params.get("order") == "desc" else "seq"
+        order = {"asc": "seq", "desc": "-seq"}.get(request.query_params.get("order", "asc"))
+        if order is None:
+            raise Problem(400, "order must be asc or desc.",
+                          errors=[{"field": "order", "message": "Use asc or desc."}])
         events = audit_event_list(tenant=self.tenant, filters=form.filters()).order_by(order)
         return self.paginated(events, AuditEventOutput)
 
