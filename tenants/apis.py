@@ -9,6 +9,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -99,6 +100,14 @@ class MemberListApi(TenantAPI):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_field({
+    "type": "object", "additionalProperties": False,
+    "properties": {key: {"type": "integer", "minimum": 0} for key in quotas.MEMBER_LIMIT_FIELDS},
+    "description": "Tighter limits for this member; each must fit inside the workspace's (else 400)."})
+class MemberLimitsField(serializers.DictField):
+    """Per-member limits: only the keys of quotas.MEMBER_LIMIT_FIELDS (the service refuses others)."""
+
+
 class MemberDetailApi(ObjectAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
@@ -107,7 +116,7 @@ class MemberDetailApi(ObjectAPI):
     @extend_schema_serializer(component_name="MemberUpdate")
     class InputSerializer(JSONInput):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
-        limits = serializers.DictField(child=serializers.IntegerField(min_value=0), required=False)
+        limits = MemberLimitsField(child=serializers.IntegerField(min_value=0), required=False)
 
     def resolve(self, member_id, need):
         return get_member_for_admin(actor=self.membership, tenant=self.tenant, member_id=member_id)
@@ -124,8 +133,8 @@ class MemberDetailApi(ObjectAPI):
         member = services.membership_update(membership=self.object, actor=request.user, **data.validated_data)
         return Response(MemberOutput(member).data)
 
-    @extend_schema(summary="Remove a member (never the last admin)",
-                   responses={204: None, **problems(401, 403, 404, 409)})
+    @extend_schema(summary="Remove a member (never the last admin: 400)",
+                   responses={204: None, **problems(400, 401, 403, 404, 409)})
     def delete(self, request, **url):
         services.membership_remove(membership=self.object, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -246,14 +255,21 @@ class AuditEventOutput(serializers.Serializer):
         return audit.entry_dict(instance)
 
 
+def _filter_text(max_length: int) -> dict:
+    # The audit page's form sends empty filters (no filter); NUL characters are refused.
+    return {"type": "string", "maxLength": max_length, "pattern": "^[^\\x00]*$"}
+
+
+_INSTANT = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]}
 AUDIT_FILTERS = [
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this instant (UTC)"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Until this instant (UTC)"),
-    OpenApiParameter("actor", str, description="Actor e-mail or id"),
-    OpenApiParameter("action", str, description="An action, or a prefix such as auth.*"),
-    OpenApiParameter("object_type", str),
-    OpenApiParameter("object_id", str),
-    OpenApiParameter("outcome", str, enum=["allowed", "denied", "failed"]),
+    OpenApiParameter("since", _INSTANT, description="From this instant (empty: no filter)"),
+    OpenApiParameter("until", _INSTANT, description="Until this instant (empty: no filter)"),
+    OpenApiParameter("actor", _filter_text(254), description="Actor e-mail or id"),
+    OpenApiParameter("action", _filter_text(50), description="An action, or a prefix such as auth.*"),
+    OpenApiParameter("object_type", _filter_text(40)),
+    OpenApiParameter("object_id", _filter_text(64)),
+    OpenApiParameter("outcome", {"type": "string", "enum": ["", "allowed", "denied", "failed"]},
+                     description="empty: any"),
 ]
 
 
