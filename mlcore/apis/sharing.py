@@ -36,6 +36,7 @@ class ShareApi(ObjectAPI):
 
     write_roles = WRITER_ROLES
     needs = {"GET": SHARE, "POST": SHARE, "DELETE": SHARE}
+    delete_has_body = True  # {"email"} or {"everyone": true}: documented (PortalAutoSchema)
     permissions: tuple[str, ...] = ()  # the levels of the object's ladder
 
     class GrantInput(JSONInput):

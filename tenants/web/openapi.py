@@ -34,12 +34,11 @@ class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 class PortalAutoSchema(AutoSchema):
-    """drf-spectacular's AutoSchema, plus the body of a DELETE that declares one
-    (``@extend_schema(request=...)``: the share endpoints name whom to remove)."""
+    """drf-spectacular's AutoSchema, plus the body of a DELETE on views that read one
+    (``delete_has_body = True``: the share endpoints name whom to remove)."""
 
     def _get_request_body(self, direction="request"):
-        declared = type(self).get_request_serializer is not AutoSchema.get_request_serializer
-        if self.method != "DELETE" or not declared:
+        if self.method != "DELETE" or not getattr(self.view, "delete_has_body", False):
             return super()._get_request_body(direction)
         self.method = "POST"  # drf-spectacular documents bodies of unsafe methods only
         try:
