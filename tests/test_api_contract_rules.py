@@ -75,6 +75,8 @@ def test_sharing_needs_exactly_one_of_email_and_everyone(api_as, schema):
     assert components["PredictionJobInputRequest"]["anyOf"] == [{"required": ["model"]},
                                                                 {"required": ["model_version"]}]
     assert components["OnlinePredictionInputRequest"]["properties"]["rows"]["minItems"] == 1
+    assert components["TrainingJobInputRequest"]["properties"]["features"]["minItems"] == 1
+    assert r"\S" in components["TokenInputRequest"]["properties"]["name"]["pattern"]
 
 
 def test_token_times_that_may_be_null_are_documented_nullable(api_as, schema):
