@@ -9,6 +9,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -32,6 +33,7 @@ from tenants.selectors import (
     membership_list,
 )
 from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.inputs import JSONInput, text
 from tenants.web.openapi import PAGE_PARAMETERS, OpenApiTypes, file_response, paginated, problems
 from tenants.web.problems import Problem
 
@@ -77,13 +79,13 @@ class MemberListApi(TenantAPI):
     write_roles = ADMIN_ROLES
 
     @extend_schema_serializer(component_name="MemberInvite")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         email = serializers.EmailField()
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(summary="Members of the workspace (admins)", operation_id="members_list",
                    parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(MemberOutput, "Member"), **problems(401, 403)})
+                   responses={200: paginated(MemberOutput, "Member"), **problems(400, 403)})
     def get(self, request):
         return self.paginated(membership_list(tenant=self.tenant), MemberOutput)
 
@@ -97,15 +99,23 @@ class MemberListApi(TenantAPI):
         return Response(MemberOutput(added.membership).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_field({
+    "type": "object", "additionalProperties": False,
+    "properties": {key: {"type": "integer", "minimum": 0} for key in quotas.MEMBER_LIMIT_FIELDS},
+    "description": "Tighter limits for this member; each must fit inside the workspace's (else 400)."})
+class MemberLimitsField(serializers.DictField):
+    """Per-member limits: only the keys of quotas.MEMBER_LIMIT_FIELDS (the service refuses others)."""
+
+
 class MemberDetailApi(ObjectAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
     url_kwarg = "member_id"
 
     @extend_schema_serializer(component_name="MemberUpdate")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
-        limits = serializers.DictField(child=serializers.IntegerField(min_value=0), required=False)
+        limits = MemberLimitsField(child=serializers.IntegerField(min_value=0), required=False)
 
     def resolve(self, member_id, need):
         return get_member_for_admin(actor=self.membership, tenant=self.tenant, member_id=member_id)
@@ -122,8 +132,8 @@ class MemberDetailApi(ObjectAPI):
         member = services.membership_update(membership=self.object, actor=request.user, **data.validated_data)
         return Response(MemberOutput(member).data)
 
-    @extend_schema(summary="Remove a member (never the last admin)",
-                   responses={204: None, **problems(401, 403, 404, 409)})
+    @extend_schema(summary="Remove a member (never the last admin: 400)",
+                   responses={204: None, **problems(400, 401, 403, 404, 409)})
     def delete(self, request, **url):
         services.membership_remove(membership=self.object, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -163,9 +173,9 @@ class TokenOutput(serializers.Serializer):
     prefix = serializers.CharField()
     scope = serializers.CharField()
     created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    revoked_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True, help_text="Set when the token is used")
 
 
 class TokenListApi(TenantAPI):
@@ -175,15 +185,15 @@ class TokenListApi(TenantAPI):
     write_roles = ALL_ROLES
 
     @extend_schema_serializer(component_name="TokenInput")
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+    class InputSerializer(JSONInput):
+        name = text(max_length=100)
         scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
         expires_in_days = serializers.IntegerField(min_value=1, max_value=services.MAX_TOKEN_DAYS,
                                                    default=90)
 
     @extend_schema(summary="Your API tokens for this workspace", operation_id="tokens_list",
                    parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(TokenOutput, "Token"), **problems(401, 404)})
+                   responses={200: paginated(TokenOutput, "Token"), **problems(400)})
     def get(self, request):
         return self.paginated(api_token_list(user=self._user(), tenant=self.tenant), TokenOutput)
 
@@ -253,14 +263,21 @@ class AuditEventOutput(serializers.Serializer):
         return audit.entry_dict(instance)
 
 
+def _filter_text(max_length: int) -> dict:
+    # The audit page's form sends empty filters (no filter); NUL characters are refused.
+    return {"type": "string", "maxLength": max_length, "pattern": "^[^\\x00]*$"}
+
+
+_INSTANT = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]}
 AUDIT_FILTERS = [
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this instant (UTC)"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Until this instant (UTC)"),
-    OpenApiParameter("actor", str, description="Actor e-mail or id"),
-    OpenApiParameter("action", str, description="An action, or a prefix such as auth.*"),
-    OpenApiParameter("object_type", str),
-    OpenApiParameter("object_id", str),
-    OpenApiParameter("outcome", str, enum=["allowed", "denied", "failed"]),
+    OpenApiParameter("since", _INSTANT, description="From this instant (empty: no filter)"),
+    OpenApiParameter("until", _INSTANT, description="Until this instant (empty: no filter)"),
+    OpenApiParameter("actor", _filter_text(254), description="Actor e-mail or id"),
+    OpenApiParameter("action", _filter_text(50), description="An action, or a prefix such as auth.*"),
+    OpenApiParameter("object_type", _filter_text(40)),
+    OpenApiParameter("object_id", _filter_text(64)),
+    OpenApiParameter("outcome", {"type": "string", "enum": ["", "allowed", "denied", "failed"]},
+                     description="empty: any"),
 ]
 
 
@@ -283,7 +300,10 @@ class AuditEventListApi(TenantAPI):
                    responses={200: paginated(AuditEventOutput, "AuditEvent"), **problems(400, 401, 403)})
     def get(self, request):
         form = _audit_filters(request)
-        order = "-seq" if request.query_params.get("order") == "desc" else "seq"
+        order = {"asc": "seq", "desc": "-seq"}.get(request.query_params.get("order", "asc"))
+        if order is None:
+            raise Problem(400, "order must be asc or desc.",
+                          errors=[{"field": "order", "message": "Use asc or desc."}])
         events = audit_event_list(tenant=self.tenant, filters=form.filters()).order_by(order)
         return self.paginated(events, AuditEventOutput)
 

@@ -1,3 +1,5 @@
+import datetime
+
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
@@ -164,6 +166,22 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(label="Outcome", required=False,
                                 choices=[("", "any"), ("allowed", "allowed"), ("denied", "denied"),
                                          ("failed", "failed")])
+
+    def _utc(self, name: str):
+        # PostgreSQL refuses offsets beyond ±15:59 ("…-23:32"): compare in UTC, as the entries are.
+        value = self.cleaned_data.get(name)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(datetime.UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("This instant is out of range.")
+
+    def clean_since(self):
+        return self._utc("since")
+
+    def clean_until(self):
+        return self._utc("until")
 
     def filters(self) -> dict:
         """The cleaned, non-empty filters (dates as aware datetimes)."""

@@ -13,6 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.inputs import JSONInput, text
 from tenants.web.openapi import PAGE_PARAMETERS, file_response, paginated, problems
 from tenants.web.problems import Problem
 
@@ -97,7 +98,7 @@ class DatasetListApi(TenantAPI):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(summary="Datasets you may view", operation_id="datasets_list", parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(DatasetOutput, "Dataset"), **problems(401, 403)})
+                   responses={200: paginated(DatasetOutput, "Dataset"), **problems(400, 403)})
     def get(self, request):
         rows = dataset_list(membership=self.membership, user_id=request.user.pk)
         return self.paginated(rows, DatasetOutput)
@@ -136,9 +137,9 @@ class DatasetAPI(ObjectAPI):
 
 class DatasetDetailApi(DatasetAPI):
     @extend_schema_serializer(component_name="DatasetUpdate")
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
-        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    class InputSerializer(JSONInput):
+        name = text(max_length=200, required=False)
+        description = text(max_length=5000, required=False, allow_blank=True)
 
     @extend_schema(summary="A dataset with its profile", responses={200: DatasetDetailOutput,
                                                                     **problems(401, 403, 404)})

@@ -11,7 +11,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.inputs import JSONInput, text
 from tenants.web.openapi import PAGE_PARAMETERS, paginated, problems
+from tenants.web.problems import Problem
 
 from .. import jobs
 from ..selectors import (
@@ -21,6 +23,8 @@ from ..selectors import (
 )
 from ..services import jobs as job_services
 from ..services import models as model_services
+
+KINDS = ["training", "prediction"]
 
 
 @extend_schema_serializer(component_name="Job")
@@ -32,12 +36,13 @@ class JobOutput(serializers.Serializer):
     message = serializers.CharField()
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     cpu_seconds = serializers.FloatField()
     peak_memory_bytes = serializers.IntegerField()
     result = serializers.JSONField()
-    dataset = serializers.IntegerField(source="dataset_id")
+    dataset = serializers.IntegerField(source="dataset_id", allow_null=True,
+                                       help_text="null once the dataset is deleted")
     created_by = serializers.SerializerMethodField()
     wait_reason = serializers.SerializerMethodField()
 
@@ -50,14 +55,14 @@ class JobOutput(serializers.Serializer):
 
 class TrainingJobCreateApi(TenantAPI):
     @extend_schema_serializer(component_name="TrainingJobInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         dataset = serializers.IntegerField()
-        model_name = serializers.CharField(max_length=200)
-        target = serializers.CharField(max_length=300)
-        features = serializers.ListField(child=serializers.CharField(max_length=300), required=False,
-                                         allow_empty=False)
+        model_name = text(max_length=200)
+        target = text(max_length=300)
+        features = serializers.ListField(child=text(max_length=300), required=False, allow_empty=False,
+                                         min_length=1, help_text="Default: every column but the target")
         task = serializers.ChoiceField(choices=["classification", "regression"], required=False)
-        algorithm = serializers.CharField(max_length=40)
+        algorithm = text(max_length=40)
         params = serializers.DictField(required=False, default=dict)
         evaluation = serializers.DictField(required=False)
 
@@ -78,12 +83,15 @@ class TrainingJobCreateApi(TenantAPI):
 
 class JobListApi(TenantAPI):
     @extend_schema(summary="Jobs: yours, or every job for admins", operation_id="jobs_list", parameters=[
-        *PAGE_PARAMETERS, OpenApiParameter("kind", str, enum=["training", "prediction"])],
-        responses={200: paginated(JobOutput, "Job"), **problems(401, 403)})
+        *PAGE_PARAMETERS, OpenApiParameter("kind", str, enum=KINDS)],
+        responses={200: paginated(JobOutput, "Job"), **problems(400, 403)})
     def get(self, request):
         rows = job_list(membership=self.membership, user_id=request.user.pk)
         kind = request.query_params.get("kind")
-        if kind:
+        if kind is not None:
+            if kind not in KINDS:
+                raise Problem(400, "kind must be training or prediction.",
+                              errors=[{"field": "kind", "message": "Use training or prediction."}])
             rows = rows.filter(kind=kind)
         return self.paginated(rows, JobOutput)
 

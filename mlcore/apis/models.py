@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from tenants.web.api import ObjectAPI, TenantAPI
+from tenants.web.inputs import JSONInput, text
 from tenants.web.openapi import PAGE_PARAMETERS, paginated, problems
 
 from ..selectors import (
@@ -36,13 +37,14 @@ class VersionOutput(serializers.Serializer):
     task = serializers.CharField()
     algorithm = serializers.CharField()
     evaluation = serializers.JSONField()
-    dataset = serializers.IntegerField(source="dataset_id")
+    dataset = serializers.IntegerField(source="dataset_id", allow_null=True,
+                                       help_text="null once the dataset is deleted")
     dataset_name = serializers.CharField()
     train_seconds = serializers.FloatField()
     library_versions = serializers.JSONField()
     classes = serializers.JSONField()
     feature_importance = serializers.JSONField()
-    job = serializers.IntegerField(source="job_id")
+    job = serializers.IntegerField(source="job_id", allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -80,7 +82,7 @@ class ModelDetailOutput(ModelOutput):
 
 class ModelListApi(TenantAPI):
     @extend_schema(summary="Models you may view", operation_id="models_list", parameters=PAGE_PARAMETERS,
-                   responses={200: paginated(ModelOutput, "Model"), **problems(401, 403)})
+                   responses={200: paginated(ModelOutput, "Model"), **problems(400, 403)})
     def get(self, request):
         rows = model_list(membership=self.membership, user_id=request.user.pk).prefetch_related("versions")
         return self.paginated(rows, ModelOutput)
@@ -108,9 +110,9 @@ class ModelVersionAPI(ObjectAPI):
 
 class ModelDetailApi(ModelAPI):
     @extend_schema_serializer(component_name="ModelUpdate")
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
-        description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    class InputSerializer(JSONInput):
+        name = text(max_length=200, required=False)
+        description = text(max_length=5000, required=False, allow_blank=True)
 
     @extend_schema(summary="A model and its versions", responses={200: ModelDetailOutput, **problems(401, 403, 404)})
     def get(self, request, **url):

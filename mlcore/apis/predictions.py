@@ -12,7 +12,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from tenants.web.api import FastJSONParser, JSONFirstNegotiation, ObjectAPI, TenantAPI
-from tenants.web.openapi import OpenApiTypes, file_response, problems
+from tenants.web.inputs import JSONInput, text
+from tenants.web.openapi import OpenApiTypes, component_rules, file_response, problems
 from tenants.web.problems import Problem
 
 from ..responses import prediction_download
@@ -23,14 +24,14 @@ from .jobs import JobOutput
 
 class PredictionJobCreateApi(TenantAPI):
     @extend_schema_serializer(component_name="PredictionJobInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInput):
         dataset = serializers.IntegerField()
-        model = serializers.IntegerField(required=False)
-        model_version = serializers.IntegerField(required=False)
-        id_column = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        model = serializers.IntegerField(required=False, help_text="Scores with its production version")
+        model_version = serializers.IntegerField(required=False, help_text="Wins when both are given")
+        id_column = text(max_length=300, required=False, allow_blank=True)
 
     @extend_schema(summary="Score a whole dataset (a job)", description="Give `model` (its production "
-                   "version) or `model_version`.", request=InputSerializer,
+                   "version) or `model_version` (422 with neither).", request=InputSerializer,
                    responses={202: JobOutput, **problems(400, 401, 403, 404, 422, 429)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -56,6 +57,9 @@ class PredictionOutputAPI(ObjectAPI):
     def resolve(self, job_id, need):
         return get_prediction_output_for_user(membership=self.membership, user_id=self.request.user.pk,
                                               job_id=job_id)
+
+
+component_rules("PredictionJobInput", anyOf=[{"required": ["model"]}, {"required": ["model_version"]}])
 
 
 class JobResultApi(PredictionOutputAPI):
@@ -101,8 +105,10 @@ class ModelPredictApi(TenantAPI):
         summary="Predict a few rows online", description=f"Up to {prediction_services.ONLINE_MAX_ROWS} "
         "rows; `version` picks a version number, else the production version answers.",
         request=inline_serializer("OnlinePredictionInput", fields={
-            "rows": serializers.ListField(child=serializers.DictField()),
-            "version": serializers.IntegerField(required=False)}),
+            "rows": serializers.ListField(child=serializers.DictField(), min_length=1, help_text=(
+                f"At least one row; more than {prediction_services.ONLINE_MAX_ROWS} is a 413")),
+            "version": serializers.IntegerField(required=False, allow_null=True,
+                                                help_text="A version number; absent or null: production")}),
         responses={200: inline_serializer("OnlinePrediction", fields={
             "model_version": serializers.IntegerField(), "version": serializers.IntegerField(),
             "predictions": serializers.ListField(child=serializers.JSONField()),

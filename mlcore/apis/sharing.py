@@ -12,7 +12,8 @@ from rest_framework.response import Response
 
 from tenants.accounts.access import WRITER_ROLES
 from tenants.web.api import ObjectAPI
-from tenants.web.openapi import problems
+from tenants.web.inputs import JSONInput
+from tenants.web.openapi import component_rules, problems
 from tenants.web.problems import Problem
 
 from ..selectors import SHARE, object_grants
@@ -35,9 +36,10 @@ class ShareApi(ObjectAPI):
 
     write_roles = WRITER_ROLES
     needs = {"GET": SHARE, "POST": SHARE, "DELETE": SHARE}
+    delete_has_body = True  # {"email"} or {"everyone": true}: documented (PortalAutoSchema)
     permissions: tuple[str, ...] = ()  # the levels of the object's ladder
 
-    class GrantInput(serializers.Serializer):
+    class GrantInput(JSONInput):
         email = serializers.EmailField(required=False)
         everyone = serializers.BooleanField(required=False, default=False)
         permission = serializers.ChoiceField(choices=[], required=False)
@@ -69,18 +71,29 @@ class ShareApi(ObjectAPI):
         return Response(object_grants(obj=self.object))
 
 
+# Exactly one target: an e-mail, or everyone: true (mlcore.services.sharing._one_target).
+ONE_TARGET = [{"required": ["email"]},
+              {"required": ["everyone"], "properties": {"everyone": {"enum": [True]}}}]
+
+
 def share_schema(cls, label: str):
     """The share endpoints of one kind of object, documented on the subclass."""
-    grant = inline_serializer(f"{label}GrantInput", fields={
+    target = {
         "email": serializers.EmailField(required=False, help_text="A member of the workspace"),
         "everyone": serializers.BooleanField(required=False, help_text="The whole workspace"),
-        "permission": serializers.ChoiceField(choices=list(cls.permissions), required=False),
-    })
+    }
+    grant = inline_serializer(f"{label}GrantInput", fields={
+        **target, "permission": serializers.ChoiceField(choices=list(cls.permissions))})
+    ungrant = inline_serializer(f"{label}UngrantInput", fields=target)
+    component_rules(f"{label}GrantInput", oneOf=ONE_TARGET)
+    component_rules(f"{label}UngrantInput", oneOf=ONE_TARGET)
     return extend_schema_view(
         get=extend_schema(summary=f"Who the {label.lower()} is shared with",
                           responses={200: GrantOutput, **problems(401, 403, 404)}),
-        post=extend_schema(summary=f"Share the {label.lower()}", request=grant,
+        post=extend_schema(summary=f"Share the {label.lower()}", description="An e-mail or "
+                           "`everyone: true`, not both.", request=grant,
                            responses={201: GrantOutput, **problems(400, 401, 403, 404)}),
-        delete=extend_schema(summary=f"Stop sharing the {label.lower()}", request=grant,
+        delete=extend_schema(summary=f"Stop sharing the {label.lower()}", description="An e-mail "
+                             "or `everyone: true`, not both.", request=ungrant,
                              responses={200: GrantOutput, **problems(400, 401, 403, 404)}),
     )(cls)

@@ -306,7 +306,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tenants.web.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.web.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenants.web.openapi.PortalAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -328,6 +328,13 @@ SPECTACULAR_SETTINGS = {
     # `check --deploy` is for deployment security; schema-quality warnings of the API docs are not
     # (see them with `manage.py spectacular --validate --file /dev/null`).
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    # Request bodies are JSON (docs/api.md); the upload says multipart itself. The form parsers
+    # stay for callers that used them, undocumented.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tenants.web.openapi.state_rules",  # oneOf/anyOf between fields (component_rules)
+    ],
 }
 
 # --- static files and storage -----------------------------------------------------------------

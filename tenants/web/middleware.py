@@ -28,7 +28,7 @@ from tenants.accounts import access, hosts
 from tenants.auditing import audit
 from tenants.limits import gate, quotas
 from tenants.web.health import readiness
-from tenants.web.problems import problem_response
+from tenants.web.problems import CONTENT_TYPE, problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,11 @@ class TenantRoutingMiddleware(MiddlewareMixin):
             set_urlconf(request.urlconf)
 
     def process_response(self, request, response):
+        if (response.status_code == 404 and request.path.startswith("/api/")
+                and not response.get("Content-Type", "").startswith(CONTENT_TYPE)):
+            # A path no API route matches (/api/v1/datasets/null/): with DEBUG on, Django answers
+            # its HTML debug page before handler404 is asked. The API answers problems only.
+            response = not_found(request)
         request_id = getattr(request, "request_id", None)
         if request_id:
             response["X-Request-Id"] = request_id

@@ -8,14 +8,15 @@ and helpers here. ``tests/test_api_schema.py`` keeps the schema free of warnings
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from tenants.web.problems import CONTENT_TYPE
 
-__all__ = ["ID", "PAGE_PARAMETERS", "OpenApiResponse", "OpenApiTypes", "file_response",
-           "paginated", "problems"]
+__all__ = ["ID", "PAGE_PARAMETERS", "OpenApiResponse", "OpenApiTypes", "PortalAutoSchema",
+           "component_rules", "file_response", "paginated", "problems", "state_rules"]
 
 
 class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -30,6 +31,20 @@ class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
                            "`Authorization: Bearer <token>`. Pages of the same workspace may also "
                            "call the API with their session cookie and CSRF token.",
         }
+
+
+class PortalAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus the body of a DELETE on views that read one
+    (``delete_has_body = True``: the share endpoints name whom to remove)."""
+
+    def _get_request_body(self, direction="request"):
+        if self.method != "DELETE" or not getattr(self.view, "delete_has_body", False):
+            return super()._get_request_body(direction)
+        self.method = "POST"  # drf-spectacular documents bodies of unsafe methods only
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -50,18 +65,23 @@ _PROBLEM_WORDS = {
     400: "Invalid input (the body or a parameter), with the field at fault in `errors`.",
     401: "No valid token or session.",
     403: "The role, the token's scope or a quota does not allow it.",
-    404: "Not found, or not visible to you (another workspace's ids are never confirmed).",
+    404: "Not found, or not visible to you (another workspace's ids are never confirmed); for a "
+         "list, a page after the last one.",
     409: "Conflicts with what exists (a name already taken).",
     413: "Too large for the plan (rows, columns, storage).",
     422: "Valid input that cannot be done (named in `detail`).",
     429: "Rate limit: try again after `Retry-After` seconds.",
+    503: "The database or Redis is unreachable: try again after `Retry-After` seconds.",
 }
+# What any API request may be answered, whatever the operation: no or bad credentials, a host,
+# id or page that is not there for you, the rate limit, a dependency that is down.
+EVERY_OPERATION = (401, 404, 429, 503)
 
 
 def problems(*codes: int) -> dict:
-    """``responses`` entries for error statuses, as problem details."""
+    """``responses`` entries for error statuses, as problem details (with EVERY_OPERATION's)."""
     return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=_PROBLEM_WORDS[code])
-            for code in codes}
+            for code in sorted(set(codes) | set(EVERY_OPERATION))}
 
 
 def paginated(serializer_class: type[serializers.Serializer], name: str):
@@ -81,7 +101,29 @@ def file_response(description: str, *media_types: str) -> dict:
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number, from 1."),
-    OpenApiParameter("page_size", int, description="Items per page (default 50, at most 200)."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1},
+                     description="Page number, from 1 (400 below 1, 404 after the last page)."),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1},
+                     description="Items per page (default 50); values above 200 are capped at 200."),
 ]
 ID = OpenApiTypes.INT
+
+
+# --- rules between fields, which serializers cannot describe -------------------------------------
+_COMPONENT_RULES: dict[str, dict] = {}
+
+
+def component_rules(component: str, **rules) -> None:
+    """Add JSON Schema keywords (``oneOf``, ``anyOf``...) to a request component: rules the
+    serializer enforces across fields, stated where clients read them. Applied by state_rules."""
+    _COMPONENT_RULES[component] = rules
+
+
+def state_rules(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for component, rules in _COMPONENT_RULES.items():
+        for name in (component, f"{component}Request"):
+            if name in schemas:
+                schemas[name].update(rules)
+    return result
