@@ -69,4 +69,6 @@ api_patterns = [
     path("model-versions/<int:version_id>/", models_apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
     path("model-versions/<int:version_id>/promote/", models_apis.ModelVersionPromoteApi.as_view(),
          name="api-model-version-promote"),
+    path("model-versions/<int:version_id>/threshold/", models_apis.ModelVersionThresholdApi.as_view(),
+         name="api-model-version-threshold"),
 ]

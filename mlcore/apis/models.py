@@ -45,6 +45,9 @@ class VersionOutput(serializers.Serializer):
     classes = serializers.JSONField()
     feature_importance = serializers.JSONField()
     job = serializers.IntegerField(source="job_id", allow_null=True)
+    decision_threshold = serializers.FloatField(
+        allow_null=True, help_text="Two-class models: the positive class (classes[1]) is predicted when "
+                                   "its probability is at least this; null: the more probable class")
     created_at = serializers.DateTimeField()
 
 
@@ -163,3 +166,23 @@ class ModelVersionPromoteApi(ModelVersionAPI):
     def post(self, request, **url):
         model = model_services.model_version_promote(tenant=self.tenant, version=self.object)
         return Response(ModelOutput(model).data)
+
+
+class ModelVersionThresholdApi(ModelVersionAPI):
+    needs = {"POST": EDIT}
+
+    @extend_schema_serializer(component_name="DecisionThreshold")
+    class InputSerializer(JSONInput):
+        threshold = serializers.FloatField(
+            min_value=model_services.THRESHOLD_MIN, max_value=model_services.THRESHOLD_MAX, allow_null=True,
+            help_text="From 0.01 to 0.99; null returns to predicting the more probable class")
+
+    @extend_schema(summary="Set a two-class version's decision threshold (online predictions use it at once, "
+                           "batch jobs from their submission)", request=InputSerializer,
+                   responses={200: VersionOutput, **problems(400, 401, 403, 404, 409)})
+    def post(self, request, **url):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = model_services.model_version_threshold_set(tenant=self.tenant, version=self.object,
+                                                              threshold=data.validated_data["threshold"])
+        return Response(VersionOutput(version).data)

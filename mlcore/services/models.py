@@ -125,8 +125,8 @@ def model_version_threshold_set(*, tenant: Tenant, version: ModelVersion, thresh
     """A two-class version's decision threshold (None: back to the more probable class). Online
     predictions use it from the next request in every process; batch jobs submitted from now on."""
     if len(version.classes or []) != 2:
-        raise ValidationError({"threshold": "Only a model that predicts one of two classes has a "
-                                            "decision threshold."})
+        raise Conflict("Only a model that predicts one of two classes has a decision threshold.",
+                       field="threshold")
     if threshold is not None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
                 or not THRESHOLD_MIN <= threshold <= THRESHOLD_MAX:

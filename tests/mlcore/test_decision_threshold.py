@@ -93,3 +93,27 @@ def test_only_those_who_may_edit_the_model_set_its_threshold(api_as, page_as, ch
     assert dana.post(url, {"threshold": "0.2"}).status_code in (403, 404)
     assert page_as("vera").post(url, {"threshold": "0.2"}).status_code in (403, 404)
     assert ModelVersion.objects.get(pk=trained["model_version"]).decision_threshold is None
+
+
+def test_the_api_sets_and_shows_the_threshold(api_as, churn):
+    bob = api_as("bob")
+    trained = train_model(bob, churn["id"])
+    url = f"/api/v1/model-versions/{trained['model_version']}/threshold/"
+    assert bob.get(f"/api/v1/model-versions/{trained['model_version']}/").json()["decision_threshold"] is None
+    response = bob.post(url, {"threshold": 0.2}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["decision_threshold"] == 0.2
+    assert predict(bob, trained["model"])["predictions"] == expected_at(predict(bob, trained["model"]), 0.2)
+    for bad in (2, 0, "0.5", True):
+        refused = bob.post(url, {"threshold": bad}, format="json")
+        assert refused.status_code == 400, bad
+        assert refused["Content-Type"] == "application/problem+json"
+    assert bob.post(url, {"threshold": None}, format="json").json()["decision_threshold"] is None
+    assert api_as("vera").post(url, {"threshold": 0.3}, format="json").status_code in (403, 404)
+
+    amounts = upload_dataset(bob, churn_csv(rows=200, seed=3), filename="amounts.csv")
+    regression = train_model(bob, amounts["id"], name="Monthly", target="monthly", algorithm="ridge")
+    conflict = bob.post(f"/api/v1/model-versions/{regression['model_version']}/threshold/", {"threshold": 0.5},
+                        format="json")
+    assert conflict.status_code == 409
+    assert "two classes" in conflict.json()["detail"]
