@@ -292,3 +292,33 @@
     showChecklistTools(event.target);
   });
 })();
+
+/*
+ * ---------- navigation: the menu button at narrow widths ----------------------------------
+ * At phone widths the main navigation collapses behind a "Menu" button (CSS decides when the
+ * button shows; this only unhides it and toggles). Escape closes the menu and returns focus to
+ * the button. Without JS the button stays hidden and the items wrap onto several rows.
+ */
+(function () {
+  "use strict";
+
+  var toggle = document.querySelector("button.nav-toggle");
+  var nav = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (!nav) return;
+
+  function setOpen(open) {
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    nav.classList.toggle("open", open);
+  }
+
+  document.documentElement.classList.add("has-nav-toggle");
+  toggle.hidden = false;
+  toggle.addEventListener("click", function () {
+    setOpen(toggle.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !nav.classList.contains("open")) return;
+    setOpen(false);
+    toggle.focus();
+  });
+})();

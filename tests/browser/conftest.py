@@ -88,15 +88,27 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def page(browser, committed):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+def _context(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(15_000)
     # An init script, not page.add_script_tag: the pages' Content-Security-Policy refuses inline
     # scripts (rightly), while init scripts are added by the browser itself before the page's own.
     context.add_init_script(path=AXE_JS)
-    page = context.new_page()
-    yield page
+    return context
+
+
+@pytest.fixture
+def page(browser, committed):
+    context = _context(browser, 1280, 860)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser, committed):
+    """A phone-sized viewport (390 x 844, as an iPhone 12-15)."""
+    context = _context(browser, 390, 844)
+    yield context.new_page()
     context.close()
 
 
