@@ -322,3 +322,38 @@
     toggle.focus();
   });
 })();
+
+/*
+ * ---------- tables that scroll sideways: reachable by keyboard ----------------------------
+ * A .table-wrap that overflows (wide tables at phone widths) becomes a focusable, named region,
+ * so keyboard users can scroll it with the arrow keys (WCAG 2.1.1; axe-core's
+ * scrollable-region-focusable). Checked again on resize and on content swapped in by htmx.
+ */
+(function () {
+  "use strict";
+
+  function markScrollable(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        var table = wrap.querySelector("table");
+        var caption = table && (table.getAttribute("aria-label") || (table.caption && table.caption.textContent));
+        var heading = wrap.closest("section") && wrap.closest("section").querySelector("h1, h2");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (caption || (heading && heading.textContent) || "Table").trim() + " (scrolls sideways)");
+      } else if (wrap.getAttribute("role") === "region") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  var pending = null;
+  markScrollable(document);
+  window.addEventListener("resize", function () {
+    clearTimeout(pending);
+    pending = setTimeout(function () { markScrollable(document); }, 150);
+  });
+  document.addEventListener("htmx:load", function (event) { markScrollable(event.target); });
+})();

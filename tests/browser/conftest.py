@@ -119,9 +119,16 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+SETTLED = """() => !document.querySelector('.htmx-request, .htmx-added, .htmx-settling, .htmx-swapping')
+    && document.getAnimations().every(a => !(a instanceof CSSTransition) || a.playState !== 'running')"""
+
+
 def assert_accessible(page, name: str) -> None:
     """axe-core on the page as it is now: no serious or critical violation (WCAG 2.x A/AA rules and
     axe's best practices). The full report of a failing page is kept as test-artifacts/axe-<name>.json."""
+    # Content htmx has just swapped in fades in (.htmx-added, CSS transitions): axe would measure
+    # the contrast of a half-transparent frame. Wait (bounded) until the page has settled.
+    page.wait_for_function(SETTLED, timeout=5_000)
     violations = page.evaluate("""async () => {
         const result = await axe.run(document, {resultTypes: ["violations"]});
         return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,

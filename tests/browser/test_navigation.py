@@ -31,6 +31,9 @@ def test_at_390px_alice_opens_the_menu_and_reaches_an_admin_page_without_scrolli
     page.keyboard.press("Escape")  # closes and gives focus back to the button
     assert not security.is_visible()
     assert page.evaluate("() => document.activeElement.dataset.testid") == "nav-toggle"
+    ring = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
+                         " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+    assert ring[0] != "none" and ring[1] >= 2, f"keyboard focus is not visible: {ring}"
 
     menu.click()
     security.click()
@@ -50,6 +53,7 @@ def test_at_1280px_the_audit_table_shows_its_details_column_and_labelled_filters
     page.goto(server("acme", "/audit/"))
     page.get_by_label("Actor (e-mail or id)").fill("alice@acme.test")
     assert page.get_by_label("Action").get_attribute("placeholder") is None
+    screenshot(page, "audit-wide")
     wrap = page.locator(".table-wrap:has([data-testid=audit-table])")
     assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), "the audit table scrolls sideways"
     details = page.get_by_role("columnheader", name="Details").bounding_box()
@@ -58,7 +62,6 @@ def test_at_1280px_the_audit_table_shows_its_details_column_and_labelled_filters
     assert details["width"] >= 200
     assert page.evaluate(SIDEWAYS) <= 1280
     assert_accessible(page, "audit-wide")
-    screenshot(page, "audit-wide")
 
 
 def test_bob_filters_the_lists_and_the_filters_stay_in_the_url(page, server, acme, bob):
