@@ -66,6 +66,7 @@ def run_prediction(ctx: JobContext) -> None:
                 stream, dataset.format, writers["csv"], writers["errors"], pipeline, version.column_types,
                 id_column=params.get("id_column") or None, parquet_writer=writers["parquet"],
                 total_rows=dataset.rows, encoding=dataset.encoding,
+                threshold=params.get("decision_threshold"),
                 progress=lambda f, m: ctx.progress(2 + f * 95, m),
                 should_stop=ctx.should_stop)
         stored = {kind: writer.commit() for kind, writer in writers.items()}

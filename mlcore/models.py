@@ -105,6 +105,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)  # the owner was e-mailed the outcome
     cpu_seconds = models.FloatField(default=0.0)
     peak_memory_bytes = models.BigIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
@@ -168,6 +169,9 @@ class ModelVersion(models.Model):
     # What the training data held per feature (mlcore/ml/ranges.py): ranges and typical values.
     # Empty for versions trained before it was recorded.
     training_ranges = models.JSONField(default=dict, blank=True)
+    # Two-class models only: predict the positive class (classes[1]) when its probability is at
+    # least this; None means the estimator's own rule (the more probable class).
+    decision_threshold = models.FloatField(null=True, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     train_seconds = models.FloatField(default=0.0)
     artifact_object_id = models.UUIDField(default=uuid.uuid4, unique=True)

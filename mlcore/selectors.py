@@ -274,3 +274,52 @@ def get_prediction_output_for_user(*, membership: MembershipInfo, user_id: int, 
     if job.status != Job.Status.SUCCEEDED or output is None:
         raise Conflict(f"This job has no result yet (it is {job.status}).")
     return output
+
+
+# --- lineage: dataset -> model versions -> prediction jobs ---------------------------------------
+LINEAGE_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What came from a dataset or a model version, as far as this member may see it."""
+
+    versions: list  # ModelVersion rows trained on the dataset (models the member may view)
+    prediction_jobs: list  # Job rows (the member's own; every one for admins); None for viewers
+    more_versions: bool = False
+    more_jobs: bool = False
+
+
+def _visible_jobs(*, membership: MembershipInfo, user_id: int) -> QuerySet[Job] | None:
+    if membership.role not in WRITER_ROLES:
+        return None  # viewers see no jobs at all (job_list refuses them)
+    return job_list(membership=membership, user_id=user_id).filter(kind=Job.Kind.PREDICTION)
+
+
+def _first(rows, n: int = LINEAGE_ROWS) -> tuple[list, bool]:
+    taken = list(rows[: n + 1])
+    return taken[:n], len(taken) > n
+
+
+def dataset_lineage(*, membership: MembershipInfo, user_id: int, dataset: Dataset) -> Lineage:
+    """The versions trained on `dataset` (already access-checked) and the prediction jobs that
+    scored it, newest first."""
+    models = model_list(membership=membership, user_id=user_id)
+    versions, more_versions = _first(ModelVersion.objects.filter(dataset=dataset, model__in=models)
+                                     .select_related("model").order_by("-created_at", "-id"))
+    jobs = _visible_jobs(membership=membership, user_id=user_id)
+    more_jobs = False
+    if jobs is not None:
+        jobs, more_jobs = _first(jobs.filter(dataset=dataset).order_by("-created_at", "-id"))
+    return Lineage(versions=versions, prediction_jobs=jobs, more_versions=more_versions,
+                   more_jobs=more_jobs)
+
+
+def version_lineage(*, membership: MembershipInfo, user_id: int, version: ModelVersion) -> Lineage:
+    """The prediction jobs that scored with `version` (already access-checked), newest first."""
+    jobs = _visible_jobs(membership=membership, user_id=user_id)
+    more_jobs = False
+    if jobs is not None:
+        jobs, more_jobs = _first(jobs.filter(params__model_version=version.id)
+                                 .select_related("dataset").order_by("-created_at", "-id"))
+    return Lineage(versions=[], prediction_jobs=jobs, more_jobs=more_jobs)

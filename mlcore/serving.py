@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -41,6 +41,7 @@ class ModelAccess:
     production_version_id: int | None
     actions: frozenset[str]
     versions: dict[int, int]  # version number -> version id
+    thresholds: dict[int, float] = field(default_factory=dict)  # version id -> decision threshold
 
     @property
     def version_numbers(self) -> dict[int, int]:
@@ -48,7 +49,7 @@ class ModelAccess:
 
 
 def forget_model(tenant, model_id: int) -> None:
-    """Called after a promotion, a share change or a deletion has committed."""
+    """Called after a promotion, a threshold or share change or a deletion has committed."""
     gate.bump_tenant_epoch(tenant.id)
     with _lock:
         for key in [k for k in _grants if k[0] == tenant.schema_name and k[1] == model_id]:
@@ -72,7 +73,9 @@ def model_access(*, tenant, membership: MembershipInfo, user_id: int, model_id: 
     access = ModelAccess(model_id=model.id, name=model.name,
                          production_version_id=model.production_version_id,
                          actions=model.allowed_actions,
-                         versions=dict(model.versions.values_list("version", "id")))
+                         versions=dict(model.versions.values_list("version", "id")),
+                         thresholds=dict(model.versions.filter(decision_threshold__isnull=False)
+                                         .values_list("id", "decision_threshold")))
     with _lock:
         if len(_grants) > 10_000:
             _grants.clear()

@@ -31,3 +31,17 @@ def sweep_partial_files() -> int:
     from . import storage
 
     return storage.sweep_partial_files()
+
+
+@shared_task(name="mlcore.job_notify", ignore_result=True, autoretry_for=(OSError,), retry_backoff=30,
+             retry_backoff_max=3600, max_retries=8)
+def job_notify(schema_name: str, job_id: int) -> bool:
+    """E-mail a long job's owner that it ended (mlcore.services.notifications)."""
+    from tenants.models import Tenant
+
+    from .services import notifications
+
+    tenant = Tenant.objects.filter(schema_name=schema_name).first()
+    if tenant is None:
+        return False
+    return notifications.job_notify(tenant=tenant, job_id=job_id)

@@ -84,7 +84,8 @@ def _version_fields(result, dataset: Dataset, stored: list, profile_columns: lis
                   "n_rows_used": report.get("n_rows_used"),
                   "n_rows_dropped_missing_target": report.get("n_rows_dropped_missing_target"),
                   "random_state": report.get("random_state")}
-    charts = {key: report[key] for key in ("roc_curve", "confusion_matrix", "predicted_vs_actual") if key in report}
+    charts = {key: report[key] for key in ("roc_curve", "confusion_matrix", "predicted_vs_actual",
+                                                    "precision_recall") if key in report}
     return dict(
         dataset_name=dataset.name, dataset_rows=dataset.rows, target=report["target"],
         features=report["features"], column_types=report["column_types"], task=report["task"],

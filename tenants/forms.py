@@ -109,10 +109,39 @@ class TwoFactorCodeForm(forms.Form):
         return code
 
 
+class SignInCodeForm(forms.Form):
+    """The second sign-in step: a code from the app, or one of the user's recovery codes."""
+
+    code = forms.CharField(
+        label="Authentication code", max_length=24, min_length=6, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True,
+                                      "autocapitalize": "off", "spellcheck": "false"}),
+        help_text="The 6-digit code your authenticator app shows now, or one of your recovery codes "
+                  "if you no longer have the app.",
+    )
+
+    def clean_code(self):
+        from tenants.accounts import two_factor
+
+        code = self.cleaned_data["code"].replace(" ", "")
+        if code.isdigit() or two_factor.looks_like_recovery_code(code):
+            return code
+        raise forms.ValidationError("Enter the 6 digits your app shows, or a recovery code such as "
+                                    "abcd-efgh-jkmn-pqrs.")
+
+
 class SecuritySettingsForm(forms.Form):
     require_admin_2fa = forms.BooleanField(
         label="Require two-factor sign-in for admins", required=False,
         help_text="Admins without an authenticator app are sent to set one up before anything else.",
+    )
+
+
+class NotificationSettingsForm(forms.Form):
+    notify_job_emails = forms.BooleanField(
+        label="E-mail me when a long job of mine ends", required=False,
+        help_text="For training and batch prediction jobs that ran longer than a minute: one e-mail "
+                  "when the job finishes or fails, with a link to it.",
     )
 
 

@@ -150,6 +150,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="platform operator")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # An e-mail when one of the person's jobs that ran over PORTAL_JOB_NOTIFY_AFTER_SECONDS ends.
+    notify_job_emails = models.BooleanField(default=True)
 
     objects = UserManager()
 
@@ -479,3 +481,23 @@ class JobTicket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.job_id} of {self.tenant_id} ({self.state})"
+
+
+class RecoveryCode(models.Model):
+    """One single-use code that stands in for the authenticator app at sign-in (lost phone).
+
+    Only a SHA-256 digest is stored: the codes carry 80 random bits each, so the digest cannot be
+    reversed by search, and a database reader learns nothing usable. Using a code deletes its row.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="recovery_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of user {self.user_id}"

@@ -393,3 +393,11 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
         audit.record("token.revoke", tenant=token.tenant, object_type="token", object_id=token.id,
                      details={"name": token.name, "owner": token.user.email})
     return token
+
+
+def user_notifications_set(*, user: User, notify_job_emails: bool) -> User:
+    """A person's own e-mail preferences (global: they apply in every workspace)."""
+    if user.notify_job_emails != notify_job_emails:
+        user.notify_job_emails = notify_job_emails
+        user.save(update_fields=["notify_job_emails"])
+    return user

@@ -141,10 +141,11 @@ def _wipe_extra_public_tables() -> None:
     from axes.models import AccessAttempt
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from tenants.models import AuditExport, AuditVerification, JobTicket, Tenant
+    from tenants.models import AuditExport, AuditVerification, JobTicket, RecoveryCode, Tenant
 
     JobTicket.objects.all().delete()
     TOTPDevice.objects.all().delete()
+    RecoveryCode.objects.all().delete()
     AccessAttempt.objects.all().delete()
     AuditExport.objects.all().delete()
     AuditVerification.objects.all().delete()

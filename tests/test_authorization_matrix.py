@@ -50,6 +50,7 @@ URLCONF = "portal.urls_tenants"
 PUBLIC = {
     "login": "the sign-in form",
     "login_two_factor": "the second sign-in step, reached with a password step in the session",
+    "login_handoff": "the end of a workspace switch; a one-time ticket in the URL is the credential",
     "password_reset": "forgotten password: anyone may ask for a link",
     "password_reset_done": "page after asking for a reset link",
     "password_reset_confirm": "one-time link from an e-mail; the token in the URL is the credential",
@@ -143,6 +144,7 @@ KWARGS = {
     "export_id": _export_id,
     "dataset_id": _dataset_id,
     "job_id": _job_id,
+    "slug": lambda ctx: "globex",  # a workspace none of acme's people belong to (Dana does)
     "model_id": lambda ctx: _trained(ctx)["model"],
     "version_id": lambda ctx: _trained(ctx)["model_version"],
 }
@@ -154,6 +156,7 @@ MATRIX: dict[str, dict] = {
     # tenants: pages
     "logout": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 302 302 404"},
     "home": {"GET": "302 200 200 200 200 404", "POST": "302 200 200 200 200 404"},
+    "workspace_switch": {"GET": "405 405 405 405 405 404", "POST": "302 404 404 404 404 404"},
     "password_change": {"GET": "302 200 200 200 200 404",
                         "POST": ("302 200 200 200 200 404", {"old_password": "wrong"})},
     "members": {"GET": "302 200 403 403 403 404",
@@ -163,6 +166,11 @@ MATRIX: dict[str, dict] = {
     "member_remove": {"GET": "302 200 403 403 403 404", "POST": "302 302 403 403 403 404"},
     "two_factor": {"GET": "302 200 200 200 200 404",
                    "POST": ("302 400 400 400 400 404", {"code": "000000"})},
+    # Nobody here has two-factor on, so everyone is sent to turn it on first.
+    "recovery_codes": {"GET": "302 302 302 302 302 404",
+                       "POST": ("302 302 302 302 302 404", {"code": "000000"})},
+    "notification_settings": {"GET": "302 200 200 200 200 404",
+                              "POST": ("302 302 302 302 302 404", {"notify_job_emails": "on"})},
     "tokens": {"GET": "302 200 200 200 200 404",
                "POST": ("302 200 200 200 200 404", {"name": "ci", "scope": "read",
                                                     "expires_in_days": 1})},
@@ -196,6 +204,7 @@ MATRIX: dict[str, dict] = {
     "dataset_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
     "dataset_detail": {"GET": "302 200 200 404 403 404", "POST": "302 400 400 404 403 404"},
     "dataset_download": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
+    "dataset_relationships": {"GET": "302 200 200 404 403 404", "POST": "405 405 405 405 405 404"},
     "dataset_share": {"GET": "302 200 200 403 403 404",
                       "POST": ("302 302 302 403 403 404", {"email": "vera@acme.test", "permission": "view"})},
     "dataset_unshare": {"GET": "405 405 405 405 405 404",
@@ -212,6 +221,8 @@ MATRIX: dict[str, dict] = {
     # GET is the confirmation step (this version is already in production: back to the model)
     "model_version_promote": {"GET": "302 302 302 403 403 404", "POST": "302 302 302 403 403 404"},
     "model_version_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "model_version_threshold": {"GET": "405 405 405 405 405 404",
+                                "POST": ("302 302 302 403 403 404", {"threshold": "0.4"})},
     "jobs": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_status": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},

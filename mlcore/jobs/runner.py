@@ -31,6 +31,7 @@ from tenants.limits import quotas, scheduler
 from tenants.models import JobTicket, Membership, Tenant
 
 from ..models import Job
+from ..services import notifications
 from .handlers import JobCancelled, JobContext, JobFailed, handler_for
 from .submission import all_queues, wake
 
@@ -121,6 +122,7 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
     if outcome.status != Job.Status.SUCCEEDED:
         logger.info("job ended", extra={"tenant": tenant.slug, "job": ticket.job_id,
                                         "status": outcome.status, "reason": outcome.error})
+    notifications.job_ended(tenant=tenant, job_id=ticket.job_id)
     # This worker's drain loop takes the next job of its own queue; a slot this job freed may let
     # a waiting job of the other queue start, so wake that one.
     for queue in set(all_queues()) - {ticket.queue}:
@@ -364,6 +366,7 @@ def reap_stale_jobs() -> int:
                 scheduler.ticket_finish(ticket.id)
                 continue
             _job_lost(ticket, job, what=WORKER_LOST)
+        notifications.job_ended(tenant=ticket.tenant, job_id=ticket.job_id)  # if it failed for good
         reaped += 1
     if reaped:
         logger.warning("reaped stale jobs", extra={"count": reaped})

@@ -113,6 +113,42 @@ def roc_curves(y_true, proba: np.ndarray, classes: list) -> list[dict[str, Any]]
     return curves
 
 
+THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05, 0.10 ... 0.95
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def precision_recall(y_true, proba: np.ndarray, classes: list) -> dict[str, Any] | None:
+    """For two classes: the precision-recall curve of the positive class and, at each threshold of
+    THRESHOLD_GRID, what predicting "positive when its probability >= threshold" gives on these
+    rows (counts, precision, recall, F1), with the threshold of best F1. None otherwise."""
+    if len(classes) != 2:
+        return None
+    positive = codes(y_true, classes) == 1
+    if positive.all() or not positive.any():
+        return None
+    scores = proba[:, 1]
+    precision, recall, _ = skm.precision_recall_curve(positive, scores)
+    precision_list, recall_list = _thin([precision, recall], ROC_POINTS)
+    table = []
+    for threshold in THRESHOLD_GRID:
+        predicted = scores >= threshold
+        tp = int((predicted & positive).sum())
+        fp = int((predicted & ~positive).sum())
+        fn = int((~predicted & positive).sum())
+        tn = int((~predicted & ~positive).sum())
+        p, r = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        f1 = round(2 * p * r / (p + r), 6) if p and r else 0.0
+        table.append({"threshold": threshold, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+                      "precision": p, "recall": r, "f1": f1})
+    best = max(table, key=lambda row: (row["f1"], -abs(row["threshold"] - 0.5)))
+    return {"class": plain(classes[1]), "precision": precision_list, "recall": recall_list,
+            "average_precision": plain(float(skm.average_precision_score(positive, scores))),
+            "thresholds": table, "best_f1_threshold": best["threshold"]}
+
+
 def predicted_vs_actual(y_true, y_pred, seed: int) -> dict[str, list[float]]:
     """A random sample of at most SCATTER_POINTS pairs, reproducible for a given seed."""
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)

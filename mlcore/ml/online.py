@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from . import data
 from .errors import BadValuesError, MissingColumnsError
 from .onnx import OnnxModel
-from .predict import check_columns, predict_chunk
+from .predict import apply_threshold, check_columns, predict_chunk
 
 _NUMBER = re.compile(data.NUMBER_RE)
 _TRUE, _FALSE = frozenset(data.TRUE_WORDS), frozenset(data.FALSE_WORDS)
@@ -130,13 +130,15 @@ class OnlinePredictor:
             raise BadValuesError(errors)
         return matrix
 
-    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """{"predictions": [...], "probabilities": [{class: p}, ...] or None}."""
+    def predict(self, rows: list[dict[str, Any]], threshold: float | None = None) -> dict[str, Any]:
+        """{"predictions": [...], "probabilities": [{class: p}, ...] or None}; `threshold`, a
+        two-class model's decision threshold (predict.apply_threshold)."""
         matrix = self.coerce(rows)
         if self.onnx is not None:
             labels, proba = self._onnx(matrix)
         else:
             labels, proba = self._sklearn(matrix)
+        labels = apply_threshold(labels, proba, self.classes, threshold)
         result: dict[str, Any] = {"predictions": labels.tolist(), "probabilities": None}
         if proba is not None:
             keys = self._keys

@@ -107,11 +107,23 @@ def output_columns(model: Pipeline, id_column: str | None = None) -> list[str]:
     return ["row", *([id_column] if id_column else []), "prediction", *probas]
 
 
-def predict_chunk(model: Pipeline, clean_df: pd.DataFrame) -> pd.DataFrame:
+def apply_threshold(labels: np.ndarray, proba: np.ndarray | None, classes: list | None,
+                    threshold: float | None) -> np.ndarray:
+    """A two-class model with a decision threshold predicts its positive class (classes[1], the
+    second in sorted order) where that class's probability is at least the threshold; otherwise
+    the labels stay the estimator's own."""
+    if threshold is None or proba is None or classes is None or len(classes) != 2:
+        return labels
+    chosen = np.asarray(classes, dtype=object)[(proba[:, 1] >= threshold).astype(int)]
+    return chosen if labels.dtype == object else chosen.astype(labels.dtype)
+
+
+def predict_chunk(model: Pipeline, clean_df: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
     """`prediction` and one `proba_<class>` per class, on `clean_df`'s index.
 
     The preprocessing runs once for both outputs; it is the same sequence of calls as
-    Pipeline.predict and Pipeline.predict_proba, hence the same numbers.
+    Pipeline.predict and Pipeline.predict_proba, hence the same numbers. `threshold`: see
+    apply_threshold.
     """
     features = list(model.feature_names_in_)
     prepared = model[:-1].transform(clean_df[features])
@@ -121,6 +133,9 @@ def predict_chunk(model: Pipeline, clean_df: pd.DataFrame) -> pd.DataFrame:
         proba = estimator.predict_proba(prepared)
         for j, label in enumerate(estimator.classes_):
             out[f"proba_{label}"] = proba[:, j]
+        if threshold is not None:
+            out["prediction"] = apply_threshold(out["prediction"].to_numpy(), proba,
+                                                estimator.classes_.tolist(), threshold)
     return out
 
 
@@ -221,7 +236,7 @@ def _ids(table: pa.Table, id_column: str | None, rows: np.ndarray) -> pa.Array |
 
 def _score_chunk(table: pa.Table, offset: int, model: Pipeline, types: dict[str, str],
                  id_column: str | None, schema: pa.Schema, outputs: list[_Writer],
-                 errors_out: _Writer) -> int:
+                 errors_out: _Writer, threshold: float | None = None) -> int:
     """Check, predict and write one chunk; returns how many of its rows were scored."""
     clean, errors = coerce_table(table, types, offset)
     if errors:
@@ -229,7 +244,7 @@ def _score_chunk(table: pa.Table, offset: int, model: Pipeline, types: dict[str,
             [{"row": r, "column": c, "message": m} for r, c, m in errors], schema=ERROR_SCHEMA))
     if len(clean):
         positions = clean.index.to_numpy() - offset - 1
-        result = _output_table(schema, clean, predict_chunk(model, clean),
+        result = _output_table(schema, clean, predict_chunk(model, clean, threshold),
                                _ids(table, id_column, positions))
         for output in outputs:
             output.write(result)
@@ -241,9 +256,10 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
                   progress: Callable[[float, str], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, chunk_rows: int = 50_000,
                   out_format: str = "csv", parquet_writer: BinaryIO | None = None,
-                  total_rows: int | None = None, encoding: str = "utf-8") -> dict[str, Any]:
+                  total_rows: int | None = None, encoding: str = "utf-8",
+                  threshold: float | None = None) -> dict[str, Any]:
     """Score a whole file (a text file read as `encoding`). `column_types` are the model's
-    training types for its features.
+    training types for its features; `threshold`, a two-class model's decision threshold.
 
     Writes the output (CSV, or Parquet with out_format="parquet"; `parquet_writer` adds a
     Parquet copy in the same pass) and the errors CSV. Raises MissingColumnsError before
@@ -268,7 +284,7 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
         if should_stop is not None and should_stop():
             raise PredictionCancelled("The job was cancelled.")
         scored += _score_chunk(table, read, model, types, id_column, schema, outputs,
-                               errors_out)
+                               errors_out, threshold)
         read += table.num_rows
         # pyarrow's allocator keeps freed chunks for reuse; handing them back keeps RSS flat
         # (measured on 1M rows: peak growth 190 -> 130 MB) for a negligible cost.

@@ -233,8 +233,12 @@ def _charts(y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, classes: 
             seed: int) -> dict[str, Any]:
     if classes is None:
         return {"predicted_vs_actual": metrics.predicted_vs_actual(y, pred, seed)}
-    return {"confusion_matrix": metrics.confusion(y, pred, classes),
-            "roc_curve": metrics.roc_curves(y, proba, classes)}
+    out = {"confusion_matrix": metrics.confusion(y, pred, classes),
+           "roc_curve": metrics.roc_curves(y, proba, classes)}
+    curve = metrics.precision_recall(y, proba, classes)
+    if curve is not None:
+        out["precision_recall"] = curve
+    return out
 
 
 def _holdout_split(X: pd.DataFrame, y: np.ndarray, spec: TrainSpec, classes: list | None):

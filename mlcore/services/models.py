@@ -117,6 +117,31 @@ def model_version_promote(*, tenant: Tenant, version: ModelVersion) -> MLModel:
     return model
 
 
+THRESHOLD_MIN, THRESHOLD_MAX = 0.01, 0.99
+
+
+def model_version_threshold_set(*, tenant: Tenant, version: ModelVersion, threshold: float | None) -> ModelVersion:
+    """A two-class version's decision threshold (None: back to the more probable class). Online
+    predictions use it from the next request in every process; batch jobs submitted from now on."""
+    if len(version.classes or []) != 2:
+        raise ValidationError({"threshold": "Only a model that predicts one of two classes has a "
+                                            "decision threshold."})
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+                or not THRESHOLD_MIN <= threshold <= THRESHOLD_MAX:
+            raise ValidationError({"threshold": f"The threshold must be a number from {THRESHOLD_MIN} "
+                                                f"to {THRESHOLD_MAX}."})
+        threshold = round(float(threshold), 4)
+    previous = version.decision_threshold
+    version.decision_threshold = threshold
+    version.save(update_fields=["decision_threshold"])
+    serving.forget_model(tenant, version.model_id)
+    audit.record("model.threshold_set", tenant=tenant, object_type="model_version", object_id=version.id,
+                 details={"model": version.model_id, "version": version.version,
+                          "positive_class": version.classes[1], "from": previous, "to": threshold})
+    return version
+
+
 def model_version_delete(*, tenant: Tenant, version: ModelVersion) -> None:
     model = version.model
     if model.production_version_id == version.id:

@@ -84,7 +84,7 @@ def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, 
         member_limit=quotas.member_predicted_rows_limit(membership.limits),
         member_used=gate_result.member_month_predicted_rows)
     try:
-        result = serving.predictor(tenant, served_id).predict(rows)
+        result = serving.predictor(tenant, served_id).predict(rows, threshold=access.thresholds.get(served_id))
     except MissingColumnsError as exc:
         raise PredictionRefused(missing_columns_message(exc.columns), field="rows", missing=exc.columns)
     except BadValuesError as exc:
@@ -167,6 +167,8 @@ def prediction_job_start(*, tenant: Tenant, membership: MembershipInfo, user, da
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model": version.model_id,
               "model_name": version.model.name, "model_version": version.id, "version": version.version,
               "id_column": id_column or ""}
+    if version.decision_threshold is not None:  # fixed when submitted: the job scores as promised
+        params["decision_threshold"] = version.decision_threshold
     with transaction.atomic():
         job = jobs.job_submit(tenant=tenant, user=user, kind=Job.Kind.PREDICTION, params=params,
                               dataset=dataset, message="Waiting for a worker")

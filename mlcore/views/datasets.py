@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
 from tenants.limits import quotas
@@ -21,7 +21,14 @@ from tenants.web.pages import (
 
 from .. import storage
 from ..responses import download_response
-from ..selectors import EDIT, SHARE, dataset_list, get_dataset_for_user, object_grants
+from ..selectors import (
+    EDIT,
+    SHARE,
+    dataset_lineage,
+    dataset_list,
+    get_dataset_for_user,
+    object_grants,
+)
 from ..services import datasets as dataset_services
 from .listing import DatasetFilterForm, filtered_page
 from .sharing import share_page, unshare
@@ -124,7 +131,43 @@ def dataset_detail(request, dataset_id: int):
         "column_names": [c["name"] for c in profile["columns"]], "form": form,
         "actions": dataset.allowed_actions, "grants": object_grants(obj=dataset),
         "can_train": request.membership.can_write_data,
+        "lineage": dataset_lineage(membership=request.membership, user_id=request.user.pk, dataset=dataset),
     }, status=400 if request.method == "POST" else 200)
+
+
+def _shade(r) -> str:
+    """A correlation's cell class: its sign and strength in six steps."""
+    if r is None:
+        return "corr-none"
+    return f"corr-{'pos' if r >= 0 else 'neg'}-{round(abs(r) * 5)}"
+
+
+@require_GET
+@member_page(roles=DATA_ROLES)
+def dataset_relationships(request, dataset_id: int):
+    """Correlations between number columns; each against a chosen target."""
+    from ..services import relationships as relationship_services
+
+    dataset = _dataset(request, dataset_id)
+    target = request.GET.get("target") or None
+    try:
+        found = relationship_services.dataset_relationships(tenant=request.tenant, dataset=dataset, target=target)
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
+        return redirect("dataset_relationships", dataset_id=dataset.id)
+    numbers = found["numbers"]
+    matrix = [{"name": name, "cells": [{"r": r, "shade": _shade(r)} for r in row]}
+              for name, row in zip(numbers, found["correlations"], strict=False)]
+    target_chart = None
+    if found.get("target_correlations"):
+        target_chart = charts.bars([(c["column"], abs(c["r"] or 0.0)) for c in found["target_correlations"][:15]],
+                                   label=f"Strength of the correlation of each number column with {target}")
+    return render(request, "mlcore/datasets/relationships.html", {
+        "dataset": dataset, "found": found, "matrix": matrix, "target": target,
+        "targets": relationship_services.relationship_targets(tenant=request.tenant, dataset=dataset),
+        "target_chart": target_chart,
+        "target_rows": [{**c, "shade": _shade(c["r"])} for c in found.get("target_correlations", [])],
+    })
 
 
 @member_page(roles=DATA_ROLES)

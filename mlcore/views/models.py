@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES
@@ -24,6 +25,7 @@ from ..selectors import (
     model_list,
     model_versions_compared,
     object_grants,
+    version_lineage,
 )
 from ..services import models as model_services
 from ..services.datasets import dataset_profile
@@ -254,12 +256,44 @@ def _version_charts(version) -> dict:
     return out
 
 
+def _confusion_cells(confusion: dict | None) -> list[dict] | None:
+    """Each actual class's row with every cell's share of that row (0..1) and a colour step 0..5,
+    so the page can shade the matrix (by class: no inline styles under the CSP)."""
+    if not confusion:
+        return None
+    rows = []
+    for i, (label, counts) in enumerate(zip(confusion["labels"], confusion["matrix"], strict=False)):
+        total = sum(counts) or 1
+        rows.append({"label": label, "cells": [
+            {"n": n, "share": n / total, "step": round(5 * n / total), "diagonal": i == j}
+            for j, n in enumerate(counts)]})
+    return rows
+
+
+def _threshold_view(version) -> dict | None:
+    """The decision-threshold card of a two-class version trained with the precision-recall data."""
+    curve = version.charts.get("precision_recall")
+    if not curve:
+        return None
+    current = version.decision_threshold
+    applied = 0.5 if current is None else current
+    nearest = min(curve["thresholds"], key=lambda row: abs(row["threshold"] - applied))["threshold"]
+    return {
+        "curve": curve, "current": current, "nearest": nearest,
+        "suggested": current if current is not None else curve["best_f1_threshold"],
+        "chart": charts.line([(f"class {curve['class']}", list(zip(curve["recall"], curve["precision"],
+                                                                   strict=False)))],
+                             label=f"Precision-recall curve of {version}", x_label="recall",
+                             y_label="precision"),
+    }
+
+
 @member_page(roles=DATA_ROLES)
 def model_version(request, version_id: int):
     version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                          version_id=version_id)
     model = version.model
-    confusion = version.charts.get("confusion_matrix")
+    confusion = _confusion_cells(version.charts.get("confusion_matrix"))
     return render(request, "mlcore/models/version.html", {
         "version": version, "model": model, "actions": model.allowed_actions,
         "charts": _version_charts(version), "confusion": confusion,
@@ -267,6 +301,8 @@ def model_version(request, version_id: int):
         "metrics": sorted((k, v) for k, v in version.metrics.items() if isinstance(v, (int, float))),
         "metrics_std": version.evaluation.get("metrics_std") or {},
         "try_fields": try_fields(version),
+        "lineage": version_lineage(membership=request.membership, user_id=request.user.pk, version=version),
+        "threshold": _threshold_view(version),
     })
 
 
@@ -296,6 +332,31 @@ def model_version_promote(request, version_id: int):
         "rows": [r for r in _comparison_rows(model, [production, version]) if r["group"] == "made"] if production else [],
         "pair": [production, version], "main_metric": None,
     })
+
+
+@require_POST
+@member_page(roles=WRITER_ROLES)
+def model_version_threshold(request, version_id: int):
+    """Set (threshold=0.01..0.99) or clear (reset=1) a two-class version's decision threshold."""
+    version = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
+                                         version_id=version_id, need=EDIT)
+    threshold = None
+    if not request.POST.get("reset"):
+        try:
+            threshold = float(request.POST.get("threshold", ""))
+        except ValueError:
+            messages.error(request, "Enter the threshold as a number from 0.01 to 0.99.")
+            return redirect(f"{reverse('model_version', args=[version.id])}#threshold")
+    try:
+        model_services.model_version_threshold_set(tenant=request.tenant, version=version, threshold=threshold)
+    except PAGE_ERRORS as exc:
+        messages.error(request, page_error(exc)[0])
+    else:
+        positive = version.classes[1]
+        messages.success(request, f"Version {version.version} now predicts '{positive}' when its probability is "
+                                  f"at least {threshold:g}." if threshold is not None else
+                                  f"Version {version.version} now predicts the more probable class.")
+    return redirect(f"{reverse('model_version', args=[version.id])}#threshold")
 
 
 @require_POST

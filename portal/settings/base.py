@@ -282,6 +282,9 @@ PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
 # A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
 PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
+# Jobs that ran at least this long e-mail their owner when they succeed or fail (unless the
+# owner turned it off at /account/notifications/).
+PORTAL_JOB_NOTIFY_AFTER_SECONDS = env_int("PORTAL_JOB_NOTIFY_AFTER_SECONDS", 60)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

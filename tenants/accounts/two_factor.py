@@ -5,11 +5,16 @@ Sign-in with a confirmed device takes two steps: the password (tenants.views.acc
 then the code (tenants.views.accounts.login_two_factor); only then is the session logged in. An admin
 of a tenant that requires two factors and who has no device is logged in after the password but kept
 on the enrolment page by tenants.web.middleware.TwoFactorMiddleware until a device is confirmed.
+
+Turning it on also gives the user ten single-use recovery codes (shown once), any of which stands
+in for the app at the code step when the phone is lost; they can be replaced with a current code.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import secrets
 import time
 
 import qrcode
@@ -22,11 +27,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants.accounts import access
 from tenants.auditing import audit
-from tenants.models import Role, Tenant
+from tenants.limits import gate
+from tenants.models import RecoveryCode, Role, Tenant
 
 PENDING_KEY = "portal_2fa_pending"
 PENDING_SECONDS = 300
 DEVICE_NAME = "authenticator app"
+RECOVERY_CODES = 10
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
+RECOVERY_LENGTH = 16  # 16 characters of 31: about 79 random bits
 
 
 def confirmed_device(user) -> TOTPDevice | None:
@@ -56,20 +65,22 @@ def totp_device_start(*, user) -> TOTPDevice:
     return device
 
 
-def totp_device_confirm(*, request, device: TOTPDevice, code: str) -> bool:
-    """A correct code confirms the device and marks this session as verified by it."""
+def totp_device_confirm(*, request, device: TOTPDevice, code: str) -> list[str] | None:
+    """A correct code confirms the device, marks this session as verified by it and returns the
+    user's new recovery codes (to be shown once); a wrong one returns None."""
     if device.confirmed or not device.verify_token(code):
         audit.record("auth.2fa_enable", tenant=request.tenant, outcome="failed", object_type="user",
                      object_id=device.user_id, details={"reason": "wrong code"})
-        return False
+        return None
     with transaction.atomic():
         TOTPDevice.objects.filter(user_id=device.user_id).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        codes = _recovery_codes_replace(device.user_id)
         audit.record("auth.2fa_enable", tenant=request.tenant, object_type="user",
-                     object_id=device.user_id, details={})
+                     object_id=device.user_id, details={"recovery_codes": len(codes)})
     otp_login(request, device)
-    return True
+    return codes
 
 
 def totp_device_remove(*, request, user, code: str) -> None:
@@ -82,8 +93,63 @@ def totp_device_remove(*, request, user, code: str) -> None:
         raise ValidationError(f"{request.tenant.name} requires two-factor sign-in for admins.")
     if not device.verify_token(code):
         raise ValidationError("That code is not valid; try the current one.")
-    TOTPDevice.objects.filter(user_id=user.pk).delete()
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user_id=user.pk).delete()
+        RecoveryCode.objects.filter(user_id=user.pk).delete()
     audit.record("auth.2fa_disable", tenant=request.tenant, object_type="user", object_id=user.pk)
+
+
+# --- recovery codes -----------------------------------------------------------------------------
+def _recovery_digest(code: str) -> str:
+    return hashlib.sha256(recovery_code_normalise(code).encode()).hexdigest()
+
+
+def recovery_code_normalise(code: str) -> str:
+    """What the user typed, without the dashes, spaces and capitals the display adds."""
+    return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+def recovery_code_format(code: str) -> str:
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def looks_like_recovery_code(code: str) -> bool:
+    return len(recovery_code_normalise(code)) == RECOVERY_LENGTH
+
+
+def _recovery_codes_replace(user_id: int) -> list[str]:
+    codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
+             for _ in range(RECOVERY_CODES)]
+    RecoveryCode.objects.filter(user_id=user_id).delete()
+    RecoveryCode.objects.bulk_create(RecoveryCode(user_id=user_id, digest=_recovery_digest(c)) for c in codes)
+    return [recovery_code_format(c) for c in codes]
+
+
+def recovery_codes_left(user) -> int:
+    return RecoveryCode.objects.filter(user_id=user.pk).count()
+
+
+def recovery_codes_regenerate(*, request, user, code: str) -> list[str]:
+    """New codes for old (all old ones stop working); needs a current code from the app."""
+    device = confirmed_device(user)
+    if device is None:
+        raise ValidationError("Turn on two-factor sign-in first.")
+    if not device.verify_token(code):
+        raise ValidationError("That code is not valid; try the code your app shows now.")
+    with transaction.atomic():
+        codes = _recovery_codes_replace(user.pk)
+    audit.record("auth.2fa_recovery_codes", tenant=request.tenant, object_type="user",
+                 object_id=user.pk, details={"recovery_codes": len(codes)})
+    return codes
+
+
+def recovery_code_use(user, code: str) -> int | None:
+    """Spend one recovery code: the number left afterwards, or None if it is not one of the user's.
+
+    The DELETE is the check, so two sign-ins racing with one code cannot both pass.
+    """
+    deleted, _ = RecoveryCode.objects.filter(user_id=user.pk, digest=_recovery_digest(code)).delete()
+    return recovery_codes_left(user) if deleted else None
 
 
 def qr_svg(device: TOTPDevice) -> str:
@@ -131,6 +197,9 @@ def tenant_security_set(*, tenant: Tenant, require_admin_2fa: bool, actor) -> Te
     tenant.require_admin_2fa = require_admin_2fa
     tenant.save(update_fields=["require_admin_2fa"])
     access.forget_tenant_hosts()
+    # Other processes hold the tenant in their host cache: the epoch makes each re-read the policy
+    # on its next request (quotas.refresh_limits), so sessions already open are held to it at once.
+    gate.bump_tenant_epoch(tenant.id)
     audit.record("tenant.settings_change", tenant=tenant, object_type="tenant", object_id=tenant.id,
                  details={"require_admin_2fa": require_admin_2fa})
     return tenant

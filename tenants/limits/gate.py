@@ -34,6 +34,11 @@ def _prefix() -> str:
     return settings.CACHES["default"].get("KEY_PREFIX", "portal")
 
 
+def key_prefix() -> str:
+    """The installation's Redis key prefix, for other modules keeping short-lived keys there."""
+    return _prefix()
+
+
 def user_epoch_key(user_id: int) -> str:
     return f"{_prefix()}:ep:u:{user_id}"
 

@@ -29,17 +29,19 @@ def effective_limits(tenant: Tenant) -> dict[str, int]:
     return limits
 
 
-# tenant id -> (tenant epoch, plan, overrides, effective limits), read from the database under that
-# epoch. Plan and override changes bump the epoch (tenant_limits_set, plan_changed).
-_limits_cache: dict[int, tuple[int, object, dict, dict[str, int]]] = {}
+# tenant id -> (tenant epoch, plan, overrides, effective limits, require_admin_2fa), read from the
+# database under that epoch. Plan, override and policy changes bump the epoch (tenant_limits_set,
+# plan_changed, two_factor.tenant_security_set).
+_limits_cache: dict[int, tuple[int, object, dict, dict[str, int], bool]] = {}
 
 
-def _fresh_entry(tenant: Tenant, epoch: int) -> tuple[int, object, dict, dict[str, int]]:
+def _fresh_entry(tenant: Tenant, epoch: int) -> tuple[int, object, dict, dict[str, int], bool]:
     cached = _limits_cache.get(tenant.id)
     if cached is not None and cached[0] == epoch:
         return cached
     fresh = Tenant.objects.select_related("plan").get(pk=tenant.id)
-    cached = (epoch, fresh.plan, dict(fresh.limit_overrides or {}), effective_limits(fresh))
+    cached = (epoch, fresh.plan, dict(fresh.limit_overrides or {}), effective_limits(fresh),
+              fresh.require_admin_2fa)
     _limits_cache[tenant.id] = cached
     return cached
 
@@ -51,7 +53,8 @@ def limits_cached(tenant: Tenant, *, epoch: int) -> dict[str, int]:
 
 
 def refresh_limits(tenant: Tenant, *, epoch: int) -> None:
-    """Give a (possibly cached) tenant object the plan and overrides current at this epoch.
+    """Give a (possibly cached) tenant object the plan, overrides and two-factor policy current at
+    this epoch.
 
     The routing middleware caches host -> tenant for PORTAL_TENANT_CACHE_SECONDS; the access
     middleware calls this with the epoch the request's gate read, so every limit enforced from
@@ -60,9 +63,10 @@ def refresh_limits(tenant: Tenant, *, epoch: int) -> None:
     """
     if tenant.__dict__.get("_limits_epoch") == epoch:
         return
-    _, plan, overrides, _ = _fresh_entry(tenant, epoch)
+    _, plan, overrides, _, require_admin_2fa = _fresh_entry(tenant, epoch)
     tenant.plan = plan
     tenant.limit_overrides = dict(overrides)
+    tenant.require_admin_2fa = require_admin_2fa
     tenant._limits_epoch = epoch
 
 

@@ -29,6 +29,17 @@ def num(value):
 
 
 @register.filter
+def percent(share):
+    """A share from 0 to 1 as a percentage: 0.7321 -> 73.2%."""
+    if share is None or share == "":
+        return "—"
+    try:
+        return f"{float(share) * 100:.1f}%".replace(".0%", "%")
+    except (TypeError, ValueError):
+        return "—"
+
+
+@register.filter
 def percent_of(limit, percent):
     try:
         return int(int(limit) * int(percent) / 100)

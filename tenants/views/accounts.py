@@ -6,15 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tenants.accounts import access, two_factor
+from tenants.accounts import access, handoff, two_factor
+from tenants.accounts.hosts import tenant_url
 from tenants.auditing import audit
-from tenants.forms import LoginForm, TenantPasswordResetForm, TwoFactorCodeForm
+from tenants.forms import LoginForm, SignInCodeForm, TenantPasswordResetForm
 from tenants.web.pages import member_page
 
 
@@ -97,11 +98,22 @@ def login_two_factor(request):
     device = two_factor.confirmed_device(user)
     if device is None:
         return redirect("login")
-    form = TwoFactorCodeForm(request.POST or None)
+    form = SignInCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"]):
-            return _second_factor_passed(request, user, device, next_url)
-        form.add_error("code", "That code is not valid. Enter the code your app shows now.")
+        code = form.cleaned_data["code"]
+        if code.isdigit():
+            if device.verify_token(code):
+                return _second_factor_passed(request, user, device, next_url)
+            form.add_error("code", "That code is not valid. Enter the code your app shows now.")
+        else:
+            left = two_factor.recovery_code_use(user, code)
+            if left is not None:
+                messages.warning(request, f"You signed in with a recovery code; {left} "
+                                          f"{'is' if left == 1 else 'are'} left. Each works once: make "
+                                          "new ones under Two-factor sign-in if you are running out.")
+                return _second_factor_passed(request, user, device, next_url,
+                                             second_factor="recovery_code", codes_left=left)
+            form.add_error("code", "That recovery code is not valid or was used already.")
         audit.record("auth.login_failed", tenant=request.tenant, outcome="denied",
                      actor=audit.actor_for_user(user, auth_method="session"),
                      details={"email": user.email, "reason": "wrong second-factor code"})
@@ -109,20 +121,72 @@ def login_two_factor(request):
                   status=400 if request.method == "POST" else 200)
 
 
-def _second_factor_passed(request, user, device, next_url: str):
+def _second_factor_passed(request, user, device, next_url: str, *, second_factor: str = "totp",
+                          codes_left: int | None = None):
     from django_otp import login as otp_login
 
     membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
     if membership is None:
         return redirect("login")
+    details = {"second_factor": second_factor}
+    if codes_left is not None:
+        details["recovery_codes_left"] = codes_left
     if request.membership is None:
         two_factor.pending_clear(request)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         audit.record("auth.login", tenant=request.tenant,
                      actor=audit.actor_for_user(user, role=membership.role, auth_method="session"),
-                     details={"second_factor": "totp"})
+                     details=details)
+    elif codes_left is not None:  # a signed-in session passing its code step: still note the spend
+        audit.record("auth.2fa_recovery_code_used", tenant=request.tenant, object_type="user",
+                     object_id=user.pk, details=details)
+    # A recovery code stands in for the app: the session counts as verified by the user's device.
     otp_login(request, device)
     return HttpResponseRedirect(next_url)
+
+
+# --- switching workspace ------------------------------------------------------------------------
+@require_POST
+@member_page()
+def workspace_switch(request, slug: str):
+    """From the menu: open `slug`'s workspace signed in, without the password again
+    (tenants.accounts.handoff)."""
+    target = handoff.handoff_target(user=request.user, slug=slug)
+    if target is None or target.id == request.tenant.id:
+        raise Http404
+    ticket = handoff.handoff_issue(user=request.user, source=request.tenant, target=target,
+                                   second_factor_passed=two_factor.session_verified(request))
+    audit.record("auth.workspace_switch", tenant=request.tenant, object_type="tenant",
+                 object_id=target.slug, details={"to": target.slug})
+    return HttpResponseRedirect(tenant_url(target, f"{reverse('login_handoff')}?ticket={ticket}"))
+
+
+def login_handoff(request):
+    """The target end of a workspace switch: spend the ticket, open a session on this host."""
+    passed = handoff.handoff_redeem(ticket=request.GET.get("ticket", ""), tenant=request.tenant)
+    if passed is None:
+        messages.info(request, "That workspace link has expired or was used already: sign in here.")
+        return redirect("login")
+    user = passed.user
+    if request.membership is not None and request.user.pk == user.pk:
+        return redirect("home")  # already signed in here
+    if request.user.is_authenticated:
+        logout(request)  # someone else's session on this host: never mix two people
+    device = two_factor.confirmed_device(user)
+    if device is not None and not passed.second_factor_passed:
+        two_factor.pending_begin(request, user, reverse("home"))
+        return redirect("login_two_factor")
+    membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if device is not None:
+        from django_otp import login as otp_login
+
+        otp_login(request, device)  # the second factor was given on the source host
+    audit.record("auth.login", tenant=request.tenant,
+                 actor=audit.actor_for_user(user, role=membership.role, auth_method="session"),
+                 details={"via": "workspace switch", "from": passed.source_slug,
+                          **({"second_factor": "carried"} if device is not None else {})})
+    return redirect("home")
 
 
 @require_POST
