@@ -45,3 +45,17 @@ def job_notify(schema_name: str, job_id: int) -> bool:
     if tenant is None:
         return False
     return notifications.job_notify(tenant=tenant, job_id=job_id)
+
+
+@shared_task(name="mlcore.reap_upload_leases", ignore_result=True)
+def reap_upload_leases() -> int:
+    from .services import usage
+
+    return len(usage.reap_upload_leases())
+
+
+@shared_task(name="mlcore.reconcile_usage", ignore_result=True)
+def reconcile_usage() -> int:
+    from .services import usage
+
+    return len(usage.usage_reconcile())

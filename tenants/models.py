@@ -501,3 +501,31 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of user {self.user_id}"
+
+
+class UploadLease(models.Model):
+    """What one upload in progress holds of its tenant's quotas: reserved bytes and a dataset
+    slot, counted in TenantUsage. The process serving the upload (`owner`) pushes `expires_at`
+    forward while it lives; a lease past it belongs to a dead process and is reaped
+    (tenants/limits/leases.py), its reservation given back and its files deleted."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="upload_leases")
+    storage_bytes = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    dataset_slot = models.BooleanField(default=False)
+    # The upload's object in the tenant's storage (its .part file while it streams in).
+    object_id = models.UUIDField()
+    owner = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner"], name="upload_lease_owner"),
+            models.Index(fields=["expires_at"], name="upload_lease_expires"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(storage_bytes__gte=0), name="upload_lease_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload lease {self.object_id} of {self.tenant_id} ({self.owner})"

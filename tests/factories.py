@@ -141,9 +141,17 @@ def _wipe_extra_public_tables() -> None:
     from axes.models import AccessAttempt
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from tenants.models import AuditExport, AuditVerification, JobTicket, RecoveryCode, Tenant
+    from tenants.models import (
+        AuditExport,
+        AuditVerification,
+        JobTicket,
+        RecoveryCode,
+        Tenant,
+        UploadLease,
+    )
 
     JobTicket.objects.all().delete()
+    UploadLease.objects.all().delete()
     TOTPDevice.objects.all().delete()
     RecoveryCode.objects.all().delete()
     AccessAttempt.objects.all().delete()

@@ -98,3 +98,63 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class WebServer:
+    """gunicorn with sync workers on the test database, as production serves the site (workers
+    forked warm: tests/gunicorn_warm.py)."""
+
+    def __init__(self, name: str = "web", workers: int = 2, timeout: int = 10, **env):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.port = free_port()
+        self.log_path = ARTIFACTS / f"{name}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(workers), "--timeout", str(timeout), "--graceful-timeout", "5",
+             "--config", str(Path(__file__).with_name("gunicorn_warm.py"))],
+            env=process_env(**env), cwd=settings.BASE_DIR, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready(workers)
+
+    def _wait_ready(self, workers: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            if self.log_path.read_text().count("Booting worker") >= workers:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not ready after {timeout}s; see {self.log_path}")
+
+    def workers(self) -> list:
+        import psutil
+
+        return psutil.Process(self.proc.pid).children()
+
+    def worker_serving(self, client_port: int) -> int | None:
+        """The pid of the worker holding the connection from this client port (a /proc scan)."""
+        import psutil
+
+        for worker in self.workers():
+            try:
+                for conn in worker.net_connections(kind="tcp"):
+                    if conn.raddr and conn.raddr.port == client_port and conn.laddr.port == self.port:
+                        return worker.pid
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

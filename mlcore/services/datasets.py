@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from tenants.accounts.access import MembershipInfo
 from tenants.auditing import audit
 from tenants.errors import Conflict, ServiceError
-from tenants.limits import quotas
-from tenants.models import Tenant
+from tenants.limits import leases, quotas
+from tenants.models import Tenant, UploadLease
 
 from .. import storage
 from ..models import Dataset
@@ -59,28 +59,33 @@ class UploadNotAccepted(ServiceError):
 
 
 class UploadBudget:
-    """What one upload holds of the tenant's quotas: a dataset slot and reserved bytes.
+    """What one upload holds of the tenant's quotas: a dataset slot and reserved bytes, on a lease
+    (tenants.limits.leases) that this process renews while it lives, so the reservation of an
+    upload whose process dies is given back and its files (named by `object_id`) deleted.
 
     Its on_progress hook runs inside the upload handler: first with 0 before any byte is stored
-    (role and dataset-count checks), then as plaintext bytes arrive (size and storage checks).
-    It refuses with ServiceErrors (QuotaExceeded for quotas), which stop the upload.
+    (role and dataset-count checks, the lease opened), then as plaintext bytes arrive (size and
+    storage checks). It refuses with ServiceErrors (QuotaExceeded for quotas), which stop the upload.
     """
 
-    def __init__(self, tenant: Tenant, membership: MembershipInfo | None):
+    def __init__(self, tenant: Tenant, membership: MembershipInfo | None, *, object_id=None):
         self.tenant = tenant
         self.membership = membership
-        self.reserved = 0
-        self.counted = False
+        self.object_id = str(object_id or uuid.uuid4())
+        self.lease: UploadLease | None = None
         self.kept = False
         self.max_bytes = settings.PORTAL_MAX_UPLOAD_BYTES
 
+    @property
+    def reserved(self) -> int:
+        return self.lease.storage_bytes if self.lease is not None else 0
+
     def begin(self) -> None:
-        if self.counted:
+        if self.lease is not None:
             return
         if self.membership is None or not self.membership.can_write_data:
             raise UploadNotAccepted("Your role does not allow uploading datasets.", status=403)
-        quotas.count_reserve(self.tenant, "datasets")
-        self.counted = True
+        self.lease = leases.lease_open(tenant=self.tenant, object_id=self.object_id)
 
     def on_progress(self, total_bytes: int) -> None:
         """Called by the upload handler as plaintext bytes arrive; raises to stop the upload."""
@@ -93,31 +98,26 @@ class UploadBudget:
                 field="file", status=413)
         if total_bytes <= self.reserved:
             return
-        need = total_bytes - self.reserved
         try:
-            quotas.storage_reserve(self.tenant, need + RESERVE_STEP)
-            self.reserved += need + RESERVE_STEP
+            leases.lease_resize(self.lease, total_bytes + RESERVE_STEP)
         except quotas.QuotaExceeded:
-            quotas.storage_reserve(self.tenant, need)  # the last bytes may still fit without the step
-            self.reserved += need
+            leases.lease_resize(self.lease, total_bytes)  # the last bytes may still fit without the step
 
     def settle(self, final_bytes: int) -> None:
         """Keep exactly what was stored."""
-        if self.reserved > final_bytes:
-            quotas.storage_release(self.tenant, self.reserved - final_bytes)
-        elif final_bytes > self.reserved:
-            quotas.storage_reserve(self.tenant, final_bytes - self.reserved)
-        self.reserved = final_bytes
+        leases.lease_resize(self.lease, final_bytes)
+
+    def keep(self) -> None:
+        """Inside the transaction that saves the dataset: the reservation becomes its usage. Set
+        `kept` once that transaction has committed."""
+        leases.lease_settle(self.lease)
 
     def release_all(self) -> None:
         """Undo every reservation of an upload that did not become a dataset."""
-        if self.kept:
+        if self.kept or self.lease is None:
             return
-        quotas.storage_release(self.tenant, self.reserved)
-        self.reserved = 0
-        if self.counted:
-            quotas.count_release(self.tenant, "datasets")
-            self.counted = False
+        leases.lease_release(self.lease)
+        self.lease = None
 
 
 def _refused_by_storage(refusal: storage.UploadRefused) -> ServiceError:
@@ -150,7 +150,8 @@ class UploadSession:
         if self.request.method == "POST":
             storage.install_encrypting_upload(
                 self.request, kind=DATASETS, field="file", tenant=self.budget.tenant,
-                on_progress=self.budget.on_progress, on_refused=_refused_by_storage, delete_unless_kept=True)
+                object_id=self.budget.object_id, on_progress=self.budget.on_progress,
+                on_refused=_refused_by_storage, delete_unless_kept=True)
         return self
 
     def close(self) -> None:
@@ -235,8 +236,9 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
                          details={"name": dataset.name, "rows": dataset.rows,
                                   "columns": dataset.column_count, "size_bytes": dataset.size_bytes,
                                   "format": dataset.format, "sha256": dataset.sha256})
-        upload.keep()
+            budget.keep()
         budget.kept = True
+        upload.keep()
         return dataset
     except (ServiceError, ValidationError, IntegrityError) as exc:
         _discard(tenant, upload, budget)
@@ -372,9 +374,9 @@ def dataset_open_for_download(*, tenant: Tenant, dataset: Dataset):
 class _ServerFile:
     """A file the platform itself stores (demo data, scripts): what the upload handler would give."""
 
-    def __init__(self, tenant: Tenant, name: str, content: bytes):
+    def __init__(self, tenant: Tenant, name: str, content: bytes, object_id: str):
         self.name = name
-        self.object_id = str(uuid.uuid4())
+        self.object_id = object_id
         self.tenant = tenant
         with storage.EncryptedWriter(tenant, DATASETS, self.object_id) as writer:
             writer.write(content)
@@ -393,6 +395,6 @@ def dataset_create_from_bytes(*, tenant: Tenant, membership: MembershipInfo, use
     budget = UploadBudget(tenant, membership)
     budget.on_progress(0)
     budget.on_progress(len(content))
-    upload = _ServerFile(tenant, filename, content)
+    upload = _ServerFile(tenant, filename, content, budget.object_id)
     return dataset_create(tenant=tenant, user=user, upload=upload, budget=budget, name=name,
                           description=description)

@@ -18,6 +18,7 @@ from .objects import (
     StorageKeyError,
     StoredObject,
     delete_object,
+    delete_partial_files,
     iter_objects,
     object_path,
     open_object,
@@ -36,6 +37,6 @@ __all__ = [
     "CHUNK_SIZE", "DATASETS", "MODELS", "PREDICTIONS", "PROFILES", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
     "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
     "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
-    "count_by_key_version", "delete_object", "install_encrypting_upload", "iter_objects",
+    "count_by_key_version", "delete_object", "delete_partial_files", "install_encrypting_upload", "iter_objects",
     "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "sweep_partial_files", "verify_object",
 ]

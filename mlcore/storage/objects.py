@@ -601,6 +601,16 @@ def _header_version(path: Path) -> int | None:
     return version if magic == MAGIC and fmt == FORMAT_VERSION else None
 
 
+def delete_partial_files(tenant, kind: str, object_id) -> int:
+    """Delete the .part files of one object a dead writer left behind; returns how many."""
+    folder = object_path(tenant, kind, object_id).parent
+    removed = 0
+    for part in folder.glob(f"{clean_object_id(object_id)}.*.part"):
+        part.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def sweep_partial_files(*, older_than_seconds: int = 3600) -> int:
     """Delete .part files a killed process left behind (ciphertext only, but they fill the disk).
 

@@ -268,6 +268,10 @@ CELERY_BEAT_SCHEDULE = {
     "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
     # Jobs whose worker vanished are retried or failed within a minute.
     "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
+    # Uploads whose web process died (no lease renewal): reservations given back, files deleted.
+    "uploads-reap-leases": {"task": "mlcore.reap_upload_leases", "schedule": 15.0},
+    # Every tenant's storage and counts recomputed from its rows (+ live uploads); drift corrected.
+    "usage-reconcile": {"task": "mlcore.reconcile_usage", "schedule": 300.0},
     # Encrypted .part files of writers that were killed mid-write.
     "storage-sweep-partial": {"task": "mlcore.sweep_partial_files", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
@@ -343,6 +347,9 @@ PORTAL_STORAGE_DIR = Path(env_str("PORTAL_STORAGE_DIR", str(VAR_DIR / "storage")
 PORTAL_AUDIT_WITNESS_DIR = env_str("PORTAL_AUDIT_WITNESS_DIR", "")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temporary file
 PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# An upload's quota reservation lives this long unless its web process renews it (every third of
+# it); the reservation of a process that died is given back at most this + 15 s later.
+PORTAL_UPLOAD_LEASE_SECONDS = env_int("PORTAL_UPLOAD_LEASE_SECONDS", 30)
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
 # newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
 # has not re-wrapped yet. Data under a lost master key is gone: back them up (README).
