@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test test-fast test-slow install chromium audit lint bench stop clean
+.PHONY: run test test-fast test-slow install chromium axe audit lint bench stop clean
 
 install: $(VENV)/.installed
 
@@ -25,14 +25,27 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: install chromium
+# axe-core (pinned in tests/browser/package-lock.json) is injected into every page the browser
+# tests visit; `npm ci` installs exactly the locked version, checked against its integrity hash.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Node.js and npm for the browser tests' axe-core (apt-get install npm)…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq npm >/dev/null; fi; }
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: install chromium axe
 	$(BIN)/python -m portal.launcher test $(ARGS)
 
 # Parallel-safe tests only, on two pytest-xdist workers.
 test-fast: install
 	$(BIN)/python -m portal.launcher test -n 2 -m "not slow and not browser" $(ARGS)
 
-test-slow: install chromium
+test-slow: install chromium axe
 	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)
 
 # Security checks: bandit (no high-severity finding), `check --deploy` under the production

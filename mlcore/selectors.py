@@ -160,8 +160,22 @@ def object_grants(*, obj) -> list[dict]:
 
 
 # --- datasets and models: the named access functions -------------------------------------------
-def dataset_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[Dataset]:
-    return _shared_list(DATASET_SHARING, membership=membership, user_id=user_id)
+def _narrowed(rows: QuerySet, *, user_id: int, search: str = "", owner: str = "") -> QuerySet:
+    """The list filters shared by datasets and models, applied only on top of what the member may
+    see, so a filter can narrow the list but never widen it: `search` in the name or description,
+    `owner` "me" or "others"."""
+    if search:
+        rows = rows.filter(Q(name__icontains=search) | Q(description__icontains=search))
+    if owner == "me":
+        rows = rows.filter(owner_id=user_id)
+    elif owner == "others":
+        rows = rows.exclude(owner_id=user_id)
+    return rows
+
+
+def dataset_list(*, membership: MembershipInfo, user_id: int, search: str = "", owner: str = "") -> QuerySet[Dataset]:
+    rows = _shared_list(DATASET_SHARING, membership=membership, user_id=user_id)
+    return _narrowed(rows, user_id=user_id, search=search, owner=owner)
 
 
 def get_dataset_for_user(*, membership: MembershipInfo, user_id: int, dataset_id, need: str = VIEW) -> Dataset:
@@ -169,9 +183,17 @@ def get_dataset_for_user(*, membership: MembershipInfo, user_id: int, dataset_id
                          need=need)
 
 
-def model_list(*, membership: MembershipInfo, user_id: int, need: str = VIEW) -> QuerySet[MLModel]:
-    """The models the member may view, or (need=USE) use for predictions."""
-    return _shared_list(MODEL_SHARING, membership=membership, user_id=user_id, need=need)
+def model_list(*, membership: MembershipInfo, user_id: int, need: str = VIEW, search: str = "",
+               owner: str = "", task: str = "", in_production: str = "") -> QuerySet[MLModel]:
+    """The models the member may view, or (need=USE) use for predictions; narrowed by the list
+    filters (`task` classification/regression, `in_production` "yes"/"no")."""
+    rows = _shared_list(MODEL_SHARING, membership=membership, user_id=user_id, need=need)
+    rows = _narrowed(rows, user_id=user_id, search=search, owner=owner)
+    if task:
+        rows = rows.filter(task=task)
+    if in_production:
+        rows = rows.filter(production_version__isnull=in_production != "yes")
+    return rows
 
 
 def default_scoring_version_id(*, models: list[MLModel], user_id: int) -> int | None:
@@ -217,13 +239,21 @@ def model_versions_compared(*, model: MLModel, version_ids) -> list[ModelVersion
 
 
 # --- jobs --------------------------------------------------------------------------------------
-def job_list(*, membership: MembershipInfo, user_id: int) -> QuerySet[Job]:
-    """Admins see every job; members their own. Viewers run no jobs (403)."""
+def job_list(*, membership: MembershipInfo, user_id: int, status: str = "", kind: str = "",
+             who: str = "") -> QuerySet[Job]:
+    """Admins see every job; members their own. Viewers run no jobs (403). The filters narrow that:
+    `status`, `kind`, and `who` (part of the starter's e-mail address)."""
     require_role(membership, WRITER_ROLES)
     rows = Job.objects.select_related("created_by", "dataset")
-    if membership.role == Role.ADMIN:
-        return rows
-    return rows.filter(created_by_id=user_id)
+    if membership.role != Role.ADMIN:
+        rows = rows.filter(created_by_id=user_id)
+    if status:
+        rows = rows.filter(status=status)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if who:
+        rows = rows.filter(created_by__email__icontains=who)
+    return rows
 
 
 def get_job_for_user(*, membership: MembershipInfo, user_id: int, job_id) -> Job:

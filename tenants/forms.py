@@ -150,19 +150,16 @@ class NotificationSettingsForm(forms.Form):
 class AuditFilterForm(forms.Form):
     """Filters of the audit page and of GET /api/v1/audit-events/ (and its export)."""
 
+    # Visible labels, no placeholders: a placeholder vanishes as soon as one types.
     since = forms.DateTimeField(label="From (UTC)", required=False, widget=forms.DateTimeInput(
-        attrs={"type": "datetime-local", "title": "from (UTC)"}))
+        attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(label="Until (UTC)", required=False, widget=forms.DateTimeInput(
-        attrs={"type": "datetime-local", "title": "until (UTC)"}))
-    actor = forms.CharField(label="Actor (e-mail or id)", max_length=254, required=False,
-                            widget=forms.TextInput(attrs={"placeholder": "actor e-mail or id"}))
+        attrs={"type": "datetime-local"}))
+    actor = forms.CharField(label="Actor (e-mail or id)", max_length=254, required=False)
     action = forms.CharField(label="Action", max_length=50, required=False,
-                             help_text="e.g. auth.login, or auth.* for a family",
-                             widget=forms.TextInput(attrs={"placeholder": "action, e.g. auth.*"}))
-    object_type = forms.CharField(label="Object type", max_length=40, required=False,
-                                  widget=forms.TextInput(attrs={"placeholder": "object type"}))
-    object_id = forms.CharField(label="Object id", max_length=64, required=False,
-                                widget=forms.TextInput(attrs={"placeholder": "object id"}))
+                             help_text="e.g. auth.login, or auth.* for a family")
+    object_type = forms.CharField(label="Object type", max_length=40, required=False)
+    object_id = forms.CharField(label="Object id", max_length=64, required=False)
     outcome = forms.ChoiceField(label="Outcome", required=False,
                                 choices=[("", "any"), ("allowed", "allowed"), ("denied", "denied"),
                                          ("failed", "failed")])

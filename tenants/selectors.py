@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django_tenants.utils import get_public_schema_name
 
 from tenants.accounts.access import MembershipInfo
 from tenants.models import (
     ApiToken,
+    AuditChainHead,
     AuditEvent,
     AuditExport,
     AuditVerification,
@@ -140,3 +144,34 @@ def audit_verification_latest_per_chain() -> list[AuditVerification]:
     """The newest result of every chain, for the operator page."""
     rows = AuditVerification.objects.order_by("tenant_id", "-started_at").distinct("tenant_id")
     return sorted(rows, key=lambda r: (r.tenant_slug != "", r.tenant_slug))
+
+
+@dataclass(frozen=True)
+class AuditChainRow:
+    """One chain on the operator page: its head now and its last verification, if any ran."""
+
+    tenant_id: int | None  # None: the platform's own chain
+    slug: str
+    name: str
+    head_seq: int  # 0: nothing written yet
+    verification: AuditVerification | None
+
+    @property
+    def unverified_entries(self) -> int:
+        """Entries appended since the last verification (all of them when none ran)."""
+        return self.head_seq - (self.verification.last_seq if self.verification else 0)
+
+
+def audit_chain_overview() -> list[AuditChainRow]:
+    """Every chain, verified or not: the platform's, every tenant's, and those of deleted tenants
+    whose trail is kept. Three queries, whatever the number of tenants."""
+    heads = dict(AuditChainHead.objects.values_list("tenant_id", "last_seq"))
+    latest = {v.tenant_id: v for v in audit_verification_latest_per_chain()}
+    tenants = Tenant.objects.exclude(schema_name=get_public_schema_name()).order_by("slug")
+    rows = [AuditChainRow(None, "", "Platform", heads.get(None, 0), latest.get(None))]
+    rows += [AuditChainRow(t.id, t.slug, t.name, heads.get(t.id, 0), latest.get(t.id)) for t in tenants]
+    known = {row.tenant_id for row in rows}
+    for tenant_id in sorted((set(heads) | set(latest)) - known):
+        slug = latest[tenant_id].tenant_slug if tenant_id in latest else ""
+        rows.append(AuditChainRow(tenant_id, slug, "deleted tenant", heads.get(tenant_id, 0), latest.get(tenant_id)))
+    return rows

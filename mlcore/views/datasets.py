@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -31,6 +30,7 @@ from ..selectors import (
     object_grants,
 )
 from ..services import datasets as dataset_services
+from .listing import DatasetFilterForm, filtered_page
 from .sharing import share_page, unshare
 
 # --- datasets ----------------------------------------------------------------------------------
@@ -49,12 +49,12 @@ def _dataset(request, dataset_id, need="view"):
 
 @member_page(roles=DATA_ROLES)
 def datasets(request):
-    rows = dataset_list(membership=request.membership, user_id=request.user.pk)
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    context, status = filtered_page(request, DatasetFilterForm, lambda **filters: dataset_list(
+        membership=request.membership, user_id=request.user.pk, **filters))
     return render(request, "mlcore/datasets/list.html", {
-        "page": page, "can_upload": request.membership.can_write_data,
+        **context, "can_upload": request.membership.can_write_data,
         "usage": quotas.usage_summary(tenant=request.tenant),
-    })
+    }, status=status)
 
 
 @csrf_exempt

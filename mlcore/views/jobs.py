@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,6 +14,7 @@ from .. import jobs
 from ..models import ModelVersion
 from ..selectors import get_job_for_user, job_list
 from ..services.jobs import job_timing, wait_reason
+from .listing import JobFilterForm, filtered_page
 
 
 def _job(request, job_id):
@@ -23,9 +23,9 @@ def _job(request, job_id):
 
 @member_page(roles=WRITER_ROLES)
 def jobs_page(request):
-    rows = job_list(membership=request.membership, user_id=request.user.pk)
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
-    return render(request, "mlcore/jobs/list.html", {"page": page})
+    context, status = filtered_page(request, JobFilterForm, lambda **filters: job_list(
+        membership=request.membership, user_id=request.user.pk, **filters))
+    return render(request, "mlcore/jobs/list.html", context, status=status)
 
 
 def _status_context(request, job) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,6 +29,7 @@ from ..selectors import (
 )
 from ..services import models as model_services
 from ..services.datasets import dataset_profile
+from .listing import ModelFilterForm, filtered_page
 from .predictions import try_fields
 from .sharing import share_page, unshare
 
@@ -160,10 +160,10 @@ def train(request):
 # --- registry ----------------------------------------------------------------------------------
 @member_page(roles=DATA_ROLES)
 def models_page(request):
-    rows = model_list(membership=request.membership, user_id=request.user.pk).prefetch_related("versions")
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
-    return render(request, "mlcore/models/list.html", {"page": page,
-                                                       "can_train": request.membership.can_write_data})
+    context, status = filtered_page(request, ModelFilterForm, lambda **filters: model_list(
+        membership=request.membership, user_id=request.user.pk, **filters).prefetch_related("versions"))
+    return render(request, "mlcore/models/list.html", {
+        **context, "can_train": request.membership.can_write_data}, status=status)
 
 
 @member_page(roles=DATA_ROLES)

@@ -334,3 +334,68 @@
   showCopyButtons(document);
   document.addEventListener("htmx:load", function (event) { showCopyButtons(event.target); });
 })();
+
+/*
+ * ---------- navigation: the menu button at narrow widths ----------------------------------
+ * At phone widths the main navigation collapses behind a "Menu" button (CSS decides when the
+ * button shows; this only unhides it and toggles). Escape closes the menu and returns focus to
+ * the button. Without JS the button stays hidden and the items wrap onto several rows.
+ */
+(function () {
+  "use strict";
+
+  var toggle = document.querySelector("button.nav-toggle");
+  var nav = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (!nav) return;
+
+  function setOpen(open) {
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    nav.classList.toggle("open", open);
+  }
+
+  document.documentElement.classList.add("has-nav-toggle");
+  toggle.hidden = false;
+  toggle.addEventListener("click", function () {
+    setOpen(toggle.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !nav.classList.contains("open")) return;
+    setOpen(false);
+    toggle.focus();
+  });
+})();
+
+/*
+ * ---------- tables that scroll sideways: reachable by keyboard ----------------------------
+ * A .table-wrap that overflows (wide tables at phone widths) becomes a focusable, named region,
+ * so keyboard users can scroll it with the arrow keys (WCAG 2.1.1; axe-core's
+ * scrollable-region-focusable). Checked again on resize and on content swapped in by htmx.
+ */
+(function () {
+  "use strict";
+
+  function markScrollable(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        var table = wrap.querySelector("table");
+        var caption = table && (table.getAttribute("aria-label") || (table.caption && table.caption.textContent));
+        var heading = wrap.closest("section") && wrap.closest("section").querySelector("h1, h2");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (caption || (heading && heading.textContent) || "Table").trim() + " (scrolls sideways)");
+      } else if (wrap.getAttribute("role") === "region") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  var pending = null;
+  markScrollable(document);
+  window.addEventListener("resize", function () {
+    clearTimeout(pending);
+    pending = setTimeout(function () { markScrollable(document); }, 150);
+  });
+  document.addEventListener("htmx:load", function (event) { markScrollable(event.target); });
+})();

@@ -11,10 +11,10 @@ from tenants.accounts.access import AUDIT_ROLES
 from tenants.auditing import audit
 from tenants.forms import AuditFilterForm
 from tenants.selectors import (
+    audit_chain_overview,
     audit_event_list,
     audit_export_recent,
     audit_verification_last,
-    audit_verification_latest_per_chain,
 )
 from tenants.web.pages import member_page
 
@@ -62,7 +62,7 @@ def audit_verify(request):
 
 @staff_member_required
 def ops_audit(request):
-    """The last verification of every chain; "verify now" runs it again."""
+    """Every chain with its head and last verification (if any ran); "verify now" runs them all."""
     from tenants.auditing.audit_chain import chains_verify
 
     if request.method == "POST":
@@ -73,10 +73,10 @@ def ops_audit(request):
         else:
             messages.success(request, f"All {len(results)} audit chains are intact.")
         return redirect("ops_audit")
-    rows = audit_verification_latest_per_chain()
+    rows = audit_chain_overview()
     from django.contrib import admin
 
     return render(request, "public/ops_audit.html", {
         **admin.site.each_context(request), "title": "Audit chains",
-        "rows": rows, "broken": [r for r in rows if not r.ok],
+        "rows": rows, "broken": [r for r in rows if r.verification and not r.verification.ok],
     })

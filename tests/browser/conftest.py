@@ -6,6 +6,7 @@ people. Screenshots are kept under test-artifacts/ as test artefacts.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from tests import factories
 from tests.servers import database_url, free_port
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+# axe-core, installed by `make axe` (npm ci --prefix tests/browser) at the version package-lock.json pins.
+AXE_JS = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 # Playwright's sync API keeps an event loop in this thread; our ORM calls in tests are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -69,6 +72,9 @@ def server(django_db_setup, django_db_blocker):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not AXE_JS.exists():
+        raise RuntimeError("axe-core is not installed: `make axe` (npm ci --prefix tests/browser)")
+
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         raise RuntimeError("Chromium is not installed: `make chromium` (apt-get install chromium)")
@@ -82,12 +88,27 @@ def browser():
         instance.close()
 
 
+def _context(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(15_000)
+    # An init script, not page.add_script_tag: the pages' Content-Security-Policy refuses inline
+    # scripts (rightly), while init scripts are added by the browser itself before the page's own.
+    context.add_init_script(path=AXE_JS)
+    return context
+
+
 @pytest.fixture
 def page(browser, committed):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
+    context = _context(browser, 1280, 860)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser, committed):
+    """A phone-sized viewport (390 x 844, as an iPhone 12-15)."""
+    context = _context(browser, 390, 844)
+    yield context.new_page()
     context.close()
 
 
@@ -96,6 +117,30 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+SETTLED = """() => !document.querySelector('.htmx-request, .htmx-added, .htmx-settling, .htmx-swapping')
+    && document.getAnimations().every(a => !(a instanceof CSSTransition) || a.playState !== 'running')"""
+
+
+def assert_accessible(page, name: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation (WCAG 2.x A/AA rules and
+    axe's best practices). The full report of a failing page is kept as test-artifacts/axe-<name>.json."""
+    # Content htmx has just swapped in fades in (.htmx-added, CSS transitions): axe would measure
+    # the contrast of a half-transparent frame. Wait (bounded) until the page has settled.
+    page.wait_for_function(SETTLED, timeout=5_000)
+    violations = page.evaluate("""async () => {
+        const result = await axe.run(document, {resultTypes: ["violations"]});
+        return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))}));
+    }""")
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    if serious:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(serious, indent=2))
+    assert not serious, f"{name}: " + "; ".join(
+        f"{v['impact']} {v['id']} ({v['help']}) at " + ", ".join(n["target"] for n in v["nodes"][:4])
+        for v in serious)
 
 
 def sign_in(page, server, slug: str, email: str, password: str = factories.PASSWORD) -> None:

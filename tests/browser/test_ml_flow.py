@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import assert_accessible, screenshot, sign_in
 from tests.mlcore.conftest import churn_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,6 +30,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     page.evaluate(WATCH_PROGRESS)
     page.set_input_files("#id_file", str(data))
     page.fill("#id_name", "Churn")
+    assert_accessible(page, "upload-form")
     screenshot(page, "upload-form")
     page.get_by_role("button", name="Upload").click()
     page.wait_for_url(re.compile(r".*/datasets/\d+/$"), timeout=60_000)
@@ -40,6 +41,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert "Uploaded Churn: 150,000 rows, 5 columns." in page.locator(".messages").inner_text()
     assert page.get_by_test_id("profile-row").count() == 5
     assert page.locator(".chart svg").count() >= 5
+    assert_accessible(page, "dataset-profile")
     screenshot(page, "dataset-profile")
 
     page.get_by_test_id("train-from-dataset").click()  # the form opens on this dataset
@@ -57,6 +59,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     assert page.evaluate(ticked) == 4
     page.select_option("#id_algorithm", "hist_gradient_boosting")
     page.wait_for_selector("#id_param_learning_rate")
+    assert_accessible(page, "train-form")
     screenshot(page, "train-form")
     page.get_by_test_id("start-training").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
@@ -70,6 +73,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
         if state in ("succeeded", "failed", "cancelled"):
             break
         time.sleep(0.3)
+    assert_accessible(page, "job-done")
     screenshot(page, "job-done")
     assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
     assert progress[-1] == 100
@@ -82,6 +86,7 @@ def test_bob_uploads_trains_and_opens_the_model(page, server, worker, tmp_path):
     page.wait_for_url(re.compile(r".*/model-versions/\d+/$"))
     for chart in ("roc-chart", "importance-chart", "confusion-matrix", "model-card"):
         assert page.get_by_test_id(chart).is_visible()
+    assert_accessible(page, "model-version")
     screenshot(page, "model-version")
 
 
@@ -102,6 +107,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
     page.goto(server("acme", "/predict/"))
     page.select_option("#id_model_version", label="Churn v1 (production)")
     page.select_option("#id_dataset", label="Customers (200,000 rows)")
+    assert_accessible(page, "predict-form")
     screenshot(page, "predict-form")
     page.get_by_test_id("start-prediction").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
@@ -116,6 +122,7 @@ def test_bob_scores_a_dataset_watches_the_job_and_downloads_the_result(page, ser
     assert state == "succeeded", page.get_by_test_id("job-status").inner_text()
     assert progress == sorted(progress) and progress[-1] == 100
     assert "200,000 rows scored" in page.get_by_test_id("prediction-result").inner_text()
+    assert_accessible(page, "prediction-done")
     screenshot(page, "prediction-done")
     with page.expect_download() as download:
         page.get_by_test_id("download-csv").click()
@@ -143,6 +150,7 @@ def test_bob_sees_a_refused_file_in_place_then_the_job_pages_message_and_tries_a
     error.wait_for()
     assert "missing a column the model needs: 'monthly'" in error.inner_text()
     assert page.url == server("acme", "/predict/")
+    assert_accessible(page, "predict-upload-refused")
     screenshot(page, "predict-upload-refused")
     assert [d["name"] for d in bob_api.get("/api/v1/datasets/").json()["results"]] == ["churn"]
 
@@ -152,6 +160,7 @@ def test_bob_sees_a_refused_file_in_place_then_the_job_pages_message_and_tries_a
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
     assert "Uploaded Scoring fresh.csv (60 rows); scoring started." in page.locator(".messages").inner_text()
     assert page.get_by_test_id("scored-version").inner_text() == "Churn v1"
+    assert_accessible(page, "prediction-job-queued")
     screenshot(page, "prediction-job-queued")
 
     page.goto(server("acme", f"/model-versions/{trained['model_version']}/"))
@@ -167,4 +176,5 @@ def test_bob_sees_a_refused_file_in_place_then_the_job_pages_message_and_tries_a
     page.get_by_test_id("try-prediction").wait_for()
     assert "Outside the range seen in training" in page.get_by_test_id("try-field-warning").inner_text()
     page.get_by_test_id("try-form").scroll_into_view_if_needed()
+    assert_accessible(page, "try-it-sample-row")
     screenshot(page, "try-it-sample-row")

@@ -3,7 +3,7 @@ precision-recall table, and sets a decision threshold from the version page."""
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import assert_accessible, screenshot, sign_in
 from tests.mlcore.conftest import churn_csv, upload_dataset
 
 pytestmark = pytest.mark.browser
@@ -24,6 +24,7 @@ def test_bob_reads_relationships_and_sets_a_threshold(page, server, api_as):
     page.get_by_role("button", name="Compare").click()
     page.get_by_test_id("target-correlations").wait_for()
     assert page.get_by_test_id("correlation-matrix").locator("td").count() == 4  # tenure, monthly
+    assert_accessible(page, "dataset-relationships")
     screenshot(page, "dataset-relationships")
 
     page.goto(server("acme", f"/model-versions/{trained['model_version']}/"))
@@ -34,4 +35,5 @@ def test_bob_reads_relationships_and_sets_a_threshold(page, server, api_as):
     assert "at least 0.3" in page.get_by_test_id("threshold-current").inner_text()
     assert page.locator("[data-testid=threshold-table] tr.current th").inner_text().startswith("0.3")
     page.get_by_test_id("threshold").scroll_into_view_if_needed()
+    assert_accessible(page, "decision-threshold")
     screenshot(page, "decision-threshold")

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import assert_accessible, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,4 +29,5 @@ def test_alice_sees_her_workspaces_usage_with_charts(page, server, world):
     assert page.get_by_test_id("usage-members").locator("text=bob@acme.test").count() == 1
     this_month = sum((back + 1) * 7 for back in range(12) if (today - timedelta(days=back)).month == today.month)
     assert f"{this_month:,}" in page.get_by_test_id("quota-cpu_seconds").inner_text()
+    assert_accessible(page, "usage")
     screenshot(page, "usage")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import assert_accessible, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -10,11 +10,13 @@ pytestmark = pytest.mark.browser
 def test_dana_switches_workspace_from_the_menu_without_her_password(page, server):
     sign_in(page, server, "acme", "dana@example.test")
     page.locator(".usermenu summary").click()
+    assert_accessible(page, "workspace-menu")
     screenshot(page, "workspace-menu")
     page.get_by_test_id("switch-globex").click()
     page.wait_for_url(server("globex", "/"))
     assert page.get_by_test_id("tenant-name").inner_text() == "Globex Corporation"
     assert "ticket" not in page.url  # the one-time ticket does not stay in the address bar
+    assert_accessible(page, "workspace-switched")
     screenshot(page, "workspace-switched")
     # Both sessions stay open, each on its own host.
     page.goto(server("acme", "/"))

@@ -1,5 +1,7 @@
 """The audit page (/audit/), its verify button, and the operator page (/ops/audit/)."""
 
+import re
+
 import pytest
 
 from tenants.auditing import audit
@@ -81,3 +83,28 @@ def test_the_operator_page_is_for_staff_only(world, public_client):
     assert public_client.get("/ops/audit/")["Location"].startswith("/admin/login/")
     bob = factories.bind_session(public_client, world.bob, None)
     assert bob.get("/ops/audit/").status_code == 302
+
+
+def test_the_operator_page_lists_every_chain_before_any_verification(world, public_client, acme):
+    audit.record("test.before_verify", tenant=acme)
+    AuditVerification.objects.all().delete()
+    ops = factories.bind_session(public_client, world.ops, None)
+    html = ops.get("/ops/audit/").content.decode()
+    rows = re.findall(r'<tr data-testid="ops-chain-row">.*?</tr>', html, re.S)
+    chains = [re.search(r"<td>([\w-]+)", row).group(1) for row in rows]
+    assert chains == ["platform", "acme", "globex"]
+    assert all("not verified yet" in row for row in rows)
+    head = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq").first().seq
+    assert f"<code>#{head}</code>" in rows[1]
+
+
+def test_the_operator_page_shows_each_chains_head_and_last_result(world, public_client, acme):
+    from tenants.auditing.audit_chain import chains_verify
+
+    chains_verify(tenant_ids=[acme.id], trigger="schedule")
+    audit.record("test.after_verify", tenant=acme)
+    ops = factories.bind_session(public_client, world.ops, None)
+    html = ops.get("/ops/audit/").content.decode()
+    rows = re.findall(r'<tr data-testid="ops-chain-row">.*?</tr>', html, re.S)
+    assert "intact" in rows[1] and "(1 since)" in rows[1] and "schedule" in rows[1]
+    assert "not verified yet" in rows[2]  # globex: never verified, still listed
