@@ -125,7 +125,12 @@ def wipe_data() -> None:
     UsageDaily.objects.all().delete()
     TenantUsage.objects.update(storage_bytes=0, datasets=0, model_versions=0)
     Membership.objects.exclude(user__email__in=keep_emails).delete()
-    User.objects.exclude(email__in=keep_emails).delete()
+    # A user's cascade reaches guardian's per-object permissions, which live in tenant schemas
+    # (truncated above): collect it with a tenant schema on the search path, not public alone.
+    from django_tenants.utils import schema_context
+
+    with schema_context(Tenant.objects.get(slug=next(iter(TENANTS))).schema_name):
+        User.objects.exclude(email__in=keep_emails).delete()
     _wipe_extra_public_tables()
     storage = settings.PORTAL_STORAGE_DIR
     if storage.exists():

@@ -96,6 +96,10 @@ def test_drill_twenty_parallel_uploads_after_a_lowered_limit_never_pass_it(api_a
         assert after.datasets == before.datasets + accepted
         assert peaks["storage_bytes"] <= storage_limit
         assert peaks["datasets"] <= dataset_limit
+        print(f"\n{uploads} parallel uploads 0.5 s after the storage limit was lowered to fit 5: "
+              f"{accepted} accepted, {statuses.count(413) + statuses.count(403)} refused; peak storage "
+              f"{peaks['storage_bytes'] - before.storage_bytes:,} of {storage_limit - before.storage_bytes:,} "
+              f"bytes allowed, peak datasets {peaks['datasets']} of {dataset_limit}")
     finally:
         tenant_limits_set(tenant=Tenant.objects.get(pk=acme.pk), overrides=overrides)
 
