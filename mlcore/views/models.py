@@ -303,6 +303,8 @@ def model_version(request, version_id: int):
         "try_fields": try_fields(version),
         "lineage": version_lineage(membership=request.membership, user_id=request.user.pk, version=version),
         "threshold": _threshold_view(version),
+        # Jobs are seen by admins and by whoever started them (selectors.job_list): link only then.
+        "job_visible": request.membership.role == "admin" or version.created_by_id == request.user.pk,
     })
 
 

@@ -84,13 +84,19 @@ def usage_export(request):
     return response
 
 
+MEMBER_LIMIT_LABELS = {"concurrent_jobs": "Jobs at once", "cpu_seconds": "CPU-seconds per month",
+                       "predicted_rows": "Predicted rows per month",
+                       "api_requests_per_minute": "API requests per minute"}
+
+
 class MemberLimitsForm(forms.Form):
     def __init__(self, *args, tenant_limits: dict, initial_limits: dict, **kwargs):
         super().__init__(*args, **kwargs)
         for key in quotas.MEMBER_LIMIT_FIELDS:
             self.fields[key] = forms.IntegerField(
-                label=key.replace("_", " "), required=False, min_value=0, max_value=tenant_limits[key],
-                initial=initial_limits.get(key), help_text=f"workspace limit: {tenant_limits[key]:,}")
+                label=MEMBER_LIMIT_LABELS.get(key, key.replace("_", " ")), required=False, min_value=0,
+                max_value=tenant_limits[key], initial=initial_limits.get(key),
+                help_text=f"Workspace limit: {tenant_limits[key]:,}. Empty: no limit of their own.")
 
 
 @member_page(roles=ADMIN_ROLES)

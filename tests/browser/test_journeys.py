@@ -38,11 +38,11 @@ def test_alice_invites_erin_sets_her_role_and_limits_and_reads_usage(page, serve
 
     page.goto(server("acme", "/members/limits/"))
     limits = page.get_by_test_id("limits-erin@acme.test")
-    limits.get_by_label("cpu seconds").fill("120")
+    limits.get_by_label("CPU-seconds per month").fill("120")
     limits.get_by_role("button", name="Save").click()
     page.wait_for_url(server("acme", "/members/limits/"))
     assert "Saved the limits of erin@acme.test." in page.locator(".messages").inner_text()
-    assert page.get_by_test_id("limits-erin@acme.test").get_by_label("cpu seconds").input_value() == "120"
+    assert page.get_by_test_id("limits-erin@acme.test").get_by_label("CPU-seconds per month").input_value() == "120"
     look(page, "journey-admin-member-limits")
 
     page.goto(server("acme", "/usage/"))
@@ -121,3 +121,33 @@ def test_the_operator_creates_a_tenant_and_gives_it_limits_in_units(page, server
     from tenants.models import Tenant
 
     assert effective_limits(Tenant.objects.get(slug="initech"))["storage_bytes"] == 2048 * 1024 * 1024
+
+
+def test_vera_as_a_viewer_reads_what_was_shared_with_her_and_nothing_more(page, server, api_as):
+    from tests.mlcore.test_prediction_apis import train_model
+
+    bob_api = api_as("bob")
+    shared = upload_dataset(bob_api, churn_csv(rows=200), filename="shared.csv")
+    upload_dataset(bob_api, churn_csv(rows=50, seed=9), filename="private.csv")
+    trained = train_model(bob_api, shared["id"])
+    for kind, object_id in (("datasets", shared["id"]), ("models", trained["model"])):
+        response = bob_api.post(f"/api/v1/{kind}/{object_id}/share/",
+                                {"email": "vera@acme.test", "permission": "view"}, format="json")
+        assert response.status_code in (200, 201), response.content
+
+    sign_in(page, server, "acme", "vera@acme.test")
+    assert page.get_by_test_id("nav-jobs").count() == 0
+    look(page, "journey-viewer-overview")
+    page.goto(server("acme", "/datasets/"))
+    listed = page.locator("table").inner_text()
+    assert "shared" in listed and "private" not in listed
+    page.goto(server("acme", f"/datasets/{shared['id']}/"))
+    assert page.get_by_test_id("train-from-dataset").count() == 0
+    look(page, "journey-viewer-dataset")
+    page.goto(server("acme", f"/model-versions/{trained['model_version']}/"))
+    assert page.get_by_test_id("promote-link").count() == 0
+    assert page.get_by_test_id("threshold-save").count() == 0
+    assert page.locator("#try-it").count() == 0  # viewing is not using
+    assert page.locator("a[href^='/jobs/']").count() == 0  # Bob's jobs are his: no link to a 403
+    look(page, "journey-viewer-model")
+    assert page.goto(server("acme", "/jobs/")).status == 403
