@@ -43,6 +43,20 @@ def make_tenant(slug: str, *, plan: str = "team", members: int = 1):
     return tenant, people
 
 
+def make_member_client(tenant):
+    """An API client with a write token of the tenant's first admin (created with the tenant)."""
+    from rest_framework.test import APIClient
+
+    from tenants import services
+    from tenants.models import Membership
+
+    admin = Membership.objects.filter(tenant=tenant, role="admin").select_related("user").first().user
+    _, secret = services.api_token_create(user=admin, tenant=tenant, name="bench", scope="write", days=1)
+    client = APIClient(HTTP_HOST=f"{tenant.slug}.localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
 def upload(client, content: bytes, filename: str = "data.csv") -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
