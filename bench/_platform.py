@@ -117,3 +117,13 @@ def wait_jobs(client, job_ids: list[int], timeout: float = 900) -> list[dict]:
                 pending.discard(job_id)
         time.sleep(0.2)
     return [done[j] for j in job_ids]
+
+
+def clean_redis(*prefixes: str) -> None:
+    """A run's keys: its counters and epochs (cache prefix) and its wake-up queues (queue prefix)."""
+    from tenants.limits import gate
+
+    redis = gate.client()
+    for prefix in prefixes:
+        for key in redis.scan_iter(match=f"*{prefix}*", count=1000):
+            redis.delete(key)

@@ -856,6 +856,8 @@ def main() -> int:
             say(f"[{time.monotonic() - t0:5.1f} s] stopping ...")
             for proc in procs:
                 proc.stop()
+            from _platform import clean_redis
+
             clean_redis(f"bench-load-{run_id}", f"ld{run_id}-")
     except Exception:
         keep_logs = True
@@ -918,16 +920,6 @@ def drop_database_now() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except psycopg.Error as exc:
         say(f"could not drop {name}: {exc}")
-
-
-def clean_redis(*prefixes: str) -> None:
-    """This run's cache keys and queues."""
-    from tenants.limits import gate
-
-    redis = gate.client()
-    for prefix in prefixes:
-        for key in redis.scan_iter(match=f"*{prefix}*", count=1000):
-            redis.delete(key)
 
 
 if __name__ == "__main__":

@@ -671,6 +671,8 @@ def main() -> None:
             say("online ...")
             online_result = online(setup, args)
             batch_result = None if args.no_batch else (say("batch ...") or batch(setup, args))
+            from _platform import clean_redis
+
             clean_redis(f"bench-predict-{run_id}", f"b{run_id[:6]}-")
     finally:
         shutil.rmtree(storage, ignore_errors=True)
@@ -688,16 +690,6 @@ def main() -> None:
                     ("batch: job peak memory", f"{batch_result['peak'] / 2**20:,.0f} MB",
                      "met" if batch_result["peak"] < BATCH_MEMORY else "NOT met")]
     table("summary", ("measure", "value", "verdict"), summary)
-
-
-def clean_redis(*prefixes: str) -> None:
-    """This run's counters and epochs (cache prefix) and its wake-up queues (queue prefix)."""
-    from tenants.limits import gate
-
-    redis = gate.client()
-    for prefix in prefixes:
-        for key in redis.scan_iter(match=f"*{prefix}*", count=1000):
-            redis.delete(key)
 
 
 if __name__ == "__main__":

@@ -70,12 +70,12 @@ def model_access(*, tenant, membership: MembershipInfo, user_id: int, model_id: 
     if cached is not None and cached[0] == epochs:
         return cached[1]
     model = get_model_for_user(membership=membership, user_id=user_id, model_id=model_id)
+    rows = list(model.versions.values_list("version", "id", "decision_threshold"))  # one query for both
     access = ModelAccess(model_id=model.id, name=model.name,
                          production_version_id=model.production_version_id,
                          actions=model.allowed_actions,
-                         versions=dict(model.versions.values_list("version", "id")),
-                         thresholds=dict(model.versions.filter(decision_threshold__isnull=False)
-                                         .values_list("id", "decision_threshold")))
+                         versions={number: pk for number, pk, _ in rows},
+                         thresholds={pk: t for _, pk, t in rows if t is not None})
     with _lock:
         if len(_grants) > 10_000:
             _grants.clear()

@@ -39,7 +39,21 @@ def process_env(**extra) -> dict[str, str]:
                 PORTAL_JOB_ISOLATION="fork", **extra)
 
 
-class Worker:
+class _Started:
+    """A process a test started (self.proc, its log in self.log): stopped gently, then killed."""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Worker(_Started):
     """A Celery worker consuming this test run's job queues."""
 
     def __init__(self, name: str = "worker", concurrency: int = 2, beat: bool = False):
@@ -89,18 +103,8 @@ class Worker:
                 pass
         self.proc.wait()
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
-
-class WebServer:
+class WebServer(_Started):
     """gunicorn with sync workers on the test database, as production serves the site (workers
     forked warm: tests/gunicorn_warm.py)."""
 
@@ -149,12 +153,3 @@ class WebServer:
                 continue
         return None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()

@@ -30,6 +30,7 @@ TICKET_SECONDS = 60
 @dataclass(frozen=True)
 class Handoff:
     user: User
+    membership: access.MembershipInfo  # in the target tenant, checked when the ticket was spent
     source_slug: str
     second_factor_passed: bool
 
@@ -64,7 +65,8 @@ def handoff_redeem(*, ticket: str, tenant: Tenant) -> Handoff | None:
     if data.get("target") != tenant.id:
         return None
     user = User.objects.filter(pk=data.get("user"), is_active=True).first()
-    if user is None or access.membership_for(user_id=user.pk, tenant=tenant) is None:
+    membership = access.membership_for(user_id=user.pk, tenant=tenant) if user is not None else None
+    if membership is None:
         return None
-    return Handoff(user=user, source_slug=str(data.get("source", "")),
+    return Handoff(user=user, membership=membership, source_slug=str(data.get("source", "")),
                    second_factor_passed=bool(data.get("second_factor")))

@@ -176,7 +176,7 @@ def login_handoff(request):
     if device is not None and not passed.second_factor_passed:
         two_factor.pending_begin(request, user, reverse("home"))
         return redirect("login_two_factor")
-    membership = access.membership_for(user_id=user.pk, tenant=request.tenant)
+    membership = passed.membership
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     if device is not None:
         from django_otp import login as otp_login

@@ -93,10 +93,9 @@ def security_settings(request):
 @member_page()
 def notification_settings(request):
     """The person's own e-mail preferences."""
-    from tenants.models import User
     from tenants.services import user_notifications_set
 
-    user = User.objects.get(pk=request.user.pk)
+    user = request.user  # pages are served to sessions only: the account itself, no reload needed
     # An unticked box sends nothing at all: the form is bound on any POST, empty or not.
     form = NotificationSettingsForm(request.POST if request.method == "POST" else None,
                                     initial={"notify_job_emails": user.notify_job_emails})
