@@ -135,7 +135,8 @@ def _prepare(env: dict[str, str]) -> str:
 
 
 def _children(env: dict[str, str], port: int) -> list[Child]:
-    """Web, one worker per queue group (long training never blocks scoring) and the scheduler.
+    """Web, one worker per queue group (long training never blocks scoring; webhooks apart) and the
+    scheduler.
 
     The scheduler is its own process, not a worker's --beat: a worker that dies and comes back
     then never leaves a second scheduler behind, and there is exactly one."""
@@ -155,6 +156,13 @@ def _children(env: dict[str, str], port: int) -> list[Child]:
                                     "--concurrency", env.get("PORTAL_PREDICTION_CONCURRENCY", "2"),
                                     "--hostname", f"{prefix}prediction@%h"],
               log=_log_file("worker-prediction")),
+        # Webhook deliveries wait on other people's servers (up to 10 s each): threads, not
+        # processes, and never on a job worker's queue.
+        Child("worker-webhooks", [*celery, "worker", "--loglevel", "INFO", "--queues", f"{prefix}webhooks",
+                                  "--pool", "threads",
+                                  "--concurrency", env.get("PORTAL_WEBHOOK_CONCURRENCY", "4"),
+                                  "--hostname", f"{prefix}webhooks@%h"],
+              log=_log_file("worker-webhooks")),
         Child("beat", [*celery, "beat", "--loglevel", "INFO",
                        "--schedule", str(embedded.var_dir() / "celerybeat-schedule")],
               log=_log_file("beat")),

@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 
 from tenants.models import Role, TokenScope, User
+from tenants.webhooks import events as webhook_events
 
 
 class LoginForm(forms.Form):
@@ -189,3 +190,11 @@ class AuditFilterForm(forms.Form):
         from tenants.auditing.audit import format_ts
 
         return {k: format_ts(v) if k in ("since", "until") else v for k, v in self.filters().items()}
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.CharField(label="URL", max_length=2000,
+                          help_text="https:// on a public address; it gets a signed POST per event.")
+    description = forms.CharField(label="Description", max_length=200, required=False)
+    events = forms.MultipleChoiceField(label="Events", widget=forms.CheckboxSelectMultiple,
+                                       choices=list(webhook_events.EVENT_TYPES.items()))

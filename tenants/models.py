@@ -569,3 +569,86 @@ class UploadLease(models.Model):
 
     def __str__(self) -> str:
         return f"upload lease {self.object_id} of {self.tenant_id} ({self.owner})"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL a tenant admin registered to be told of events (tenants/webhooks/).
+
+    Public schema, keyed on the tenant, like the job ledger: events come from both schemas (jobs and
+    models in the tenant's, quotas in the public one) and one sweep finds the deliveries due across
+    tenants. Every read goes through tenants.webhooks.selectors, which filters on the tenant.
+    The signing secret is stored only encrypted with the tenant's data key (AES-256-GCM).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)  # event types (tenants.webhooks.events.EVENT_TYPES)
+    secret_encrypted = models.BinaryField()
+    key_version = models.PositiveIntegerField()  # the tenant data-key version that encrypts it
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "active"], name="webhook_endpoint_tenant")]
+
+    def __str__(self) -> str:
+        return f"webhook {self.id} of {self.tenant_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one endpoint, with the outcome of its last attempt."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=40)  # the webhook-id header: the same on every retry
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # None once delivered or failed
+    last_response_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint"),
+            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due",
+                         condition=models.Q(next_attempt_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} -> {self.endpoint_id}"
+
+    @property
+    def status(self) -> str:
+        if self.delivered_at:
+            return "delivered"
+        if self.failed_at:
+            return "failed"
+        return "pending"
+
+
+class QuotaAlert(models.Model):
+    """A quota threshold (80 or 100 percent) already announced in a month: each fires once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    quota = models.CharField(max_length=40)
+    threshold = models.PositiveSmallIntegerField()
+    period_start = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "quota", "threshold", "period_start"],
+                                    name="quota_alert_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quota} {self.threshold}% of {self.tenant_id} ({self.period_start})"

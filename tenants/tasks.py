@@ -40,9 +40,11 @@ def audit_flush_online() -> int:
 @shared_task(name="tenants.usage_sync")
 def usage_sync() -> int:
     """API calls and predicted rows counted in Redis -> UsageDaily (every minute)."""
-    from tenants.limits import metering
+    from tenants.limits import metering, quotas
 
-    return metering.sync_to_database()
+    touched = metering.sync_to_database()
+    quotas.predicted_rows_thresholds_check()
+    return touched
 
 
 @shared_task(name="tenants.tokens_last_used_flush")
@@ -51,3 +53,23 @@ def tokens_last_used_flush() -> int:
     from tenants.services import api_tokens_last_used_flush
 
     return api_tokens_last_used_flush()
+
+
+@shared_task(name="tenants.webhook_deliver", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def webhook_deliver(schema_name: str, delivery_id: int) -> str:
+    """One attempt at one webhook delivery (tenants/webhooks/delivery.py); retries come from the sweep."""
+    from tenants.models import Tenant
+    from tenants.webhooks.delivery import delivery_attempt
+
+    tenant = Tenant.objects.filter(schema_name=schema_name).first()
+    if tenant is None:
+        return "skipped"
+    return delivery_attempt(tenant=tenant, delivery_id=delivery_id)
+
+
+@shared_task(name="tenants.webhooks_send_due", ignore_result=True)
+def webhooks_send_due() -> int:
+    """Every 5 s: queue the webhook deliveries that are due (retries, and sends lost with the broker)."""
+    from tenants.webhooks.delivery import deliveries_send_due
+
+    return deliveries_send_due()

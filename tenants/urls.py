@@ -8,6 +8,8 @@ from tenants.views import public as public_views
 from tenants.views import security as security_views
 from tenants.views import tokens as token_views
 from tenants.views import usage as usage_views
+from tenants.webhooks import apis as webhook_apis
+from tenants.webhooks import views as webhook_views
 
 public_patterns = [
     path("", public_views.landing, name="landing"),
@@ -43,6 +45,13 @@ page_patterns = [
     path("settings/security/", security_views.security_settings, name="security_settings"),
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/verify/", audit_views.audit_verify, name="audit_verify"),
+    path("settings/webhooks/", webhook_views.webhooks, name="webhooks"),
+    path("settings/webhooks/<int:webhook_id>/", webhook_views.webhook_detail, name="webhook_detail"),
+    path("settings/webhooks/<int:webhook_id>/toggle/", webhook_views.webhook_toggle, name="webhook_toggle"),
+    path("settings/webhooks/<int:webhook_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
+    path("settings/webhooks/<int:webhook_id>/test/", webhook_views.webhook_test, name="webhook_test"),
+    path("settings/webhooks/deliveries/<int:delivery_id>/replay/", webhook_views.webhook_delivery_replay,
+         name="webhook_delivery_replay"),
 ]
 
 api_patterns = [
@@ -57,4 +66,11 @@ api_patterns = [
     path("audit-events/exports/<uuid:export_id>/manifest/", apis.AuditExportManifestApi.as_view(),
          name="api-audit-manifest"),
     path("audit-events/signing-key/", apis.SigningKeyApi.as_view(), name="api-signing-key"),
+    path("webhooks/", webhook_apis.WebhookListApi.as_view(), name="api-webhooks"),
+    path("webhooks/<int:webhook_id>/", webhook_apis.WebhookDetailApi.as_view(), name="api-webhook"),
+    path("webhooks/<int:webhook_id>/deliveries/", webhook_apis.WebhookDeliveryListApi.as_view(),
+         name="api-webhook-deliveries"),
+    path("webhooks/<int:webhook_id>/test/", webhook_apis.WebhookTestApi.as_view(), name="api-webhook-test"),
+    path("webhook-deliveries/<int:delivery_id>/replay/", webhook_apis.WebhookDeliveryReplayApi.as_view(),
+         name="api-webhook-delivery-replay"),
 ]

@@ -31,6 +31,7 @@ from tenants.limits import quotas, scheduler
 from tenants.models import JobTicket, Membership, Tenant
 
 from ..models import Job
+from ..services import events as job_events
 from ..services import notifications
 from .handlers import JobCancelled, JobContext, JobFailed, handler_for
 from .submission import all_queues, wake
@@ -119,6 +120,7 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
             scheduler.ticket_finish(ticket.id, cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes)
         quotas.meter_job(tenant, user_id=ticket.user_id, cpu_ms=outcome.cpu_ms,
                          peak_memory_bytes=outcome.peak_memory_bytes)
+        job_events.job_ended(tenant=tenant, job=Job.objects.get(pk=job.pk))  # sent if this commits
     if outcome.status != Job.Status.SUCCEEDED:
         logger.info("job ended", extra={"tenant": tenant.slug, "job": ticket.job_id,
                                         "status": outcome.status, "reason": outcome.error})
@@ -366,6 +368,7 @@ def reap_stale_jobs() -> int:
                 scheduler.ticket_finish(ticket.id)
                 continue
             _job_lost(ticket, job, what=WORKER_LOST)
+            job_events.job_ended(tenant=ticket.tenant, job=Job.objects.get(pk=job.pk))  # if it failed for good
         notifications.job_ended(tenant=ticket.tenant, job_id=ticket.job_id)  # if it failed for good
         reaped += 1
     if reaped:

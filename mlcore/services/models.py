@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..selectors import EDIT, model_actions
 from ..storage import MODELS
+from . import events
 from .datasets import dataset_profile
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def model_version_promote(*, tenant: Tenant, version: ModelVersion) -> MLModel:
         audit.record("model.promote", tenant=tenant, object_type="model_version", object_id=version.id,
                      details={"model": model.id, "name": model.name, "from": previous, "to": version.version})
         serving.forget_model(tenant, model.id)
+        events.model_version_promoted(tenant=tenant, version=version, previous=previous)
     return model
 
 

@@ -1,5 +1,6 @@
 """Every setting lives here; local/test/production override a few values."""
 
+import ipaddress
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -278,6 +279,8 @@ CELERY_BEAT_SCHEDULE = {
     "storage-sweep-partial": {"task": "mlcore.sweep_partial_files", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
+    # Webhook deliveries whose next attempt is due (first sends lost with the broker, and retries).
+    "webhooks-send-due": {"task": "tenants.webhooks_send_due", "schedule": 5.0},
 }
 # Loaded models each web process keeps for online predictions (count and total artifact bytes).
 PORTAL_MODEL_CACHE_ENTRIES = env_int("PORTAL_MODEL_CACHE_ENTRIES", 16)
@@ -291,6 +294,31 @@ PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # Jobs that ran at least this long e-mail their owner when they succeed or fail (unless the
 # owner turned it off at /account/notifications/).
 PORTAL_JOB_NOTIFY_AFTER_SECONDS = env_int("PORTAL_JOB_NOTIFY_AFTER_SECONDS", 60)
+
+# --- webhooks (tenants/webhooks/) ---------------------------------------------------------------
+# Deliveries run on their own queue (PORTAL_QUEUE_PREFIX + "webhooks") and worker: a slow
+# receiver never holds a job worker.
+# Seconds to wait for a receiver's answer (connect and read each).
+PORTAL_WEBHOOK_TIMEOUT_SECONDS = float(env_str("PORTAL_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Waits before each retry; after the last one the delivery is marked failed. The default makes ten
+# attempts over about 24 h (5 s, 30 s, 2 min, 10 min, 1 h, 3 h, 6 h, 6 h, 8 h).
+try:
+    PORTAL_WEBHOOK_RETRY_SECONDS = [int(v) for v in env_list(
+        "PORTAL_WEBHOOK_RETRY_SECONDS", ["5", "30", "120", "600", "3600", "10800", "21600", "21600", "28800"])]
+except ValueError:
+    raise ImproperlyConfigured("PORTAL_WEBHOOK_RETRY_SECONDS must be whole seconds, comma-separated")
+# SSRF: receivers on loopback, private, link-local, multicast or reserved addresses are refused
+# (at registration and again at each delivery) unless allowed here: all of them, or some networks.
+PORTAL_WEBHOOK_ALLOW_PRIVATE = env_bool("PORTAL_WEBHOOK_ALLOW_PRIVATE", False)
+PORTAL_WEBHOOK_ALLOWED_NETWORKS = env_list("PORTAL_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in PORTAL_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"PORTAL_WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network "
+                                   "(e.g. 127.0.0.0/8,10.1.2.0/24)")
+if any(s < 0 for s in PORTAL_WEBHOOK_RETRY_SECONDS):
+    raise ImproperlyConfigured("PORTAL_WEBHOOK_RETRY_SECONDS must be seconds >= 0, comma-separated")
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

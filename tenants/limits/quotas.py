@@ -13,6 +13,7 @@ from tenants.auditing import audit
 from tenants.errors import ServiceError
 from tenants.limits import gate, metering, usage
 from tenants.models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
+from tenants.webhooks.services import quota_usage_noted
 
 # Limits an admin may tighten for one member.
 MEMBER_LIMIT_FIELDS = ("concurrent_jobs", "cpu_seconds", "predicted_rows", "api_requests_per_minute")
@@ -202,6 +203,7 @@ def storage_reserve(tenant: Tenant, nbytes: int) -> None:
             f"{whom_to_ask(tenant)} about a larger plan.",
             quota="storage_bytes", used=used, limit=limit, status=413,
         )
+    _announce_held(tenant, "storage_bytes", limit)
 
 
 def storage_release(tenant: Tenant, nbytes: int) -> None:
@@ -223,6 +225,14 @@ def count_reserve(tenant: Tenant, quota: str) -> None:
             f"or ask {whom_to_ask(tenant)} about a larger plan.",
             quota=quota, used=used, limit=limit, status=403,
         )
+    _announce_held(tenant, quota, limit)
+
+
+def _announce_held(tenant: Tenant, quota: str, limit: int) -> None:
+    """Webhook events when a held quota passes 80 % or 100 % (once a month each): one read of the
+    gauge after a reservation, and nothing more below 80 %."""
+    used = TenantUsage.objects.filter(tenant=tenant).values_list(quota, flat=True).first() or 0
+    quota_usage_noted(tenant=tenant, quota=quota, used=used, limit=limit)
 
 
 def count_release(tenant: Tenant, quota: str) -> None:
@@ -296,6 +306,21 @@ def meter_job(tenant: Tenant, *, user_id: int | None, cpu_ms: int, peak_memory_b
         cpu_ms=models.F("cpu_ms") + cpu_ms, jobs=models.F("jobs") + 1,
         peak_memory_bytes=Greatest(models.F("peak_memory_bytes"), peak_memory_bytes))
     usage.invalidate(tenant)
+    quota_usage_noted(tenant=tenant, quota="cpu_seconds", used=round(_month_totals(tenant)["cpu_ms"] / 1000, 3),
+                      limit=effective_limits(tenant)["cpu_seconds"])
+
+
+def predicted_rows_thresholds_check() -> int:
+    """After each usage sync (every minute): webhook events for the tenants whose month's predicted
+    rows passed 80 % or 100 % of their budget (once a month each). Rows are counted in Redis per
+    request; announcing from here keeps that path free of it. Returns the events emitted."""
+    emitted = 0
+    for tenant in Tenant.objects.exclude(schema_name="public").select_related("plan"):
+        used = metering.month_predicted_rows(tenant.id)
+        if used:
+            emitted += len(quota_usage_noted(tenant=tenant, quota="predicted_rows", used=used,
+                                             limit=effective_limits(tenant)["predicted_rows"]))
+    return emitted
 
 
 # --- operators and admins change limits ---------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Webhooks: tenant admins register endpoints; events are delivered signed, retried, logged."""
