@@ -135,6 +135,25 @@ def _job_id(ctx: Context) -> int:
     return ctx.once("job", score)
 
 
+def _webhook(ctx: Context):
+    """Alice's endpoint on a public address (nothing is sent: tests never commit their queues)."""
+    from tenants.webhooks.services import endpoint_create
+
+    return ctx.once("webhook", lambda: endpoint_create(tenant=ctx.world.acme, user=ctx.world.alice,
+                                                       url=WEBHOOK_URL, events=["job.failed"])[0])
+
+
+def _webhook_delivery_id(ctx: Context) -> int:
+    from tenants.webhooks.services import endpoint_send_test
+
+    return ctx.once("webhook-delivery", lambda: endpoint_send_test(
+        tenant=ctx.world.acme, endpoint=_webhook(ctx), user=ctx.world.alice).id)
+
+
+WEBHOOK_URL = "https://93.184.215.14/hook"
+WEBHOOK_BODY = {"url": WEBHOOK_URL, "events": ["job.failed"]}
+
+
 ONE_ROW = {"rows": [{"tenure": 3, "monthly": 50.0, "plan": "basic", "autopay": "yes"}]}
 
 
@@ -147,6 +166,8 @@ KWARGS = {
     "slug": lambda ctx: "globex",  # a workspace none of acme's people belong to (Dana does)
     "model_id": lambda ctx: _trained(ctx)["model"],
     "version_id": lambda ctx: _trained(ctx)["model_version"],
+    "webhook_id": lambda ctx: _webhook(ctx).id,
+    "delivery_id": _webhook_delivery_id,
 }
 
 
@@ -182,6 +203,13 @@ MATRIX: dict[str, dict] = {
     "usage_export": {"GET": "302 200 200 200 200 404", "POST": "302 200 200 200 200 404"},
     "member_limits": {"GET": "302 200 403 403 403 404", "POST": "302 400 403 403 403 404"},
     "audit_verify": {"GET": "405 405 405 405 405 404", "POST": "302 302 403 403 302 404"},
+    "webhooks": {"GET": "302 200 403 403 403 404",
+                 "POST": ("302 200 403 403 403 404", {"url": WEBHOOK_URL, "events": "job.failed"})},
+    "webhook_detail": {"GET": "302 200 403 403 403 404", "POST": "405 405 405 405 405 404"},
+    "webhook_toggle": {"GET": "405 405 405 405 405 404", "POST": "302 302 403 403 403 404"},
+    "webhook_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 403 403 403 404"},
+    "webhook_test": {"GET": "405 405 405 405 405 404", "POST": "302 302 403 403 403 404"},
+    "webhook_delivery_replay": {"GET": "405 405 405 405 405 404", "POST": "302 302 403 403 403 404"},
     # tenants: API
     "api-me": {"GET": "401 200 200 200 200 404", "POST": "401 405 405 403 403 404"},
     "api-members": {"GET": "401 200 403 403 403 404",
@@ -199,6 +227,12 @@ MATRIX: dict[str, dict] = {
                          "GET": "401 200 403 403 200 404", "POST": "401 405 403 403 405 404"},
     "api-audit-manifest": {"GET": "401 200 403 403 200 404", "POST": "401 405 403 403 405 404"},
     "api-signing-key": {"GET": "401 200 200 200 200 404", "POST": "401 405 405 405 405 404"},
+    "api-webhooks": {"GET": "401 200 403 403 403 404", "POST": ("401 201 403 403 403 404", WEBHOOK_BODY)},
+    "api-webhook": {"GET": "401 200 403 403 403 404", "PATCH": ("401 200 403 403 403 404", {"active": False}),
+                    "DELETE": "401 204 403 403 403 404"},
+    "api-webhook-deliveries": {"GET": "401 200 403 403 403 404", "POST": "401 405 403 403 403 404"},
+    "api-webhook-test": {"GET": "401 405 403 403 403 404", "POST": "401 202 403 403 403 404"},
+    "api-webhook-delivery-replay": {"GET": "401 405 403 403 403 404", "POST": "401 202 403 403 403 404"},
     # mlcore: pages (ids are Bob's own dataset, job, model and version, shared with nobody)
     "datasets": {"GET": "302 200 200 200 403 404", "POST": "302 200 200 200 403 404"},
     "dataset_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},

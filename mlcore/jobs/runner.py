@@ -29,6 +29,7 @@ from django_tenants.utils import tenant_context
 from tenants.auditing import audit
 from tenants.limits import quotas, scheduler
 from tenants.models import JobTicket, Membership, Tenant
+from tenants.webhooks import delivery as webhook_delivery
 
 from ..models import Job
 from ..services import events as job_events
@@ -282,6 +283,10 @@ def _read_report(read_fd: int) -> dict | None:
 
 def _child_main(ticket: JobTicket, write_fd: int) -> int:  # pragma: no cover - in the child
     signal.signal(signal.SIGTERM, _raise_cancelled)
+    # The broker connections were inherited from the worker: publishing on them from here could
+    # interleave with the worker's own messages. Webhook deliveries this job creates (a quota
+    # threshold) are left to the sweep, which sends them within seconds.
+    webhook_delivery.queue_only_by_sweep()
     try:
         report = _execute_handler(ticket)
     finally:

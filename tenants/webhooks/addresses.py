@@ -47,17 +47,18 @@ def _allowed(address: Address) -> bool:
 
 
 def _parse(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - read now: a bad port raises here
+    except ValueError:
+        raise AddressRefused("The webhook URL is not a valid URL (check the host and port).")
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("A webhook URL must start with http:// or https://.")
     if not parts.hostname:
         raise AddressRefused("The webhook URL has no host.")
     if parts.username or parts.password:
         raise AddressRefused("Put no user name or password in a webhook URL; verify the signature instead.")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise AddressRefused("The webhook URL's port is not a number from 1 to 65535.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

@@ -37,11 +37,28 @@ def queue_name() -> str:
     return settings.PORTAL_QUEUE_PREFIX + "webhooks"
 
 
-def enqueue(schema_name: str, delivery_id: int) -> None:
-    from tenants.tasks import webhook_deliver
+_sweep_only = False
 
+
+def queue_only_by_sweep() -> None:
+    """In a process that must not publish to the broker (a job's forked child): leave deliveries
+    to the sweep."""
+    global _sweep_only
+    _sweep_only = True
+
+
+def enqueue(schema_name: str, delivery_id: int) -> None:
+    """Queue one attempt (by task name: this module does not import the tasks that call it).
+    send_task ignores task_always_eager, so eager mode (tests) runs the task here explicitly."""
+    from celery import current_app
+
+    if _sweep_only:
+        return
     try:
-        webhook_deliver.apply_async(args=[schema_name, delivery_id], queue=queue_name())
+        if current_app.conf.task_always_eager:
+            current_app.tasks[DELIVER_TASK].apply(args=[schema_name, delivery_id])
+        else:
+            current_app.send_task(DELIVER_TASK, args=[schema_name, delivery_id], queue=queue_name())
     except Exception:  # the broker is down: the sweep sends it once it is back
         logger.exception("could not queue a webhook delivery", extra={"delivery": delivery_id})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from tenants.accounts.access import ADMIN_ROLES
 from tenants.forms import WebhookEndpointForm
@@ -37,6 +37,7 @@ def webhooks(request):
     return response
 
 
+@require_GET
 @member_page(ADMIN_ROLES)
 def webhook_detail(request, webhook_id: int):
     endpoint = get_endpoint_for_admin(tenant=request.tenant, endpoint_id=webhook_id)

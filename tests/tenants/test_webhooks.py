@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -26,14 +27,16 @@ pytestmark = pytest.mark.django_db
 class Receiver:
     """A tiny HTTP server on 127.0.0.1 that answers with the given statuses in turn (then 200)."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), delay: float = 0.0):
         self.statuses = list(statuses)
+        self.delay = delay
         self.requests: list[dict] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
+                time.sleep(receiver.delay)
                 receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
                                           "body": body, "path": self.path})
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
@@ -60,8 +63,8 @@ class Receiver:
 def receivers():
     made = []
 
-    def make(statuses=()):
-        made.append(Receiver(statuses))
+    def make(statuses=(), delay=0.0):
+        made.append(Receiver(statuses, delay))
         return made[-1]
 
     yield make
@@ -80,6 +83,7 @@ def loopback_allowed(settings):
 @pytest.fixture
 def eager():
     """Delivery tasks run in this process when they are queued (after the commit)."""
+    import tenants.tasks  # noqa: F401 - registers the tasks, as a worker does when it starts
     from portal.celery import app
 
     saved = app.conf.task_always_eager
@@ -198,6 +202,20 @@ def test_a_delivery_is_marked_failed_after_its_last_retry(api_as, loopback_allow
     assert (row.attempts, row.last_response_code, row.next_attempt_at) == (3, 503, None)
     assert row.failed_at is not None and row.last_error == "The receiver answered 503."
     assert delivery.deliveries_send_due() == 0
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt(
+        api_as, settings, loopback_allowed, receivers, eager, django_capture_on_commit_callbacks):
+    settings.PORTAL_WEBHOOK_TIMEOUT_SECONDS = 0.3
+    receiver = receivers(delay=2.0)
+    endpoint = register(api_as("alice"), receiver.url)
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        api_as("alice").post(f"/api/v1/webhooks/{endpoint['id']}/test/")
+    assert time.monotonic() - started < 1.5  # the attempt gave up; it did not wait for the answer
+    row = WebhookDelivery.objects.get(endpoint_id=endpoint["id"])
+    assert row.last_error == "No answer within 0.3 s." and row.last_response_code is None
+    assert row.next_attempt_at is not None and row.delivered_at is None
 
 
 def test_charlies_endpoint_gets_nothing_when_acmes_job_ends(api_as, acme, globex, churn, loopback_allowed,
