@@ -161,6 +161,32 @@ def test_the_address_is_checked_again_at_delivery(api_as, acme, settings, loopba
     assert "public addresses only" in row.last_error and row.delivered_at is None
 
 
+def test_the_delivery_connects_to_the_address_it_checked(api_as, monkeypatch, loopback_allowed, receivers, eager,
+                                                         django_capture_on_commit_callbacks):
+    """DNS rebinding: the name answers a checked address for the check and another one after; the
+    delivery must go to the checked one, resolving the name once per attempt."""
+    import socket
+
+    receiver = receivers()
+    port = receiver.server.server_address[1]
+    real, lookups = socket.getaddrinfo, []
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host != "hooks.partner.test":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) <= 2 else "10.255.255.1"  # rebinds after two answers
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    endpoint = register(api_as("alice"), f"http://hooks.partner.test:{port}/in")
+    with django_capture_on_commit_callbacks(execute=True):
+        api_as("alice").post(f"/api/v1/webhooks/{endpoint['id']}/test/")
+    assert len(lookups) == 2  # registration, then the attempt; the connection used the checked address
+    assert [r["headers"]["host"] for r in receiver.requests] == [f"hooks.partner.test:{port}"]
+    assert WebhookDelivery.objects.get(endpoint_id=endpoint["id"]).last_response_code == 200
+
+
 # --- delivery --------------------------------------------------------------------------------------
 def test_the_receiver_verifies_the_signature_and_gets_a_retry_after_a_500(
         api_as, acme, churn, loopback_allowed, receivers, eager, django_capture_on_commit_callbacks):
@@ -236,6 +262,24 @@ def test_charlies_endpoint_gets_nothing_when_acmes_job_ends(api_as, acme, globex
     assert not WebhookDelivery.objects.filter(tenant=globex).exists()
 
 
+def test_promoting_a_version_announces_it(api_as, churn, loopback_allowed, receivers, eager,
+                                          django_capture_on_commit_callbacks):
+    receiver = receivers()
+    register(api_as("alice"), receiver.url, events=["model_version.promoted"])
+    bob = api_as("bob")
+    for _ in range(2):
+        start_training(bob, churn["id"])
+        run_jobs("training")
+    model = bob.get("/api/v1/models/").json()["results"][0]
+    (second,) = [v for v in bob.get(f"/api/v1/models/{model['id']}/").json()["versions"] if v["version"] == 2]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bob.post(f"/api/v1/model-versions/{second['id']}/promote/").status_code == 200
+    (event,) = receiver.events()
+    assert event["type"] == "model_version.promoted"
+    assert event["data"]["model_version"]["id"] == second["id"] and event["data"]["previous_version"] == 1
+    assert event["data"]["model"] == {"id": model["id"], "name": "Churn"}
+
+
 def test_a_rolled_back_change_sends_nothing(api_as, acme, loopback_allowed, receivers, eager,
                                             django_capture_on_commit_callbacks):
     receiver = receivers()
@@ -307,6 +351,18 @@ def test_the_datasets_quota_announces_80_and_100_percent_once_each(
         ("quota.warning", 80, 4), ("quota.reached", 100, 5)]
     assert {e["data"]["quota"] for e in events} == {"datasets"}
     assert QuotaAlert.objects.filter(tenant=acme, quota="datasets").count() == 2
+
+
+def test_cpu_seconds_announce_80_percent_when_a_job_is_metered(api_as, acme, loopback_allowed, receivers, eager,
+                                                                django_capture_on_commit_callbacks):
+    receiver = receivers()
+    register(api_as("alice"), receiver.url, events=["quota.warning", "quota.reached"])
+    quotas.tenant_limits_set(tenant=acme, overrides={"cpu_seconds": 10})
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():  # as the worker's _finish
+        quotas.meter_job(acme, user_id=None, cpu_ms=8_500, peak_memory_bytes=0)
+        quotas.meter_job(acme, user_id=None, cpu_ms=500, peak_memory_bytes=0)
+    assert [(e["type"], e["data"]["quota"], e["data"]["used"]) for e in receiver.events()] == [
+        ("quota.warning", "cpu_seconds", 8.5)]
 
 
 def _file():
