@@ -17,10 +17,12 @@ import time
 from datetime import timedelta
 
 import urllib3
+from cryptography.exceptions import InvalidTag
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from tenants.crypto import keys
 from tenants.models import Tenant, WebhookDelivery
 
 from . import signatures
@@ -105,6 +107,9 @@ def delivery_attempt(*, tenant: Tenant, delivery_id: int) -> str:
         error = "" if 200 <= code < 300 else f"The receiver answered {code}."
     except AddressRefused as exc:
         code, error = None, exc.message
+    except (keys.KeyUnavailable, InvalidTag):
+        logger.exception("webhook secret unreadable", extra={"delivery": delivery.id})
+        code, error = None, "The endpoint's signing secret cannot be decrypted (the tenant's data key is unavailable)."
     except urllib3.exceptions.HTTPError as exc:
         code, error = None, _describe(exc)
     duration_ms = int((time.monotonic() - started) * 1000)

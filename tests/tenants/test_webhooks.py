@@ -230,6 +230,21 @@ def test_a_delivery_is_marked_failed_after_its_last_retry(api_as, loopback_allow
     assert delivery.deliveries_send_due() == 0
 
 
+def test_a_secret_that_does_not_decrypt_is_a_failed_attempt_not_a_crash(
+        api_as, loopback_allowed, receivers, eager, django_capture_on_commit_callbacks):
+    receiver = receivers()
+    endpoint = register(api_as("alice"), receiver.url)
+    row = WebhookEndpoint.objects.get(pk=endpoint["id"])
+    sealed = bytearray(bytes(row.secret_encrypted))
+    sealed[-1] ^= 1  # one bit changed in the stored secret
+    WebhookEndpoint.objects.filter(pk=row.pk).update(secret_encrypted=bytes(sealed))
+    with django_capture_on_commit_callbacks(execute=True):
+        api_as("alice").post(f"/api/v1/webhooks/{endpoint['id']}/test/")
+    assert receiver.requests == []
+    delivery_row = WebhookDelivery.objects.get(endpoint_id=endpoint["id"])
+    assert "cannot be decrypted" in delivery_row.last_error and delivery_row.next_attempt_at is not None
+
+
 def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt(
         api_as, settings, loopback_allowed, receivers, eager, django_capture_on_commit_callbacks):
     settings.PORTAL_WEBHOOK_TIMEOUT_SECONDS = 0.3
