@@ -20,6 +20,8 @@ from django.conf import settings
 
 from tests.servers import database_url, free_port
 
+WORKERS = 3  # training, prediction (+ default), webhooks (portal/launcher.py _children)
+
 pytestmark = pytest.mark.slow
 
 
@@ -73,7 +75,7 @@ def _serves_until_replaced(launcher: subprocess.Popen, port: int, killed: int, t
     while time.monotonic() < deadline:
         always_healthy &= _healthy(port)
         pids = {p.pid for p in _celery(launcher, "worker")}
-        if len(pids) == 2 and killed not in pids:
+        if len(pids) == WORKERS and killed not in pids:
             return always_healthy, True
         time.sleep(0.3)
     return always_healthy, False
@@ -108,7 +110,7 @@ def launcher(committed, tmp_path):
 
 
 def test_a_killed_worker_comes_back_alone_with_one_scheduler_and_nothing_outlives_the_launcher(launcher):
-    up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == 2,
+    up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == WORKERS,
                      timeout=120)
     assert up, launcher.log_path.read_text()[-3000:]
     assert len(_schedulers(launcher)) == 1
@@ -133,7 +135,7 @@ def test_a_killed_worker_comes_back_alone_with_one_scheduler_and_nothing_outlive
 
 
 def test_nothing_outlives_a_launcher_killed_with_sigkill(launcher):
-    up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == 2,
+    up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == WORKERS,
                      timeout=120)
     assert up, launcher.log_path.read_text()[-3000:]
     launcher.seen = _descendants(launcher)
