@@ -608,6 +608,9 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField()
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)  # None once delivered or failed
+    # When a task for the next attempt was last queued: the sweep queues a due delivery again only
+    # when that is old (a lost message), not every 5 s while the webhooks queue has a backlog.
+    queued_at = models.DateTimeField(null=True, blank=True)
     last_response_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)

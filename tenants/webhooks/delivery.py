@@ -6,7 +6,8 @@ on-commit send and the sweep may both queue one) finds the delivery not due and 
 worker dies mid-attempt, the lease ends and the sweep tries again. A failed attempt (no answer
 within PORTAL_WEBHOOK_TIMEOUT_SECONDS, a status outside 2xx, a refused address) waits the next
 PORTAL_WEBHOOK_RETRY_SECONDS before the next one; after the last the delivery is marked failed.
-The sweep (beat, every 5 s) queues every delivery that is due, across tenants.
+The sweep (beat, every 5 s) queues every delivery that is due, across tenants, once (``queued_at``;
+again after a minute if its message was lost).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib3
 from cryptography.exceptions import InvalidTag
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tenants.crypto import keys
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "tenants.webhook_deliver"
 USER_AGENT = "ml-portal-webhooks/1"
 SWEEP_BATCH = 500
+REQUEUE_AFTER = timedelta(seconds=60)
 
 
 def queue_name() -> str:
@@ -65,15 +68,18 @@ def enqueue(schema_name: str, delivery_id: int) -> None:
         logger.exception("could not queue a webhook delivery", extra={"delivery": delivery_id})
 
 
-def deliveries_send_due(*, now=None) -> int:
-    """Queue every delivery whose attempt is due (first sends whose message was lost, retries)."""
-    due = (WebhookDelivery.objects.filter(next_attempt_at__lte=now or timezone.now())
-           .order_by("next_attempt_at").values_list("tenant__schema_name", "id")[:SWEEP_BATCH])
-    count = 0
+def deliveries_send_due() -> int:
+    """Queue every delivery whose attempt is due and not already queued (retries, and first sends
+    whose message was lost: queued more than REQUEUE_AFTER ago and still due)."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(WebhookDelivery.objects.select_for_update(skip_locked=True)
+                   .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER), next_attempt_at__lte=now)
+                   .order_by("next_attempt_at").values_list("tenant__schema_name", "id")[:SWEEP_BATCH])
+        WebhookDelivery.objects.filter(pk__in=[delivery_id for _, delivery_id in due]).update(queued_at=now)
     for schema_name, delivery_id in due:
         enqueue(schema_name, delivery_id)
-        count += 1
-    return count
+    return len(due)
 
 
 def _claim(tenant: Tenant, delivery_id: int) -> WebhookDelivery | None:
@@ -171,8 +177,9 @@ def _record(delivery: WebhookDelivery, *, code: int | None, error: str, duration
     else:
         outcome = "retry"
         delivery.next_attempt_at = now + timedelta(seconds=schedule[delivery.attempts - 1])
+    delivery.queued_at = None  # the sweep queues the retry when it is due
     delivery.save(update_fields=["last_response_code", "last_error", "duration_ms", "delivered_at",
-                                 "failed_at", "next_attempt_at"])
+                                 "failed_at", "next_attempt_at", "queued_at"])
     logger.info("webhook attempt", extra={"tenant": delivery.tenant_id, "delivery": delivery.id,
                                           "attempt": delivery.attempts, "outcome": outcome,
                                           "code": code, "error": error})

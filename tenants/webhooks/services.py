@@ -96,7 +96,7 @@ def _queue_after_commit(tenant: Tenant, deliveries: list[WebhookDelivery]) -> No
 def _new_delivery(tenant: Tenant, endpoint: WebhookEndpoint, event_id: str, event_type: str,
                   payload: dict) -> WebhookDelivery:
     return WebhookDelivery(tenant=tenant, endpoint=endpoint, event_type=event_type, event_id=event_id,
-                           payload=payload, next_attempt_at=timezone.now())
+                           payload=payload, next_attempt_at=timezone.now(), queued_at=timezone.now())
 
 
 def event_emit(*, tenant: Tenant, event_type: str, data: dict) -> list[WebhookDelivery]:

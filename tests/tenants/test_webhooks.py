@@ -215,6 +215,21 @@ def test_the_receiver_verifies_the_signature_and_gets_a_retry_after_a_500(
     assert delivery.deliveries_send_due() == 0  # delivered: nothing more
 
 
+def test_the_sweep_queues_a_due_delivery_once_and_again_only_if_its_message_was_lost(api_as, acme, receivers):
+    """No eager tasks here: the message goes to the broker, where no worker takes it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    endpoint = register(api_as("alice"), "https://93.184.215.14/hook")
+    sent = services.endpoint_send_test(tenant=acme, endpoint=WebhookEndpoint.objects.get(pk=endpoint["id"]),
+                                       user=acme.memberships.get(user__email="alice@acme.test").user)
+    assert delivery.deliveries_send_due() == 0  # queued when it was created, a moment ago
+    WebhookDelivery.objects.filter(pk=sent.pk).update(queued_at=timezone.now() - timedelta(minutes=2))
+    assert delivery.deliveries_send_due() == 1  # that message is taken for lost: queued again
+    assert delivery.deliveries_send_due() == 0
+
+
 def test_a_delivery_is_marked_failed_after_its_last_retry(api_as, loopback_allowed, receivers, eager,
                                                           django_capture_on_commit_callbacks):
     receiver = receivers(statuses=[503, 503, 503, 503])
