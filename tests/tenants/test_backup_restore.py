@@ -1,0 +1,237 @@
+"""Backup and restore of one tenant through the commands, as an operator runs them (docs/api.md).
+
+Committed rows (the `committed` fixture): a restore swaps the tenant's files on disk, which a
+rolled-back test transaction would leave out of step with its rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django_tenants.utils import tenant_context
+
+from mlcore import serving, storage
+from mlcore.models import Dataset, ModelVersion
+from tenants.models import AuditEvent, Membership, Tenant, TenantKey
+from tests import factories
+from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
+
+ROWS = [{"tenure": 2, "monthly": 95.0, "plan": "basic", "autopay": "no"},
+        {"tenure": 60, "monthly": 30.0, "plan": "pro", "autopay": "yes"}]
+
+
+def ciphertexts(tenant) -> dict[str, str]:
+    """SHA-256 of every stored file of the tenant, as stored (still encrypted)."""
+    root = Path(settings.PORTAL_STORAGE_DIR) / tenant.schema_name
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def download(client, dataset_id) -> bytes:
+    response = client.get(f"/api/v1/datasets/{dataset_id}/download/")
+    assert response.status_code == 200, response
+    return b"".join(response.streaming_content)
+
+
+def artifacts(tenant) -> dict[str, tuple[str, str]]:
+    """Every model version's artifact, decrypted: (SHA-256 of what reads back, the recorded one)."""
+    with tenant_context(tenant):
+        out = {}
+        for version in ModelVersion.objects.order_by("id"):
+            with storage.open_object(tenant, storage.MODELS, str(version.artifact_object_id)) as reader:
+                out[version.model.name] = (hashlib.sha256(reader.readall()).hexdigest(),
+                                           version.artifact_sha256)
+        return out
+
+
+def predict(client, model_id) -> dict:
+    serving.forget_all()  # read the model from storage again, not from this process's cache
+    response = client.post(f"/api/v1/models/{model_id}/predict/", {"rows": ROWS}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def refused(*args) -> str:
+    with pytest.raises(CommandError) as caught:
+        call_command(*args)
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def leftovers() -> list[str]:
+    return sorted(p.name for p in Path(settings.PORTAL_STORAGE_DIR).glob(".restore*"))
+
+
+def globex_state(globex) -> tuple:
+    with tenant_context(globex):
+        datasets = list(Dataset.objects.order_by("id").values_list("id", "name", "sha256", "updated_at"))
+    members = list(Membership.objects.filter(tenant=globex).order_by("id").values_list("id", "user_id", "role"))
+    keys = list(TenantKey.objects.filter(tenant=globex).values_list("version", "wrapped_key"))
+    head = AuditEvent.objects.filter(tenant_id=globex.id).order_by("-seq").values_list("seq", "hash").first()
+    return datasets, members, [(v, bytes(w)) for v, w in keys], head, ciphertexts(globex)
+
+
+@pytest.mark.slow
+def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed, tmp_path, capsys):
+    world = factories.world()
+    acme, globex = world.acme, world.globex
+    bob = factories.token_client(world.bob, acme)
+    charlie = factories.token_client(world.charlie, globex)
+    churn = upload_dataset(bob, churn_csv(), filename="churn.csv", name="Churn")
+    extra = upload_dataset(bob, churn_csv(120, seed=3), filename="extra.csv", name="Extra")
+    job = bob.post("/api/v1/training-jobs/", {"dataset": churn["id"], "model_name": "Churn", "target": "churned",
+                                              "algorithm": "logistic_regression"}, format="json").json()
+    assert run_jobs("training") == 1
+    trained = bob.get(f"/api/v1/jobs/{job['id']}/").json()["result"]
+    scoring = bob.post("/api/v1/prediction-jobs/", {"model": trained["model"], "dataset": extra["id"]},
+                       format="json").json()
+    assert run_jobs("prediction") == 1
+    result_csv = b"".join(bob.get(f"/api/v1/jobs/{scoring['id']}/result/").streaming_content)
+    upload_dataset(charlie, churn_csv(50, seed=9), filename="globex.csv", name="Globex data")
+    before = {
+        "datasets": bob.get("/api/v1/datasets/").json()["results"],
+        "bytes": {d: download(bob, d) for d in (churn["id"], extra["id"])},
+        "artifacts": artifacts(acme),
+        "prediction": predict(bob, trained["model"]),
+        "globex": globex_state(globex),
+    }
+    archive = tmp_path / "acme.tar"
+
+    printed = run("backup_tenant", "--slug", "acme", "--out", str(archive))
+    assert archive.is_file() and "Backed up acme" in printed
+    print(f"\nbackup of acme with test data: {printed.strip()}")
+
+    # Things change after the backup.
+    assert bob.delete(f"/api/v1/datasets/{churn['id']}/").status_code == 204
+    late = upload_dataset(bob, churn_csv(80, seed=5), filename="late.csv", name="Late")
+    head_before_restore = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq").first().seq
+
+    printed = run("restore_tenant", "--in", str(archive))
+    assert "rolled back in place" in printed
+    print(f"restore in place: {printed.strip()}")
+
+    assert bob.get("/api/v1/datasets/").json()["results"] == before["datasets"]
+    assert bob.get(f"/api/v1/datasets/{late['id']}/").status_code == 404
+    for dataset_id, content in before["bytes"].items():
+        assert download(bob, dataset_id) == content
+    assert artifacts(acme) == before["artifacts"]
+    assert all(got == recorded for got, recorded in before["artifacts"].values())
+    assert b"".join(bob.get(f"/api/v1/jobs/{scoring['id']}/result/").streaming_content) == result_csv
+    assert predict(bob, trained["model"]) == before["prediction"]
+    assert globex_state(globex) == before["globex"]
+    # The live chain is kept (never shortened) and records the restore.
+    entries = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq")
+    assert entries.first().seq > head_before_restore
+    restored = entries.filter(action="tenant.restored").first()
+    assert restored.details["archive_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert restored.details["mode"] == "in place"
+    assert "intact" in run("verify_audit", "--tenant", "acme")
+    assert leftovers() == []
+
+    printed = run("restore_tenant", "--in", str(archive), "--as", "acme2")
+    assert "restored as a new tenant" in printed
+    acme2 = Tenant.objects.get(slug="acme2")
+    assert acme2.schema_name != acme.schema_name and acme2.id != acme.id
+    bob2 = factories.token_client(world.bob, acme2)
+    assert [(d["name"], d["sha256"]) for d in bob2.get("/api/v1/datasets/").json()["results"]] == \
+        [(d["name"], d["sha256"]) for d in before["datasets"]]
+    for dataset_id, content in before["bytes"].items():
+        assert download(bob2, dataset_id) == content
+    assert artifacts(acme2) == before["artifacts"]
+    assert predict(bob2, trained["model"]) == before["prediction"]
+    assert set(Membership.objects.filter(tenant=acme2).values_list("user__email", "role")) == \
+        set(Membership.objects.filter(tenant=acme).values_list("user__email", "role"))
+    # Same data keys, wrapped for the new tenant; the copied files were re-sealed for its schema.
+    assert set(ciphertexts(acme2)) == set(ciphertexts(acme))
+    assert set(ciphertexts(acme2).values()).isdisjoint(ciphertexts(acme).values())
+    assert "intact" in run("verify_audit", "--tenant", "acme2")
+    copied = AuditEvent.objects.filter(tenant_id=acme2.id).order_by("seq")
+    assert copied.first().tenant_slug == "acme"
+    assert copied.filter(action="tenant.restored", tenant_slug="acme2").count() == 1
+    assert globex_state(globex) == before["globex"]
+
+
+@pytest.fixture
+def globex_archive(committed, tmp_path):
+    world = factories.world()
+    upload_dataset(factories.token_client(world.charlie, world.globex), churn_csv(40), name="Small")
+    path = tmp_path / "globex.tar"
+    run("backup_tenant", "--slug", "globex", "--out", str(path))
+    return path
+
+
+def rewrite(source: Path, target: Path, change) -> None:
+    """A copy of the archive with one member's bytes changed (the manifest left as signed)."""
+    with tarfile.open(source) as old, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read()
+            data = change(member.name, data)
+            member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+
+
+def test_a_tampered_archive_is_refused_before_anything_is_written(globex_archive, tmp_path):
+    tampered = tmp_path / "tampered.tar"
+    rewrite(globex_archive, tampered,
+            lambda name, data: data.replace(b'"role": "admin"', b'"role": "viewer"') if name == "public.json" else data)
+    count = Tenant.objects.count()
+    message = refused("restore_tenant", "--in", str(tampered), "--as", "globex2")
+    assert "public.json" in message and "altered" in message
+    forged = tmp_path / "forged.tar"
+    rewrite(globex_archive, forged,
+            lambda name, data: data.replace(b'"slug": "globex"', b'"slug": "globe2"') if name == "manifest.json" else data)
+    assert "signature" in refused("restore_tenant", "--in", str(forged), "--as", "globex2")
+    assert Tenant.objects.count() == count and leftovers() == []
+
+
+def test_a_truncated_archive_is_refused(globex_archive, tmp_path):
+    cut = tmp_path / "cut.tar"
+    data = globex_archive.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    message = refused("restore_tenant", "--in", str(cut))
+    assert "truncated" in message or "damaged" in message
+    assert leftovers() == []
+
+
+def test_without_the_master_key_nothing_is_restored_and_the_key_is_named(globex_archive, settings):
+    globex = Tenant.objects.get(slug="globex")
+    wrapping = TenantKey.objects.get(tenant=globex, version=1).master_key_id
+    settings.PORTAL_MASTER_KEYS = [base64.b64encode(os.urandom(32)).decode()]
+    count = Tenant.objects.count()
+    message = refused("restore_tenant", "--in", str(globex_archive), "--as", "globex2")
+    assert f"Master key {wrapping} is not configured" in message
+    message = refused("restore_tenant", "--in", str(globex_archive))
+    assert wrapping in message
+    assert Tenant.objects.count() == count and leftovers() == []
+
+
+def test_bad_slugs_missing_files_and_other_tenants_are_refused_with_one_line(globex_archive, tmp_path):
+    assert "No tenant with the slug 'nobody'" in refused("backup_tenant", "--slug", "nobody", "--out",
+                                                         str(tmp_path / "x.tar"))
+    assert "exists already" in refused("backup_tenant", "--slug", "globex", "--out", str(globex_archive))
+    assert "No archive" in refused("restore_tenant", "--in", str(tmp_path / "missing.tar"))
+    assert "not the one this archive was taken from" in refused("restore_tenant", "--in", str(globex_archive),
+                                                                 "--as", "acme")
+    assert "reserved" in refused("restore_tenant", "--in", str(globex_archive), "--as", "admin")
+    assert "lower-case" in refused("restore_tenant", "--in", str(globex_archive), "--as", "Bad_Slug")
+    not_tar = tmp_path / "notes.txt"
+    not_tar.write_text(json.dumps({"hello": "world"}))
+    assert "not a readable tenant backup" in refused("restore_tenant", "--in", str(not_tar))
+    assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.part").exists()
