@@ -235,3 +235,127 @@ def test_bad_slugs_missing_files_and_other_tenants_are_refused_with_one_line(glo
     not_tar.write_text(json.dumps({"hello": "world"}))
     assert "not a readable tenant backup" in refused("restore_tenant", "--in", str(not_tar))
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.part").exists()
+
+
+# --- a whole installation: pg_dump + storage + escrowed keys, onto an empty one -----------------
+READ_THROUGH_THE_APP = """
+import hashlib, sys
+import django
+django.setup()
+from django.test import Client
+from tenants.models import Tenant, User
+from tests.factories import bind_session, host
+slug, email, dataset_id = sys.argv[1], sys.argv[2], sys.argv[3]
+client = bind_session(Client(HTTP_HOST=host(slug)), User.objects.get(email=email), Tenant.objects.get(slug=slug))
+response = client.get(f"/api/v1/datasets/{dataset_id}/download/")
+assert response.status_code == 200, response.status_code
+print(hashlib.sha256(b"".join(response.streaming_content)).hexdigest())
+"""
+
+
+def pg_tool(name: str) -> str:
+    """The PostgreSQL client of the server's major version if installed, else the one next to the
+    pg_dump the project uses (PORTAL_PG_DUMP, pgserver's, the system's)."""
+    from django.db import connection
+
+    from tenants.schema_template import _pg_dump
+
+    matching = Path(f"/usr/lib/postgresql/{connection.pg_version // 10000}/bin/{name}")
+    return str(matching) if matching.exists() else str(Path(_pg_dump()).parent / name)
+
+
+def pg_args() -> list[str]:
+    from django.db import connection
+
+    db = connection.settings_dict
+    args = ["-U", db.get("USER") or "postgres"]
+    if db.get("HOST"):
+        args += ["-h", db["HOST"]]
+    if db.get("PORT"):
+        args += ["-p", str(db["PORT"])]
+    return args
+
+
+@pytest.fixture
+def empty_database(committed):
+    import uuid
+
+    import psycopg
+
+    from tests.servers import database_url
+
+    name = f"portal_drill_{uuid.uuid4().hex[:8]}"
+    admin = database_url().rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name, database_url().rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_drill_a_whole_installation_restored_on_an_empty_one_reads_back_and_verifies(empty_database, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    name, url = empty_database
+    world = factories.world()
+    bob, charlie = factories.token_client(world.bob, world.acme), factories.token_client(world.charlie, world.globex)
+    acme_data = upload_dataset(bob, churn_csv(), filename="churn.csv", name="Churn")
+    globex_data = upload_dataset(charlie, churn_csv(60, seed=4), filename="g.csv", name="G")
+    run("verify_audit", "--tenant", "acme")  # signed checkpoints in the witness files, too
+    tenant_archive = tmp_path / "globex.tar"
+    run("backup_tenant", "--slug", "globex", "--out", str(tenant_archive))
+
+    # 1. The backup: the database with pg_dump, the storage folder (witness files inside), the keys apart.
+    dump = tmp_path / "portal.dump"
+    env = dict(os.environ, PGPASSWORD=connection.settings_dict.get("PASSWORD") or "")
+    subprocess.run([pg_tool("pg_dump"), "-Fc", "-f", str(dump), *pg_args(), "-d", connection.settings_dict["NAME"]],
+                   env=env, check=True, timeout=60)
+    storage_copy = tmp_path / "storage"
+    shutil.copytree(settings.PORTAL_STORAGE_DIR, storage_copy)
+    escrow = {"PORTAL_MASTER_KEYS": ",".join(settings.PORTAL_MASTER_KEYS),
+              "PORTAL_SIGNING_KEY": base64.b64encode(_signing_key_bytes()).decode()}
+
+    # 2. The restore onto an empty database and storage folder, then the installation's own commands.
+    subprocess.run([pg_tool("pg_restore"), "--exit-on-error", *pg_args(), "-d", name, str(dump)],
+                   env=env, check=True, timeout=60)
+    witness_copy = storage_copy / Path(settings.PORTAL_AUDIT_WITNESS_DIR).relative_to(settings.PORTAL_STORAGE_DIR)
+    other = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings.local", DATABASE_URL=url,
+                 PORTAL_STORAGE_DIR=str(storage_copy), PORTAL_AUDIT_WITNESS_DIR=str(witness_copy),
+                 PORTAL_CACHE_PREFIX=f"drill-{name}", **escrow)
+
+    def manage(*args, check=True):
+        done = subprocess.run([sys.executable, "manage.py", *args], env=other, cwd=settings.BASE_DIR,
+                              capture_output=True, text=True, timeout=90)
+        assert not check or done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def read(slug, email, dataset_id):
+        done = subprocess.run([sys.executable, "-c", READ_THROUGH_THE_APP, slug, email, str(dataset_id)],
+                              env=other, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert "intact" in manage("verify_audit", "--tenant", "acme").stdout
+    assert read("acme", "bob@acme.test", acme_data["id"]) == acme_data["sha256"]
+
+    # 3. One tenant into that other installation: delete it there, restore it from its archive.
+    manage("delete_tenant", "--slug", "globex", "--yes")
+    printed = manage("restore_tenant", "--in", str(tenant_archive)).stdout
+    assert "restored as a new tenant" in printed
+    assert "intact" in manage("verify_audit", "--tenant", "globex").stdout
+    assert read("globex", "charlie@globex.test", globex_data["id"]) == globex_data["sha256"]
+    # ...and this installation never saw any of it.
+    assert Tenant.objects.get(slug="globex").id == world.globex.id
+
+
+def _signing_key_bytes() -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from tenants.crypto import signing
+
+    return signing._private_key().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
