@@ -234,6 +234,7 @@ class RestoreResult:
     users_created: list[str] = field(default_factory=list)
     tokens_skipped: int = 0
     seconds: float = 0.0
+    audit: audit_chain.ChainResult | None = None  # the chain verified right after the restore
 
 
 def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = None) -> RestoreResult:
@@ -421,10 +422,10 @@ def _restore(archive, public: dict, *, existing: Tenant | None, slug: str, schem
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     _forget_caches(tenant, user_map.values())
-    audit_chain.chains_verify(tenant_ids=[tenant.id], trigger="command")  # and witness the new head
+    verified = audit_chain.chains_verify(tenant_ids=[tenant.id], trigger="command")[0]  # witnesses the head
     return RestoreResult(tenant=tenant, in_place=existing is not None, archive_sha256=archive.digest,
                          files=len(archive.names("files/")), rows=rows, users_created=created,
-                         tokens_skipped=skipped)
+                         tokens_skipped=skipped, audit=verified)
 
 
 def _refuse_busy(tenant: Tenant) -> None:

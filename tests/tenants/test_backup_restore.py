@@ -18,11 +18,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_context, tenant_context
 
 from mlcore import serving, storage
 from mlcore.models import Dataset, ModelVersion
-from tenants.models import AuditEvent, Membership, Tenant, TenantKey
+from tenants import services
+from tenants.models import AuditEvent, Membership, Tenant, TenantKey, User
 from tests import factories
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
@@ -105,6 +106,10 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     assert run_jobs("prediction") == 1
     result_csv = b"".join(bob.get(f"/api/v1/jobs/{scoring['id']}/result/").streaming_content)
     upload_dataset(charlie, churn_csv(50, seed=9), filename="globex.csv", name="Globex data")
+    services.membership_add(tenant=acme, email="erin@acme.test", role="viewer", actor=None, notify=False)
+    erin = User.objects.get(email="erin@acme.test")
+    erin.set_password("erin-original-password")
+    erin.save(update_fields=["password"])
     before = {
         "datasets": bob.get("/api/v1/datasets/").json()["results"],
         "bytes": {d: download(bob, d) for d in (churn["id"], extra["id"])},
@@ -121,10 +126,12 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     # Things change after the backup.
     assert bob.delete(f"/api/v1/datasets/{churn['id']}/").status_code == 204
     late = upload_dataset(bob, churn_csv(80, seed=5), filename="late.csv", name="Late")
+    with schema_context(acme.schema_name):  # guardian rows of hers live in the tenant schema
+        User.objects.filter(email="erin@acme.test").delete()
     head_before_restore = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq").first().seq
 
     printed = run("restore_tenant", "--in", str(archive))
-    assert "rolled back in place" in printed
+    assert "rolled back in place" in printed and "1 user(s) created" in printed
     print(f"restore in place: {printed.strip()}")
 
     assert bob.get("/api/v1/datasets/").json()["results"] == before["datasets"]
@@ -136,6 +143,9 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     assert b"".join(bob.get(f"/api/v1/jobs/{scoring['id']}/result/").streaming_content) == result_csv
     assert predict(bob, trained["model"]) == before["prediction"]
     assert globex_state(globex) == before["globex"]
+    erin = User.objects.get(email="erin@acme.test")  # the same person, able to sign in as before
+    assert erin.check_password("erin-original-password") and not erin.is_staff
+    assert Membership.objects.get(tenant=acme, user=erin).role == "viewer"
     # The live chain is kept (never shortened) and records the restore.
     entries = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq")
     assert entries.first().seq > head_before_restore
@@ -238,18 +248,35 @@ def test_bad_slugs_missing_files_and_other_tenants_are_refused_with_one_line(glo
 
 
 # --- a whole installation: pg_dump + storage + escrowed keys, onto an empty one -----------------
-READ_THROUGH_THE_APP = """
-import hashlib, sys
+# Run in the other installation (one Django start-up): read a dataset through the app, then move one
+# tenant into it from its archive and read it back, printing one JSON line.
+IN_THE_OTHER_INSTALLATION = """
+import hashlib, io, json, sys
 import django
 django.setup()
+from django.core.management import call_command
 from django.test import Client
 from tenants.models import Tenant, User
 from tests.factories import bind_session, host
-slug, email, dataset_id = sys.argv[1], sys.argv[2], sys.argv[3]
-client = bind_session(Client(HTTP_HOST=host(slug)), User.objects.get(email=email), Tenant.objects.get(slug=slug))
-response = client.get(f"/api/v1/datasets/{dataset_id}/download/")
-assert response.status_code == 200, response.status_code
-print(hashlib.sha256(b"".join(response.streaming_content)).hexdigest())
+
+def read(slug, email, dataset_id):
+    tenant, user = Tenant.objects.get(slug=slug), User.objects.get(email=email)
+    response = bind_session(Client(HTTP_HOST=host(slug)), user, tenant).get(f"/api/v1/datasets/{dataset_id}/download/")
+    assert response.status_code == 200, response.status_code
+    return hashlib.sha256(b"".join(response.streaming_content)).hexdigest()
+
+def command(*args):
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+acme_id, globex_id, archive = sys.argv[1], sys.argv[2], sys.argv[3]
+found = {"acme": read("acme", "bob@acme.test", acme_id)}
+command("delete_tenant", "--slug", "globex", "--yes")
+found["restore"] = command("restore_tenant", "--in", archive)
+found["verify"] = command("verify_audit", "--tenant", "globex")
+found["globex"] = read("globex", "charlie@globex.test", globex_id)
+print(json.dumps(found))
 """
 
 
@@ -328,27 +355,19 @@ def test_drill_a_whole_installation_restored_on_an_empty_one_reads_back_and_veri
                  PORTAL_STORAGE_DIR=str(storage_copy), PORTAL_AUDIT_WITNESS_DIR=str(witness_copy),
                  PORTAL_CACHE_PREFIX=f"drill-{name}", **escrow)
 
-    def manage(*args, check=True):
-        done = subprocess.run([sys.executable, "manage.py", *args], env=other, cwd=settings.BASE_DIR,
+    def in_other(*args):
+        done = subprocess.run([sys.executable, *args], env=other, cwd=settings.BASE_DIR,
                               capture_output=True, text=True, timeout=90)
-        assert not check or done.returncode == 0, done.stdout + done.stderr
-        return done
-
-    def read(slug, email, dataset_id):
-        done = subprocess.run([sys.executable, "-c", READ_THROUGH_THE_APP, slug, email, str(dataset_id)],
-                              env=other, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=90)
         assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout.strip().splitlines()[-1]
+        return done.stdout
 
-    assert "intact" in manage("verify_audit", "--tenant", "acme").stdout
-    assert read("acme", "bob@acme.test", acme_data["id"]) == acme_data["sha256"]
-
-    # 3. One tenant into that other installation: delete it there, restore it from its archive.
-    manage("delete_tenant", "--slug", "globex", "--yes")
-    printed = manage("restore_tenant", "--in", str(tenant_archive)).stdout
-    assert "restored as a new tenant" in printed
-    assert "intact" in manage("verify_audit", "--tenant", "globex").stdout
-    assert read("globex", "charlie@globex.test", globex_data["id"]) == globex_data["sha256"]
+    assert "intact" in in_other("manage.py", "verify_audit", "--tenant", "acme")
+    found = json.loads(in_other("-c", IN_THE_OTHER_INSTALLATION, str(acme_data["id"]), str(globex_data["id"]),
+                                str(tenant_archive)).strip().splitlines()[-1])
+    assert found["acme"] == acme_data["sha256"]
+    # One tenant into that other installation: deleted there, restored from its archive.
+    assert "restored as a new tenant" in found["restore"] and "intact" in found["verify"]
+    assert found["globex"] == globex_data["sha256"]
     # ...and this installation never saw any of it.
     assert Tenant.objects.get(slug="globex").id == world.globex.id
 

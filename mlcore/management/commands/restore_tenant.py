@@ -37,3 +37,7 @@ class Command(BaseCommand):
             f"{result.tenant.slug} {how} from archive sha256 {result.archive_sha256}: {result.rows:,} "
             f"rows, {result.files} files, {len(result.users_created)} user(s) created, "
             f"{result.tokens_skipped} token(s) left with the original, in {result.seconds:.2f} s.")
+        self.stdout.write(f"audit chain: {result.audit.describe()}")
+        if not result.audit.ok:
+            raise CommandError(f"{result.tenant.slug} was restored but its audit chain does not verify: "
+                               f"{result.audit.reason}", returncode=1)
