@@ -37,7 +37,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tenants.accounts import access
@@ -257,9 +257,16 @@ def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = 
         plan = _plan(public)
         data_keys = _data_keys(public, existing)
         schema = existing.schema_name if existing else _new_schema_name(slug)
-        staged = _stage_files(archive, public, schema, data_keys, reseal, in_place=existing is not None)
-        result = _restore(archive, public, existing=existing, slug=slug, schema=schema, plan=plan,
-                          data_keys=data_keys, staged=staged)
+        try:
+            staged = _stage_files(archive, public, schema, data_keys, reseal, in_place=existing is not None)
+            result = _restore(archive, public, existing=existing, slug=slug, schema=schema, plan=plan,
+                              data_keys=data_keys, staged=staged)
+        except (DatabaseError, OSError) as exc:
+            # Rolled back and swapped back already; say why in one line (a full disk, a schema
+            # this installation cannot take...).
+            logger.exception("tenant restore failed", extra={"archive": str(path), "slug": slug})
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RestoreRefused(f"The restore failed and changed nothing: {reason}")
     finally:
         archive.close()
         if staged is not None and staged.exists():

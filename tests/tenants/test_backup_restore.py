@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context, tenant_context
 
 from mlcore import serving, storage
@@ -110,6 +111,7 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     erin = User.objects.get(email="erin@acme.test")
     erin.set_password("erin-original-password")
     erin.save(update_fields=["password"])
+    phone = TOTPDevice.objects.create(user=erin, name="phone", confirmed=True)
     before = {
         "datasets": bob.get("/api/v1/datasets/").json()["results"],
         "bytes": {d: download(bob, d) for d in (churn["id"], extra["id"])},
@@ -148,6 +150,7 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     erin = User.objects.get(email="erin@acme.test")  # the same person, able to sign in as before
     assert erin.check_password("erin-original-password") and not erin.is_staff
     assert Membership.objects.get(tenant=acme, user=erin).role == "viewer"
+    assert TOTPDevice.objects.get(user=erin, confirmed=True).key == phone.key  # and the same second factor
     # The live chain is kept (never shortened) and records the restore.
     entries = AuditEvent.objects.filter(tenant_id=acme.id).order_by("-seq")
     assert entries.first().seq > head_before_restore
@@ -197,6 +200,48 @@ def rewrite(source: Path, target: Path, change) -> None:
             data = change(member.name, data)
             member.size = len(data)
             new.addfile(member, io.BytesIO(data))
+
+
+def resigned(source: Path, target: Path, change_public) -> None:
+    """What a newer version of the platform would write: public.json changed, manifest re-signed."""
+    from tenants.crypto import signing
+
+    def change(name, data):
+        if name == "public.json":
+            return json.dumps(change_public(json.loads(data))).encode()
+        return data
+
+    rewrite(source, target, change)
+    with tarfile.open(target) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"]["public.json"] = {"size": len(members["public.json"]),
+                                          "sha256": hashlib.sha256(members["public.json"]).hexdigest()}
+    manifest["signature"] = signing.sign(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(target, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_an_archive_from_a_newer_version_is_refused_naming_what_is_missing(globex_archive, tmp_path):
+    def newer_migration(public):
+        public["schema"]["migrations"].append(["mlcore", "9999_from_the_future"])
+        return public
+
+    def newer_column(public):
+        public["schema"]["tables"]["mlcore_dataset"].append("colour")
+        return public
+
+    resigned(globex_archive, tmp_path / "migration.tar", newer_migration)
+    assert "mlcore.9999_from_the_future is not applied here" in refused(
+        "restore_tenant", "--in", str(tmp_path / "migration.tar"), "--as", "globex2")
+    resigned(globex_archive, tmp_path / "column.tar", newer_column)
+    assert "mlcore_dataset has column(s) colour" in refused(
+        "restore_tenant", "--in", str(tmp_path / "column.tar"), "--as", "globex2")
+    assert not Tenant.objects.filter(slug="globex2").exists() and leftovers() == []
 
 
 def test_a_tampered_archive_is_refused_before_anything_is_written(globex_archive, tmp_path):
