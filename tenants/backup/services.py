@@ -62,6 +62,7 @@ from tenants.models import (
     UploadLease,
     UsageDaily,
 )
+from tenants.services import _new_schema_name, tenant_domain, validate_slug
 
 logger = logging.getLogger(__name__)
 
@@ -250,8 +251,6 @@ def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = 
         if existing is not None:
             _check_same_tenant(existing, public)
         else:
-            from tenants.services import validate_slug
-
             validate_slug(slug)
         _check_migrations(public)
         plan = _plan(public)
@@ -338,12 +337,6 @@ def _data_keys(public: dict, existing: Tenant | None) -> dict[int, bytes]:
     except keys.KeyUnavailable as exc:
         raise RestoreRefused(f"Cannot restore: {exc}", code="master_key_missing")
     return found
-
-
-def _new_schema_name(slug: str) -> str:
-    from tenants.services import _new_schema_name as new_name
-
-    return new_name(slug)
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -528,8 +521,6 @@ def _tenant_create(public: dict, *, slug: str, schema: str, plan: Plan) -> Tenan
     tenant.full_clean()
     tenant.save()  # builds the schema from the template, inside this transaction
     connection.set_schema_to_public()
-    from tenants.services import tenant_domain
-
     Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
     TenantUsage.objects.create(tenant=tenant, **(public["usage"] or {}))
     return tenant
