@@ -456,7 +456,8 @@ def _load_schema(archive, public: dict, schema: str, user_map: dict[int, int], *
     tables.remap(schema, references, "django_content_type", _content_type_map(snapshot["content_types"]))
     tables.remap(schema, references, "auth_group", {int(k): Group.objects.get_or_create(name=v)[0].id
                                                     for k, v in snapshot["groups"].items()})
-    tables.reset_sequences(schema, data_tables)
+    if not truncate:  # a new schema; in place the sequences are already past every archived id
+        tables.reset_sequences(schema, data_tables)
     return _count_rows(schema, sorted(archived))
 
 
@@ -509,8 +510,7 @@ def _public_in_place(tenant: Tenant, public: dict, plan: Plan, user_map: dict[in
     for row in public["keys"]:
         if row["version"] not in live_versions:  # destroyed since: the archive's wrapped copy
             TenantKey.objects.create(tenant=tenant, **public_rows.parsed(row, TenantKey))
-    _reset_id_sequences(Membership, ApiToken, JobTicket)
-    return 0
+    return 0  # the archived ids came from this installation's sequences: no id is handed out twice
 
 
 def _tenant_create(public: dict, *, slug: str, schema: str, plan: Plan) -> Tenant:
@@ -556,14 +556,6 @@ def _bulk(model, rows: list[dict], tenant: Tenant, user_map: dict[int, int], *, 
             fields["user_id"] = user_map[fields["user_id"]]
         objects.append(model(tenant=tenant, **fields))
     model.objects.bulk_create(objects)
-
-
-def _reset_id_sequences(*models) -> None:
-    with connection.cursor() as cursor:
-        for model in models:
-            table = model._meta.db_table
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608
-                           f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)", [table])
 
 
 # --- the audit chain of a new tenant ------------------------------------------------------------

@@ -79,7 +79,9 @@ def truncate_all(schema: str, tables: list[str]) -> None:
         return
     names = ", ".join(quoted(schema, t) for t in tables)
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        # CONTINUE IDENTITY: ids handed out after the backup are never handed out again (processes
+        # cache loaded models by (schema, version id)).
+        cursor.execute(f"TRUNCATE {names} CONTINUE IDENTITY CASCADE")
 
 
 def remap(schema: str, references: list[tuple[str, str, str]], target: str, mapping: dict[int, int]) -> None:
@@ -101,7 +103,7 @@ def remap(schema: str, references: list[tuple[str, str, str]], target: str, mapp
 
 
 def reset_sequences(schema: str, tables: list[str]) -> None:
-    """Identity and serial columns continue after the restored ids."""
+    """Identity and serial columns of a new schema continue after the restored ids."""
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(

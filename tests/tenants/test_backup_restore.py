@@ -140,6 +140,9 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     assert bob.get("/api/v1/datasets/").json()["results"] == before["datasets"]
     assert bob.get(f"/api/v1/datasets/{late['id']}/").status_code == 404
     assert made_after.get("/api/v1/datasets/").status_code in (401, 404)  # a token made after the backup
+    after = upload_dataset(bob, churn_csv(30), name="After")
+    assert after["id"] > late["id"]  # an id handed out after the backup is never handed out again
+    assert bob.delete(f"/api/v1/datasets/{after['id']}/").status_code == 204
     for dataset_id, content in before["bytes"].items():
         assert download(bob, dataset_id) == content
     assert artifacts(acme) == before["artifacts"]
