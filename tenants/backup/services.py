@@ -106,9 +106,11 @@ def tenant_backup(*, tenant: Tenant, out) -> BackupResult:
     connection.set_schema_to_public()
     writer = archives.ArchiveWriter.open(out)
     try:
-        with tempfile.TemporaryDirectory(prefix="tenant-backup-") as scratch, _snapshot():
-            public = _write_rows(writer, tenant, Path(scratch))
-        files = _write_files(writer, tenant)
+        with tempfile.TemporaryDirectory(prefix="tenant-backup-") as scratch, _links_folder() as folder:
+            with _snapshot():
+                links = _link_files(tenant, folder)  # the moment the snapshot was taken
+                public = _write_rows(writer, tenant, Path(scratch))
+            files = _write_files(writer, links)
         witness_file = witness.witness_path(tenant.id)
         if witness_file.exists():
             writer.add_file("witness/chain.jsonl", witness_file)
@@ -133,15 +135,17 @@ def tenant_backup(*, tenant: Tenant, out) -> BackupResult:
 
 @contextmanager
 def _snapshot():
-    """One consistent view of every row read. A command runs outside any transaction, where the
-    session's default isolation can be set before the transaction opens (inside a test's own
-    transaction it cannot, and need not)."""
+    """One consistent view of every row read, taken when this returns. A command runs outside
+    any transaction, where the session's default isolation can be set before the transaction opens
+    (inside a test's own transaction it cannot, and need not)."""
     outside = not connection.in_atomic_block
     if outside:
         with connection.cursor() as cursor:
             cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     try:
         with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")  # the snapshot is taken by the first statement
             yield
     finally:
         if outside:
@@ -200,21 +204,40 @@ def _migrations(schema: str) -> list[list[str]]:
         return [list(row) for row in cursor.fetchall()]
 
 
-def _write_files(writer: archives.ArchiveWriter, tenant: Tenant) -> int:
-    """Every committed object under the tenant's folder, still encrypted ( .part files are
-    uploads in flight: not data yet)."""
-    root = Path(settings.PORTAL_STORAGE_DIR) / tenant.schema_name
-    count = 0
+@contextmanager
+def _links_folder():
+    """A folder beside the tenant folders (same file system: hard links), removed afterwards."""
+    folder = _storage() / f".backup-{secrets.token_hex(6)}"
+    folder.mkdir(mode=0o700, parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _link_files(tenant: Tenant, folder: Path) -> list[Path]:
+    """Hard links to every committed object of the tenant, made right after the rows' snapshot
+    was taken: a file deleted while the tables are copied (its row gone after the snapshot) is
+    still in the archive. `.part` files are uploads in flight: not data yet."""
+    root = _storage() / tenant.schema_name
+    links = []
     for path in sorted(root.glob("*/*.enc")) if root.is_dir() else ():
-        name = f"files/{path.parent.name}/{path.name}"
-        if not FILE_RE.match(name):
+        if not FILE_RE.match(f"files/{path.parent.name}/{path.name}"):
             continue
+        link = folder / f"{path.parent.name}--{path.name}"
         try:
-            writer.add_file(name, path)
+            os.link(path, link)
         except FileNotFoundError:
-            continue  # deleted since it was listed: its row is gone from the snapshot too
-        count += 1
-    return count
+            continue  # deleted just now, before the snapshot: so is its row
+        links.append(link)
+    return links
+
+
+def _write_files(writer: archives.ArchiveWriter, links: list[Path]) -> int:
+    for link in links:
+        kind, name = link.name.split("--", 1)
+        writer.add_file(f"files/{kind}/{name}", link)
+    return len(links)
 
 
 def _os_user() -> str:

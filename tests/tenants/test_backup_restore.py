@@ -78,7 +78,7 @@ def refused(*args) -> str:
 
 
 def leftovers() -> list[str]:
-    return sorted(p.name for p in Path(settings.PORTAL_STORAGE_DIR).glob(".restore*"))
+    return sorted(p.name for p in Path(settings.PORTAL_STORAGE_DIR).glob(".*"))
 
 
 def globex_state(globex) -> tuple:
