@@ -278,6 +278,8 @@ def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = 
         _check_migrations(public)
         plan = _plan(public)
         data_keys = _data_keys(public, existing)
+        if existing is not None:
+            _refuse_busy(existing)  # before staging the files; again under the tenant's lock
         schema = existing.schema_name if existing else _new_schema_name(slug)
         try:
             staged = _stage_files(archive, public, schema, data_keys, reseal, in_place=existing is not None)
