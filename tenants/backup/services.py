@@ -53,6 +53,7 @@ from tenants.models import (
     AuditCheckpoint,
     AuditEvent,
     Domain,
+    IdempotentRequest,
     JobTicket,
     Membership,
     Plan,
@@ -524,6 +525,9 @@ def _public_in_place(tenant: Tenant, public: dict, plan: Plan, user_map: dict[in
     Membership.objects.filter(tenant=tenant).delete()
     ApiToken.objects.filter(tenant=tenant).delete()
     JobTicket.objects.filter(tenant=tenant).delete()
+    # Answers kept for Idempotency-Key retries describe rows the rollback undid: a retry must run
+    # again, not be told of a dataset or job that no longer exists.
+    IdempotentRequest.objects.filter(tenant=tenant).delete()
     _bulk(Membership, public["memberships"], tenant, user_map, keep_ids=True)
     _bulk(ApiToken, public["api_tokens"], tenant, user_map, keep_ids=True)
     _bulk(JobTicket, public["job_tickets"], tenant, user_map, keep_ids=True)
