@@ -52,10 +52,10 @@ for algorithm in ("logistic_regression", "random_forest"):
     versions.append(job.result)
 model = portal.models.get(versions[0]["model"])
 out["before_promote"] = model.production_version
-model = portal.models.promote(versions[1]["model_version"])
-out["after_promote"] = model.production_version
 version = portal.models.version(versions[1]["model_version"])
 out["metrics"], out["classes"] = sorted(version.metrics), version.classes
+model = portal.models.promote(version)
+out["after_promote"] = model.production_version
 frame = pd.read_csv(csv_path).drop(columns=["churned"]).head(25)
 frame.index = range(100, 125)
 scored = portal.models.predict(model, frame)

@@ -14,6 +14,7 @@ from .errors import (
     NotFound,
     PermissionDenied,
     PortalError,
+    PreconditionFailed,
     QuotaExceeded,
     RateLimited,
     ServiceUnavailable,
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationFailed", "Client", "Conflict", "Dataset", "Job", "JobFailed", "Model",
-    "ModelVersion", "NotFound", "OnlinePrediction", "PermissionDenied", "PortalError",
+    "ModelVersion", "NotFound", "OnlinePrediction", "PermissionDenied", "PortalError", "PreconditionFailed",
     "QuotaExceeded", "RateLimited", "ServiceUnavailable", "TooLarge", "Usage", "ValidationFailed",
     "WaitTimedOut",
 ]

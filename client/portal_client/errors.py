@@ -14,7 +14,7 @@ import httpx
 
 __all__ = [
     "AuthenticationFailed", "Conflict", "JobFailed", "NotFound", "PermissionDenied", "PortalError",
-    "QuotaExceeded", "RateLimited", "ServiceUnavailable", "TooLarge", "ValidationFailed",
+    "PreconditionFailed", "QuotaExceeded", "RateLimited", "ServiceUnavailable", "TooLarge", "ValidationFailed",
     "WaitTimedOut", "error_from_response",
 ]
 
@@ -77,6 +77,11 @@ class Conflict(PortalError):
     """409: the operation clashes with what exists (a name taken, a job not finished...)."""
 
 
+class PreconditionFailed(Conflict):
+    """412: an `If-Match` precondition failed (someone changed the object since you read it).
+    The client sends no conditional headers itself; this is for callers who do."""
+
+
 class TooLarge(PortalError):
     """413: over a size limit (an online prediction of too many rows, a file too large)."""
 
@@ -118,7 +123,7 @@ class WaitTimedOut(PortalError, TimeoutError):
 
 _BY_STATUS: dict[int, type[PortalError]] = {
     400: ValidationFailed, 401: AuthenticationFailed, 403: PermissionDenied, 404: NotFound,
-    409: Conflict, 413: TooLarge, 422: ValidationFailed, 429: RateLimited, 503: ServiceUnavailable,
+    409: Conflict, 412: PreconditionFailed, 413: TooLarge, 422: ValidationFailed, 429: RateLimited, 503: ServiceUnavailable,
 }
 
 

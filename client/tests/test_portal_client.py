@@ -9,13 +9,18 @@ import httpx
 import pandas as pd
 import pytest
 from portal_client import (
+    AuthenticationFailed,
     Client,
+    Conflict,
     JobFailed,
     NotFound,
+    PermissionDenied,
     PortalError,
+    PreconditionFailed,
     QuotaExceeded,
     RateLimited,
     ServiceUnavailable,
+    TooLarge,
     ValidationFailed,
     WaitTimedOut,
 )
@@ -232,7 +237,13 @@ def test_a_missing_url_or_token_is_a_clear_error(monkeypatch):
         Client()
 
 
-def test_not_found_is_not_found():
-    client, _ = client_for(Server(problem(404, "No such resource.")))
-    with pytest.raises(NotFound):
-        client.jobs.get(404)
+@pytest.mark.parametrize(("status", "slug", "error"), [
+    (404, None, NotFound), (401, None, AuthenticationFailed), (403, None, PermissionDenied),
+    (409, "conflict", Conflict), (412, None, PreconditionFailed), (413, None, TooLarge),
+    (413, "quota-exceeded", QuotaExceeded), (400, None, ValidationFailed),
+])
+def test_each_status_maps_to_its_exception(status, slug, error):
+    client, _ = client_for(Server(problem(status, "Refused.", slug)))
+    with pytest.raises(error) as caught:
+        client.jobs.get(1)
+    assert (caught.value.status, caught.value.detail) == (status, "Refused.")
