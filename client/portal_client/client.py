@@ -276,7 +276,7 @@ class Datasets(_Group):
 
     def _send(self, file: BinaryIO, filename: str, *, name: str | None, description: str | None,
               encoding: str | None, progress: bool) -> Dataset:
-        size = os.fstat(file.fileno()).st_size if hasattr(file, "fileno") else None
+        size = _size_of(file)
         bar = make_progress(f"Uploading {filename}", total=size, unit="B", enabled=progress)
         reader = _CountingReader(file, lambda done: bar.update_to(done))
         fields = {k: v for k, v in {"name": name, "description": description,
@@ -465,6 +465,20 @@ class PredictionJobs(_Group):
         job = self._client.jobs.wait(job, timeout=timeout, progress=progress)
         self._client.jobs.download_result(job, out, format=format, progress=progress)
         return job
+
+
+def _size_of(file: BinaryIO) -> int | None:
+    """The file's size without reading it: a real file's, or a seekable object's (io.BytesIO)."""
+    try:
+        return os.fstat(file.fileno()).st_size
+    except (AttributeError, OSError):
+        try:
+            position = file.tell()
+            size = file.seek(0, os.SEEK_END)
+            file.seek(position)
+            return size
+        except (AttributeError, OSError):
+            return None
 
 
 def _records(rows: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ online predictions and waiting. The real server is exercised by tests/test_clien
 
 from __future__ import annotations
 
+import io
 import json
 
 import httpx
@@ -177,6 +178,18 @@ def test_an_upload_streams_the_file_with_its_length_and_shows_progress(tmp_path,
     assert (dataset.id, dataset.rows) == (5, 50_000)
     assert server.requests[0].headers["Idempotency-Key"]
     assert "Uploading churn.csv" in capsys.readouterr().err
+
+
+def test_an_in_memory_file_is_uploaded_with_its_length():
+    def created(request):
+        assert request.headers["Content-Length"] == str(len(request.content))
+        assert b'filename="rows.csv"' in request.content and b"a,b\n1,2\n" in request.content
+        return httpx.Response(201, json={"id": 8, "name": "rows"})
+
+    buffer = io.BytesIO(b"a,b\n1,2\n")
+    buffer.name = "rows.csv"
+    client, _ = client_for(Server(created))
+    assert client.datasets.upload(buffer, progress=False).id == 8
 
 
 def test_a_dataframe_is_uploaded_as_csv(capsys):
