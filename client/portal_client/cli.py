@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(group: Any, name: str, handler: Callable[..., int], help: str) -> argparse.ArgumentParser:
-        sub = group.add_parser(name, parents=[common], help=help, description=help)
+        sub: argparse.ArgumentParser = group.add_parser(name, parents=[common], help=help, description=help)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -382,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, USAGE, f"{exc} (or use --url / --token)")
     try:
         with client:
-            return args.handler(client, args)
+            code: int = args.handler(client, args)
+            return code
     except UsageError as exc:
         return _fail(args, USAGE, str(exc))
     except errors.JobFailed as exc:

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard
 
 import httpx
 
@@ -42,10 +42,13 @@ CONTENT_TYPES = {".csv": "text/csv", ".tsv": "text/tab-separated-values", ".txt"
                  ".gz": "application/gzip", ".parquet": "application/vnd.apache.parquet"}
 
 IdLike = int | str | Dataset | Job | Model | ModelVersion
+Rows = list[dict[str, Any]]
 
 
 def _id(obj: IdLike) -> int:
-    return int(obj.id) if hasattr(obj, "id") else int(obj)  # type: ignore[union-attr, arg-type]
+    if isinstance(obj, (Dataset, Job, Model, ModelVersion)):
+        return int(obj.id)
+    return int(obj)
 
 
 def _json_default(value: Any) -> Any:
@@ -57,7 +60,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _is_dataframe(obj: Any) -> bool:
+def _is_dataframe(obj: Any) -> TypeGuard[pd.DataFrame]:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_csv")
 
 
@@ -203,10 +206,12 @@ class Client:
     @staticmethod
     def _backoff(attempt: int) -> float:
         base = min(30.0, 0.5 * 2 ** (attempt - 1))
-        return base + random.uniform(0, base / 4)
+        return float(base + random.uniform(0, base / 4))
 
-    def get_json(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+    def get_json(self, path: str, **params: Any) -> dict[str, Any]:
+        body: dict[str, Any] = self.request(
+            "GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+        return body
 
     def paginate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, page after page (200 a page), as the server orders them."""
@@ -262,7 +267,7 @@ class Datasets(_Group):
         if _is_dataframe(source):
             with tempfile.TemporaryDirectory(prefix="portal-upload-") as folder:
                 path = Path(folder) / f"{name or 'dataframe'}.csv"
-                source.to_csv(path, index=False)  # type: ignore[union-attr]
+                source.to_csv(path, index=False)
                 return self.upload(path, name=name or "dataframe", description=description,
                                    encoding=encoding, progress=progress)
         if isinstance(source, (str, os.PathLike)):
@@ -411,7 +416,7 @@ class Models(_Group):
         response = self._client.request("POST", f"{API}/model-versions/{_id(version)}/promote/")
         return from_api(Model, response.json())
 
-    def predict(self, model: IdLike, rows: pd.DataFrame | list[dict[str, Any]], *,
+    def predict(self, model: IdLike, rows: pd.DataFrame | Rows, *,
                 version: int | None = None) -> Any:
         """Predict rows online with the production version (or version number `version`).
 
@@ -460,7 +465,7 @@ class PredictionJobs(_Group):
         """Upload `data` (a path or DataFrame; a dataset or its id is used as is), score it with the
         model's production version, wait, and save the output to `out`. Returns the finished job."""
         if isinstance(data, (str, os.PathLike)) or _is_dataframe(data):
-            data = self._client.datasets.upload(data, progress=progress)  # type: ignore[arg-type]
+            data = self._client.datasets.upload(data, progress=progress)
         job = self.start(dataset=data, model=model, id_column=id_column)  # type: ignore[arg-type]
         job = self._client.jobs.wait(job, timeout=timeout, progress=progress)
         self._client.jobs.download_result(job, out, format=format, progress=progress)
@@ -484,8 +489,9 @@ def _size_of(file: BinaryIO) -> int | None:
 def _records(rows: Any) -> list[dict[str, Any]]:
     if _is_dataframe(rows):
         # pandas' own JSON writer: NaN -> null, numpy types and timestamps (ISO 8601) handled.
-        return json.loads(rows.to_json(orient="records", date_format="iso"))
-    records = list(rows)
+        records: list[dict[str, Any]] = json.loads(rows.to_json(orient="records", date_format="iso"))
+        return records
+    records = [*rows]
     if not all(isinstance(r, dict) for r in records):
         raise TypeError("rows must be a DataFrame or a list of dicts {column: value}")
     return records

@@ -84,11 +84,14 @@ class _Printer:
 
 class _Tqdm:
     def __init__(self, label: str, total: float | None, unit: str, stream: IO[str]):
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
 
         scale = unit == "B"
+        # A job's bar counts percent: no rate ("%/s"), the stage as postfix.
+        fmt = None if scale else "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"
         self.bar: Any = tqdm(total=total, desc=label, unit=unit or "%", unit_scale=scale,
-                             unit_divisor=1024 if scale else 1000, file=stream, leave=True)
+                             unit_divisor=1024 if scale else 1000, file=stream, leave=True,
+                             bar_format=fmt)
 
     def update_to(self, done: float, *, status: str = "") -> None:
         self.bar.n = done
