@@ -124,6 +124,8 @@ class Client:
             raise ValueError("No portal URL: pass url= or set PORTAL_URL")
         if not token:
             raise ValueError("No API token: pass token= or set PORTAL_TOKEN")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"The portal URL must start with http:// or https:// (got {url!r})")
         self.url = url.rstrip("/")
         base, headers = _connect_target(self.url)
         self.max_retries = max_retries

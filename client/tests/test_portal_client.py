@@ -248,6 +248,8 @@ def test_a_missing_url_or_token_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PORTAL_TOKEN", "x")
     with pytest.raises(ValueError, match="PORTAL_URL"):
         Client()
+    with pytest.raises(ValueError, match="http:// or https://"):
+        Client("acme.localhost:8000")
 
 
 @pytest.mark.parametrize(("status", "slug", "error"), [
