@@ -141,8 +141,12 @@ def test_the_installed_client_and_cli_upload_train_promote_predict_and_read_usag
             assert result.returncode == 0, (args, result.stderr)
             return json.loads(result.stdout)
 
-        dataset = portal_json("datasets", "upload", str(csv_path), "--name", "churn-cli")
-        assert dataset["rows"] == 200
+        uploaded = run([str(portal), "datasets", "upload", str(csv_path), "--name", "churn-cli", "--json"],
+                       env, deadline)
+        assert uploaded.returncode == 0, uploaded.stderr
+        assert "Uploading churn.csv" in uploaded.stderr  # the progress bar, on stderr only
+        dataset = json.loads(uploaded.stdout)
+        assert dataset["rows"] == 200 and dataset["name"] == "churn-cli"
         job = portal_json("train", "--dataset", str(dataset["id"]), "--target", "churned",
                           "--algorithm", "logistic_regression", "--model-name", "churn-cli",
                           "--param", "max_iter=200", "--wait", "--timeout", "60")
