@@ -72,7 +72,7 @@ def _pairs(body: dict[str, Any], skip: Iterable[str] = ()) -> list[str]:
         if key in skip:
             continue
         shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
-        lines.append(f"{key}: {'' if shown is None else shown}")
+        lines.append(f"{key}: {'' if shown is None else shown}".rstrip())
     return lines
 
 

@@ -78,6 +78,20 @@ def test_a_failed_job_exits_3(serve, capsys):
     assert "boom" in capsys.readouterr().err
 
 
+def test_cancel_posts_to_the_job_and_says_what_became_of_it(serve, capsys):
+    seen = []
+
+    def answer(request):
+        seen.append((request.method, request.url.path))
+        return httpx.Response(202, json={"id": 4, "kind": "training", "status": "cancelled", "progress": 0,
+                                         "message": "Cancelled before it started"})
+
+    serve(answer)
+    assert cli.main(["jobs", "cancel", "4"]) == 0
+    assert seen == [("POST", "/api/v1/jobs/4/cancel/")]
+    assert capsys.readouterr().out == "Job 4: cancelled (Cancelled before it started)\n"
+
+
 def test_no_token_is_a_usage_error(monkeypatch, capsys):
     monkeypatch.delenv("PORTAL_TOKEN", raising=False)
     assert cli.main(["--url", "http://x.localhost", "usage"]) == cli.USAGE == 2
