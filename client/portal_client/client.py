@@ -8,7 +8,9 @@
 
 Every request is retried on 429 and 503 (after the server's `Retry-After`), and on connection
 errors when repeating it is safe (reads, deletes, and POSTs that carry an `Idempotency-Key`: each
-creating call sends a fresh key and keeps it across its own retries).
+creating call sends a fresh key and keeps it across its own retries; the server answers a retry
+with the first answer, or 409 `idempotency-key-in-use` while the first still runs, which is
+retried too).
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ class Client:
                          "detail": f"Could not reach {self.url}: {exc or type(exc).__name__}"}) from exc
                 self._sleep(self._backoff(attempt))
                 continue
-            if response.status_code in (429, 503) and attempt <= self.max_retries:
+            if self._retryable_answer(response, headers) and attempt <= self.max_retries:
                 wait = errors._retry_after(response)
                 wait = self._backoff(attempt) if wait is None else wait
                 if wait <= self.max_retry_wait:
@@ -198,6 +200,17 @@ class Client:
                 response.close()
                 raise errors.error_from_response(response)
             return response
+
+    @staticmethod
+    def _retryable_answer(response: httpx.Response, headers: dict[str, str]) -> bool:
+        """429 and 503; and 409 `idempotency-key-in-use`: the first request with our key still
+        runs on the server (we gave up on it after a timeout), so ask again for its answer."""
+        if response.status_code in (429, 503):
+            return True
+        if response.status_code != 409 or "Idempotency-Key" not in headers:
+            return False
+        response.read()
+        return str(errors.problem_of(response).get("type", "")).endswith("/idempotency-key-in-use")
 
     @staticmethod
     def _may_repeat(method: str, headers: dict[str, str], exc: Exception) -> bool:

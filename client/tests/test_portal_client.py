@@ -129,6 +129,24 @@ def test_creating_posts_carry_one_idempotency_key_across_their_retries():
                                                       "model_name": "y"}
 
 
+def test_a_retry_that_finds_the_first_request_still_running_asks_again_with_the_same_key():
+    in_use = problem(409, "A request with this key is still running.", "idempotency-key-in-use")
+    in_use.headers["Retry-After"] = "1"
+    server = Server(httpx.ReadTimeout("slow"), in_use, httpx.Response(202, json=job("queued")))
+    client, slept = client_for(server)
+    assert client.prediction_jobs.start(dataset=1, model=2).status == "queued"
+    assert len({r.headers["Idempotency-Key"] for r in server.requests}) == 1
+    assert slept[1] == 1.0
+
+
+def test_a_key_whose_first_request_was_interrupted_is_a_conflict():
+    server = Server(problem(409, "Check, then use a new key.", "idempotency-key-interrupted"))
+    client, _ = client_for(server)
+    with pytest.raises(Conflict):
+        client.training_jobs.start(dataset=1, target="y", algorithm="ridge")
+    assert len(server.requests) == 1
+
+
 def test_a_post_without_a_key_is_not_repeated_after_it_may_have_been_sent():
     server = Server(httpx.ReadError("reset"))
     client, _ = client_for(server)
