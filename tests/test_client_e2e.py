@@ -3,8 +3,9 @@ gunicorn and Celery worker on the test database, through its Python API and its 
 
 The virtualenv is built while the servers start (pip installs `client[pandas]` from the machine's
 package index into a venv made with `python -m venv --without-pip`, using this interpreter's pip).
-Then, as Bob with a write token, a script in that venv uploads a CSV, trains two versions, waits,
-promotes version 1 back, predicts online from a DataFrame, runs a batch prediction and downloads
+Then, as Bob with a write token, a script in that venv uploads a CSV, trains two versions (the
+second start's answer is lost once, and the client's retry with the same Idempotency-Key gets the
+job the server already made), waits, promotes version 2, predicts online from a DataFrame, runs a batch prediction and downloads
 its output, and reads usage; the `portal` command does the same with `--json`, and a missing job
 gives exit status 5 and one line on stderr.
 """
@@ -34,8 +35,23 @@ DEADLINE_SECONDS = 115  # the whole test, servers and install included
 
 JOURNEY = r'''
 import json, sys
+import httpx
 import pandas as pd
 from portal_client import Client, NotFound
+
+
+class LoseFirstTrainingAnswer(httpx.HTTPTransport):
+    """The server handles the first POST /training-jobs/, but its answer never arrives."""
+    lost = 0
+
+    def handle_request(self, request):
+        response = super().handle_request(request)
+        if request.url.path.endswith("/training-jobs/") and not self.lost:
+            self.lost += 1
+            response.read()
+            response.close()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
 
 csv_path, scored_path = sys.argv[1], sys.argv[2]
 portal = Client()  # PORTAL_URL, PORTAL_TOKEN
@@ -45,11 +61,17 @@ out["dataset"] = {"id": dataset.id, "rows": dataset.rows,
                   "columns": sorted(c["name"] for c in dataset.columns)}
 out["listed"] = [d.id for d in portal.datasets.list()]
 versions = []
-for algorithm in ("logistic_regression", "random_forest"):
-    job = portal.training_jobs.start(dataset=dataset, target="churned", algorithm=algorithm,
-                                     model_name="churn-py", params={"n_estimators": 20} if algorithm == "random_forest" else None)
-    job = portal.jobs.wait(job, timeout=60, progress=False)
-    versions.append(job.result)
+job = portal.training_jobs.start(dataset=dataset, target="churned", algorithm="logistic_regression",
+                                 model_name="churn-py")
+versions.append(portal.jobs.wait(job, timeout=60, progress=False).result)
+# The second start is retried by the client after its answer was lost: with the same
+# Idempotency-Key, the server answers with the job it already made instead of a second one.
+flaky = Client(transport=LoseFirstTrainingAnswer())
+job = flaky.training_jobs.start(dataset=dataset, target="churned", algorithm="random_forest",
+                                model_name="churn-py", params={"n_estimators": 20})
+versions.append(portal.jobs.wait(job, timeout=60, progress=False).result)
+out["retried_job"] = {"lost": flaky._http._transport.lost, "id": job.id,
+                      "jobs": sorted(j.id for j in portal.jobs.list(kind="training") if j.dataset == dataset.id)}
 model = portal.models.get(versions[0]["model"])
 out["before_promote"] = model.production_version
 version = portal.models.version(versions[1]["model_version"])
@@ -98,8 +120,8 @@ def test_the_installed_client_and_cli_upload_train_promote_predict_and_read_usag
     started = time.monotonic()
     deadline = started + DEADLINE_SECONDS
     installing = build_venv(tmp_path)
-    web = WebServer("client-e2e-web", workers=2, timeout=30)
-    worker = Worker("client-e2e-worker", concurrency=2)
+    web = WebServer("client-e2e-web", workers=1, timeout=30)  # the journeys are sequential
+    worker = Worker("client-e2e-worker", concurrency=1)
     try:
         _, token = api_token_create(user=bob, tenant=acme, name="client-e2e", scope="write", days=1)
         log, _ = installing.communicate(timeout=deadline - time.monotonic())
@@ -122,6 +144,8 @@ def test_the_installed_client_and_cli_upload_train_promote_predict_and_read_usag
         assert out["dataset"]["columns"] == ["autopay", "churned", "monthly", "plan", "tenure"]
         assert out["dataset"]["id"] in out["listed"]
         assert (out["before_promote"], out["after_promote"]) == (1, 2)
+        retried = out["retried_job"]  # one lost answer, one retry, still two training jobs
+        assert retried["lost"] == 1 and len(retried["jobs"]) == 2 and retried["id"] == max(retried["jobs"])
         assert "accuracy" in out["metrics"]
         probabilities = [f"proba_{c}" for c in out["classes"]]  # churned: yes/no, read as a boolean
         assert len(probabilities) == 2
