@@ -191,6 +191,12 @@ def test_the_installed_client_and_cli_upload_train_promote_predict_and_read_usag
         assert batch["status"] == "succeeded" and batch["result"]["rows_scored"] == 10
         with (tmp_path / "batch.csv").open(newline="") as file:
             assert next(csv.reader(file)) == ["row", "prediction", *probabilities]
+        shown = portal_json("datasets", "show", str(dataset["id"]))
+        assert [c["name"] for c in shown["columns"]] == ["tenure", "monthly", "plan", "autopay", "churned"]
+        model = portal_json("models", "show", str(model_id))
+        assert [v["version"] for v in model["versions"]] == [1] and model["production_version"] == 1
+        assert portal_json("models", "show", str(model_id), "--version", "1")["target"] == "churned"
+        assert portal_json("whoami")["role"] == "member"
         usage = portal_json("usage")
         assert usage["usage"]["datasets"] >= 4 and set(usage["limits"]) >= set(usage["usage"])
 
@@ -202,6 +208,7 @@ def test_the_installed_client_and_cli_upload_train_promote_predict_and_read_usag
         bad = run([str(portal), "train", "--dataset", str(dataset["id"]), "--target", "nope",
                    "--algorithm", "ridge"], env, deadline)
         assert bad.returncode == 7 and "nope" in bad.stderr, bad.stderr
+        assert portal_json("datasets", "delete", str(dataset["id"])) == {"deleted": dataset["id"]}
         print(f"client e2e: CLI journey done after {time.monotonic() - started:.1f} s")
     finally:
         installing.kill()
