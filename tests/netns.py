@@ -194,15 +194,24 @@ class Network:
         return host
 
     def destroy(self) -> None:
-        """Every process of every host killed, namespaces and links deleted (idempotent)."""
-        for line in _ip("netns", "list").splitlines():
-            name = line.split()[0] if line.strip() else ""
-            if name.startswith(f"{self.run}-"):
-                kill_namespace(name)
-                _ip("netns", "del", name, check=False)
+        """Every process of every host killed, namespaces and links deleted (idempotent).
+
+        All processes die before any namespace goes, so their connections close while every peer
+        is still there; and the host ends of the veth pairs are deleted explicitly: a namespace
+        whose sockets still retransmit to a vanished peer lingers in the kernel for minutes, and
+        with it its veth pair."""
+        ours = [line.split()[0] for line in _ip("netns", "list").splitlines()
+                if line.strip() and line.startswith(f"{self.run}-")]
+        for name in ours:
+            kill_namespace(name)
         for host in self.hosts.values():
             for process in host.processes:
                 if process.proc.poll() is None:
                     process.proc.kill()
                 process.proc.wait(timeout=10)
-        _ip("link", "del", self.bridge, check=False)
+        for name in ours:
+            _ip("netns", "del", name, check=False)
+        for line in _ip("-o", "link", "show").splitlines():
+            link = line.split(":")[1].strip().split("@")[0]
+            if link.startswith(self.run) and _owner(link) == os.getpid():
+                _ip("link", "del", link, check=False)

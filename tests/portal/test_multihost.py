@@ -249,7 +249,7 @@ class Platform:
                              connect_timeout=5, row_factory=dict_row) as conn:
             rows = conn.execute(
                 "SELECT t.slug, j.job_id, j.state, j.worker, j.attempts, j.created_at, j.claimed_at, "
-                "j.finished_at FROM tenants_jobticket j JOIN tenants_tenant t ON t.id = j.tenant_id "
+                "j.finished_at, j.cpu_ms FROM tenants_jobticket j JOIN tenants_tenant t ON t.id = j.tenant_id "
                 "ORDER BY j.id").fetchall()
         wanted = set(job_ids) if job_ids is not None else None
         return [row for row in rows if wanted is None or (row["slug"], row["job_id"]) in wanted]
@@ -383,6 +383,13 @@ def run_batch(platform: Platform, clients: dict[str, Client], datasets: dict[str
     rows = platform.wait_until("the batch's tickets to close", closed, deadline, every=0.1)
     makespan = (max(r["finished_at"] for r in rows) - min(r["created_at"] for r in rows)).total_seconds()
     return makespan, rows
+
+
+def core_share(rows: list[dict]) -> float:
+    """CPU-seconds the jobs got per second they ran: how much of a core each job had (the rest of
+    this shared machine's load shows here)."""
+    ran = sum((r["finished_at"] - r["claimed_at"]).total_seconds() for r in rows)
+    return sum(r["cpu_ms"] for r in rows) / 1000 / ran
 
 
 # --- load through the balancer ------------------------------------------------------------------
@@ -535,6 +542,7 @@ def test_hosts_share_the_load_and_survive_a_dead_web_and_worker_host(platform):
 
     # (b) + (e, two hosts): a batch of CPU-bound training jobs from three tenants
     two_hosts, rows = run_batch(platform, clients, datasets, "two", deadline)
+    two_share = core_share(rows)
     per_host = Counter(host_of(r["worker"]) for r in rows)
     per_host_tenant = Counter((host_of(r["worker"]), r["slug"]) for r in rows)
     figures.append(f"(b) {len(rows)} jobs of {len(TENANTS)} tenants: per worker host {dict(per_host)}; "
@@ -568,7 +576,8 @@ def test_hosts_share_the_load_and_survive_a_dead_web_and_worker_host(platform):
     assert {host_of(r["worker"]) for r in rows} == {survivor}
     ratio = one_host / two_hosts
     figures.append(f"(e) the same {len(rows)} training jobs: 2 worker hosts {two_hosts:.1f} s, 1 host "
-                   f"{one_host:.1f} s: {ratio:.2f}x the throughput")
+                   f"{one_host:.1f} s: {ratio:.2f}x the throughput (each job had {two_share:.2f} of a core "
+                   f"with 2 hosts, {core_share(rows):.2f} with 1)")
     print(figures[-1])
     print("multi-host figures:\n  " + "\n  ".join(figures))
     assert ratio > 1.3, figures[-1]
