@@ -42,7 +42,7 @@ from tests import netns
 
 pytestmark = pytest.mark.slow
 
-HARD_TIMEOUT = 300  # seconds for the whole test, clean-up included (SIGALRM backstop)
+HARD_TIMEOUT = 330  # seconds for the whole test, clean-up included (SIGALRM backstop)
 BASE_DOMAIN = "portal.test"
 STALE_SECONDS = 8
 TENANTS = ("acme", "globex", "initech")
@@ -428,6 +428,108 @@ class Load:
             thread.join(timeout=HTTP_TIMEOUT + 5)
 
 
+def boot(platform: Platform, deadline: Deadline) -> tuple[dict[str, str], str]:
+    """Every host started, the platform set up, three tenants with an admin's API token each."""
+    t0 = time.monotonic()
+
+    # db and redis first; then the schema, while the web, worker and ops hosts boot
+    steps: list[str] = []
+    platform.start_postgres(deadline)
+    platform.start_redis(deadline)
+    steps.append(f"db and redis {time.monotonic() - t0:.1f} s")
+    platform.manage("setup_platform", "-v", "0", deadline=deadline)
+    steps.append(f"setup_platform {time.monotonic() - t0:.1f} s")
+    for name in ("web-1", "web-2"):
+        platform.start_web(name)
+    for name in ("worker-1", "worker-2"):
+        platform.start_worker(name)
+    platform.start_ops()
+    platform.start_balancer()
+    steps.append(f"hosts started {time.monotonic() - t0:.1f} s")
+
+    # The operator's commands, run on the ops host in one Python process (each `manage.py` start
+    # costs ~3 CPU-seconds of imports, which this shared machine can ill afford six times).
+    output = platform.manage("shell", "-c", TENANTS_AND_TOKENS, deadline=deadline)
+    tokens = dict(line.split()[1:] for line in output.splitlines() if line.startswith("TOKEN "))
+    assert sorted(tokens) == sorted(TENANTS), output[-2000:]
+    steps.append(f"tenants and tokens {time.monotonic() - t0:.1f} s")
+    platform.wait_until("both web hosts UP in HAProxy",
+                        lambda: all(s["status"] == "UP" for s in platform.stats().values()), deadline)
+    for name in ("worker-1", "worker-2"):
+        log = platform.hosts[name].processes[0].log
+        platform.wait_until(f"{name}'s worker ready", lambda log=log: "ready." in log.read_text(), deadline)
+    figure = f"set-up (8 hosts, migrate, 3 tenants): {time.monotonic() - t0:.1f} s ({', '.join(steps)})"
+    print("\n" + figure)
+    return tokens, figure
+
+
+def web_host_dies_under_load(platform: Platform, tokens: dict[str, str], deadline: Deadline) -> list[str]:
+    """(a) load over both web hosts, then (c) web-2 loses every process mid-load."""
+    with Load(platform, tokens) as load:
+        time.sleep(3)
+        before = platform.stats()
+        platform.hosts["web-2"].kill_all()
+        killed_at = time.monotonic()
+        platform.wait_until("HAProxy to mark web-2 DOWN",
+                            lambda: platform.stats()["web-2"]["status"].startswith("DOWN"), deadline, every=0.05)
+        detected_at = time.monotonic()
+        time.sleep(3)
+    after = platform.stats()
+    spread = {name: int(before[name]["hrsp_2xx"]) for name in ("web-1", "web-2")}
+    access = {name: platform.hosts[name].processes[0].log.read_text().count('"GET /api/v1/datasets/')
+              for name in ("web-1", "web-2")}
+    window = [o for t, o in load.results if killed_at <= t < detected_at]
+    later = [o for t, o in load.results if t >= detected_at]
+    failed_window = [o for o in window if o != 200]
+    failed_later = [o for o in later if o != 200]
+    figures = [
+        f"(a) 3 s of load, 2xx answers per web host (HAProxy): web-1 {spread['web-1']}, web-2 "
+        f"{spread['web-2']}; requests in each gunicorn access log by the end: {access}",
+        f"(c) web-2 killed (every process, SIGKILL): HAProxy marked it DOWN after "
+        f"{detected_at - killed_at:.2f} s; {len(window)} requests in that window, {len(failed_window)} "
+        f"failed {Counter(failed_window) or ''}; {len(later)} requests after, {len(failed_later)} failed; "
+        f"retries {after['web-2']['wretr']}, redispatches {after['web-2']['wredis']}; all requests "
+        f"{len(load.results)}"]
+    print("\n" + "\n".join(figures))
+    assert min(spread.values()) > 0.25 * sum(spread.values()), spread
+    assert failed_later == [], Counter(failed_later)
+    assert len(later) > 10
+    return figures
+
+
+def worker_host_dies_mid_job(platform: Platform, clients: dict[str, Client], dataset: int,
+                             deadline: Deadline) -> tuple[str, str]:
+    """(d) a worker host loses every process while it runs a job: the job finishes on the other one.
+    Returns the figure and the surviving host."""
+    job = ("acme", clients["acme"].train(dataset, "survivor", LONG_TRAIN))
+    ticket = platform.wait_until(
+        "the long job to run", lambda: next((r for r in platform.ledger([job]) if r["state"] == "running"), None),
+        deadline, every=0.1)
+    time.sleep(0.5)
+    victim = host_of(ticket["worker"])
+    survivor = ({"worker-1", "worker-2"} - {victim}).pop()
+    platform.hosts[victim].kill_all()
+    lost_at = time.monotonic()
+    assert platform.ledger([job])[0]["state"] == "running", "the job ended before its host was killed"
+    messages = []
+    while (body := clients["acme"].job(job[1]))["status"] not in ("succeeded", "failed", "cancelled"):
+        messages += [body["message"]] if body["message"] not in messages else []
+        deadline.left()
+        time.sleep(0.25)
+    finished_after = time.monotonic() - lost_at
+    assert body["status"] == "succeeded", body
+    final = platform.wait_until("the ticket to close", lambda: next(
+        (r for r in platform.ledger([job]) if r["finished_at"]), None), deadline, every=0.1)
+    said = next((m for m in messages if "retried" in m), "(no retry message seen between polls)")
+    figure = (
+        f"(d) {victim} killed mid-job (PORTAL_JOB_STALE_SECONDS={STALE_SECONDS}): the job was "
+        f"claimed again by {host_of(final['worker'])} and succeeded {finished_after:.1f} s after the "
+        f"kill (attempt {final['attempts']}); meanwhile it said: {said}")
+    print(figure)
+    assert host_of(final["worker"]) == survivor and final["attempts"] == 2, final
+    return figure, survivor
+
+
 # --- the test -----------------------------------------------------------------------------------
 @pytest.fixture
 def hard_timeout():
@@ -469,38 +571,8 @@ def hosts(hard_timeout):
 
 def test_hosts_share_the_load_and_survive_a_dead_web_and_worker_host(hosts):
     platform, deadline = hosts
-    t0 = time.monotonic()
-    figures: list[str] = []
-
-    # db and redis first; then the schema, while the web, worker and ops hosts boot
-    steps: list[str] = []
-    platform.start_postgres(deadline)
-    platform.start_redis(deadline)
-    steps.append(f"db and redis {time.monotonic() - t0:.1f} s")
-    platform.manage("setup_platform", "-v", "0", deadline=deadline)
-    steps.append(f"setup_platform {time.monotonic() - t0:.1f} s")
-    for name in ("web-1", "web-2"):
-        platform.start_web(name)
-    for name in ("worker-1", "worker-2"):
-        platform.start_worker(name)
-    platform.start_ops()
-    platform.start_balancer()
-    steps.append(f"hosts started {time.monotonic() - t0:.1f} s")
-
-    # The operator's commands, run on the ops host in one Python process (each `manage.py` start
-    # costs ~3 CPU-seconds of imports, which this shared machine can ill afford six times).
-    output = platform.manage("shell", "-c", TENANTS_AND_TOKENS, deadline=deadline)
-    tokens = dict(line.split()[1:] for line in output.splitlines() if line.startswith("TOKEN "))
-    assert sorted(tokens) == sorted(TENANTS), output[-2000:]
-    steps.append(f"tenants and tokens {time.monotonic() - t0:.1f} s")
-    platform.wait_until("both web hosts UP in HAProxy",
-                        lambda: all(s["status"] == "UP" for s in platform.stats().values()), deadline)
-    for name in ("worker-1", "worker-2"):
-        log = platform.hosts[name].processes[0].log
-        platform.wait_until(f"{name}'s worker ready", lambda log=log: "ready." in log.read_text(), deadline)
-    figures.append(f"set-up (8 hosts, migrate, 3 tenants): {time.monotonic() - t0:.1f} s ({', '.join(steps)})")
-    print("\n" + figures[-1])
-
+    tokens, figure = boot(platform, deadline)
+    figures = [figure]
     clients = {slug: Client(platform, slug, tokens[slug]) for slug in TENANTS}
     datasets = {slug: client.upload(f"{slug}-data", dataset_csv(i)) for i, (slug, client)
                 in enumerate(clients.items())}
@@ -508,37 +580,7 @@ def test_hosts_share_the_load_and_survive_a_dead_web_and_worker_host(hosts):
     uploads = clients["acme"].get("/api/v1/audit-events/?action=dataset.upload").json()["results"]
     assert [e["source_ip"] for e in uploads] == [platform.net.gateway], uploads
 
-    # (a) + (c): load over both web hosts, then web-2 loses every process mid-load
-    with Load(platform, tokens) as load:
-        time.sleep(3)
-        before = platform.stats()
-        platform.hosts["web-2"].kill_all()
-        killed_at = time.monotonic()
-        platform.wait_until("HAProxy to mark web-2 DOWN",
-                            lambda: platform.stats()["web-2"]["status"].startswith("DOWN"), deadline, every=0.05)
-        detected_at = time.monotonic()
-        time.sleep(3)
-    after = platform.stats()
-    spread = {name: int(before[name]["hrsp_2xx"]) for name in ("web-1", "web-2")}
-    access = {name: platform.hosts[name].processes[0].log.read_text().count('"GET /api/v1/datasets/')
-              for name in ("web-1", "web-2")}
-    window = [o for t, o in load.results if killed_at <= t < detected_at]
-    later = [o for t, o in load.results if t >= detected_at]
-    failed_window = [o for o in window if o != 200]
-    failed_later = [o for o in later if o != 200]
-    figures.append(
-        f"(a) 3 s of load, 2xx answers per web host (HAProxy): web-1 {spread['web-1']}, web-2 "
-        f"{spread['web-2']}; requests in each gunicorn access log by the end: {access}")
-    figures.append(
-        f"(c) web-2 killed (every process, SIGKILL): HAProxy marked it DOWN after "
-        f"{detected_at - killed_at:.2f} s; {len(window)} requests in that window, {len(failed_window)} "
-        f"failed {Counter(failed_window) or ''}; {len(later)} requests after, {len(failed_later)} failed; "
-        f"retries {after['web-2']['wretr']}, redispatches {after['web-2']['wredis']}; all requests "
-        f"{len(load.results)}")
-    print("\n" + "\n".join(figures[-2:]))
-    assert min(spread.values()) > 0.25 * sum(spread.values()), spread
-    assert failed_later == [], Counter(failed_later)
-    assert len(later) > 10
+    figures += web_host_dies_under_load(platform, tokens, deadline)
 
     # (b) + (e, two hosts): a batch of CPU-bound training jobs from three tenants
     two_hosts, rows = run_batch(platform, clients, datasets, "two", deadline)
@@ -551,33 +593,8 @@ def test_hosts_share_the_load_and_survive_a_dead_web_and_worker_host(hosts):
     assert set(per_host) == {"worker-1", "worker-2"}, per_host
     assert {r["slug"] for r in rows} == set(TENANTS)
 
-    # (d): a worker host dies (every process, SIGKILL) while it runs a job
-    job = ("acme", clients["acme"].train(datasets["acme"], "survivor", LONG_TRAIN))
-    ticket = platform.wait_until(
-        "the long job to run", lambda: next((r for r in platform.ledger([job]) if r["state"] == "running"), None),
-        deadline, every=0.1)
-    time.sleep(0.5)
-    victim = host_of(ticket["worker"])
-    survivor = ({"worker-1", "worker-2"} - {victim}).pop()
-    platform.hosts[victim].kill_all()
-    lost_at = time.monotonic()
-    assert platform.ledger([job])[0]["state"] == "running", "the job ended before its host was killed"
-    messages = []
-    while (body := clients["acme"].job(job[1]))["status"] not in ("succeeded", "failed", "cancelled"):
-        messages += [body["message"]] if body["message"] not in messages else []
-        deadline.left()
-        time.sleep(0.25)
-    finished_after = time.monotonic() - lost_at
-    assert body["status"] == "succeeded", body
-    final = platform.wait_until("the ticket to close", lambda: next(
-        (r for r in platform.ledger([job]) if r["finished_at"]), None), deadline, every=0.1)
-    said = next((m for m in messages if "retried" in m), "(no retry message seen between polls)")
-    figures.append(
-        f"(d) {victim} killed mid-job (PORTAL_JOB_STALE_SECONDS={STALE_SECONDS}): the job was "
-        f"claimed again by {host_of(final['worker'])} and succeeded {finished_after:.1f} s after the "
-        f"kill (attempt {final['attempts']}); meanwhile it said: {said}")
-    print(figures[-1])
-    assert host_of(final["worker"]) == survivor and final["attempts"] == 2, final
+    figure, survivor = worker_host_dies_mid_job(platform, clients, datasets["acme"], deadline)
+    figures.append(figure)
 
     # (e, one host): the same batch on the surviving worker host alone
     one_host, rows = run_batch(platform, clients, datasets, "one", deadline)
