@@ -562,6 +562,10 @@ def hosts(hard_timeout):
             yield built, hard_timeout
         except BaseException:
             print(built.tails())
+            kept = ROOT / "test-artifacts" / "multihost-logs"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(logs, kept)
+            print(f"every host's logs: {kept}")
             raise
         finally:
             net.destroy()
