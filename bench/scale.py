@@ -1,25 +1,37 @@
 """Thousands of tenants (issue 14): does anything per request grow with the number of tenants?
 
-    .venv/bin/python bench/scale.py [--tenants 1000] [--requests 200]
+    .venv/bin/python bench/scale.py [--tenants 1000] [--requests 200] [--rounds 3] [--visit 300]
+                                    [--keep] [--database NAME]
 
-On a throw-away database (bench/_db.py), in this one process (Django's test client: the whole
-request path — host routing, token or session, membership, gate, quota, audit — without a network
-hop): two tenants with data and a trained model are measured first (p50/p99 of the dashboard page,
-the dataset list and an online prediction, and the SQL statements each request runs); then tenants
-are created up to --tenants, each with a member and a dataset, timing every creation; then the same
-three requests are measured again. Printed: creation time per tenant (p50/p95) by stretch as N
-grows, PostgreSQL's catalog (relations, database size), this process's memory, and the latency and
-statement counts with 2 tenants against N. Target: N within 20% of 2, and the same statements.
+Two throw-away databases (bench/_db.py) on the same server: a small one with two tenants, and a
+large one with the same two tenants (data and a trained model each) and then tenants created up to
+--tenants (a tenth of them with a dataset), timing every creation. Then, alternating between the
+two databases for --rounds rounds so that the machine's load hits both alike, a fresh process per
+round measures through the whole request path in-process (Django's test client: host routing,
+token or session, membership, gate, quota, audit — without a network hop) the p50/p99 of the
+dashboard page, the dataset list and an online prediction, and the SQL statements each runs; then,
+as a web process, its memory after serving the dashboards of --visit different tenants (twice
+round), and as a worker process (jobs forked, as `PORTAL_JOB_ISOLATION=fork` runs them) its memory
+after training jobs of --visit/10 different tenants. In the small database the same number of
+visits and jobs go to its two tenants, so memory that grows with the tenants a process has seen
+shows as a difference. Printed: creation time per tenant (p50/p95) by stretch as N grows,
+PostgreSQL's catalog (relations, database size), the latency and statement counts and process
+memory with 2 tenants against N. Target: N within 20% of 2, the same statements, no memory growth
+per tenant seen. --keep keeps the large database (its name is printed); --database NAME measures
+one kept earlier (no creation).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
-from _db import bench_database
+from _db import bench_database, drop_database
 from _platform import isolate_queues, make_member_client, make_tenant, upload
 
 ROWS = [{"tenure": 12, "monthly": 70.5, "plan": "basic", "autopay": "no"}]
@@ -127,61 +139,209 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tenants", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=200)
-    args = parser.parse_args()
-    isolate_queues()
+def create_tenants(first: int, last: int) -> list[float]:
+    from tenants.services import tenant_create
+
+    created: list[float] = []
+    started = time.perf_counter()
+    for i in range(first, last):
+        began = time.perf_counter()
+        tenant = tenant_create(slug=f"s{i:05d}", name=f"Scale {i}", admin_email=f"admin@s{i:05d}.test",
+                               notify=False).tenant
+        created.append(time.perf_counter() - began)
+        if i % 10 == 0:  # some data in a tenth of them: a dataset row and its stored file
+            upload(make_member_client(tenant), churn_csv(50, seed=i), filename="data.csv")
+        if i % 250 == 0:
+            print(f"  {i + 1} tenants, {time.perf_counter() - started:.0f} s", flush=True)
+    return created
+
+
+def build(n: int) -> dict:
+    """A kept database: the two measured tenants, then tenants up to n (run as a subprocess)."""
     os.environ["PORTAL_JOB_ISOLATION"] = "inline"  # train the two measured tenants' models here
-    os.environ.setdefault("PORTAL_TENANT_CACHE_SECONDS", "30")
-    with bench_database("scale"):
+    with bench_database("scale" if n > 2 else "scale2", keep=True) as name:
+        for slug in ("scalea", "scaleb"):
+            seed_tenant(slug, train=True)
+        started = time.perf_counter()
+        created = create_tenants(2, n)
+        total = time.perf_counter() - started
+    return {"database": name, "created": created, "total": total}
+
+
+def subprocess_json(args: list[str], echo: bool = False) -> dict:
+    """Run this script in a fresh process (one Django set-up per database); its last line is JSON."""
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if echo and not line.startswith("{"):
+            print(line, end="", flush=True)
+    err = proc.stderr.read()
+    if proc.wait() != 0:
+        raise RuntimeError(f"{args} failed:\n{''.join(lines)[-2000:]}\n{err[-4000:]}")
+    return json.loads(lines[-1])
+
+
+def visit_dashboards(slugs: list[str], visits: int) -> None:
+    """Serve the dashboard of each tenant in turn (a session per tenant), `visits` requests in all."""
+    from django.test import Client
+
+    from tenants.accounts.access import SESSION_TENANT_KEY
+    from tenants.models import Membership, Tenant
+
+    clients = []
+    for slug in slugs:
+        tenant = Tenant.objects.get(slug=slug)
+        user = Membership.objects.filter(tenant=tenant, role="admin").select_related("user").first().user
+        client = Client(HTTP_HOST=f"{slug}.localhost")
+        client.force_login(user)
+        session = client.session
+        session[SESSION_TENANT_KEY] = tenant.schema_name
+        session.save()
+        clients.append(client)
+    for i in range(visits):
+        assert clients[i % len(clients)].get("/").status_code == 200
+
+
+def train_jobs(slugs: list[str], jobs: int) -> None:
+    """Training jobs of these tenants' datasets, run here as a worker runs them (each forked)."""
+    from django_tenants.utils import tenant_context
+
+    from mlcore.jobs import queue_for
+    from mlcore.jobs.runner import run_available
+    from mlcore.models import Dataset
+    from tenants.models import Tenant
+
+    for i in range(jobs):
+        tenant = Tenant.objects.get(slug=slugs[i % len(slugs)])
+        with tenant_context(tenant):
+            dataset = Dataset.objects.order_by("id").first()
+        api = make_member_client(tenant)
+        response = api.post("/api/v1/training-jobs/", {"dataset": dataset.id, "model_name": f"M{i}",
+                                                       "target": "churned", "algorithm": "logistic_regression"},
+                            format="json")
+        assert response.status_code in (201, 202), response.content[:300]
+        run_available(queue_for("training"))
+
+
+def measure(database: str, requests: int, visit: int) -> dict:
+    """One round in this process (run as a subprocess of main): latency, statements, memory."""
+    os.environ["PORTAL_JOB_ISOLATION"] = "fork"
+    with bench_database(existing=database):
         from django.conf import settings
 
+        from tenants import services
+        from tenants.models import Membership, Tenant, User
+
         settings.ALLOWED_HOSTS = ["*"]
-        from tenants.services import tenant_create
+        probes = []
+        for slug in ("scalea", "scaleb"):
+            tenant = Tenant.objects.get(slug=slug)
+            user = User.objects.get(email=f"user0@{slug}.test")
+            _, secret = services.api_token_create(user=user, tenant=tenant, name="probe", scope="write", days=1)
+            from rest_framework.test import APIClient
 
-        probes = [Probe(*seed_tenant(slug, train=True)) for slug in ("scalea", "scaleb")]
-        before = [p.measure(args.requests) for p in probes]
-        cat_before, mem_before = catalog(), rss_mb()
+            api = APIClient(HTTP_HOST=f"{slug}.localhost")
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+            model_id = api.get("/api/v1/models/").json()["results"][0]["id"]
+            probes.append(Probe(tenant, user, api, model_id))
+        out = {"latency": [p.measure(requests) for p in probes], "rss_probed": rss_mb()}
+        with_data = list(Membership.objects.filter(role="admin", tenant__slug__startswith="s")
+                         .exclude(tenant__slug__startswith="scale")
+                         .order_by("tenant__slug").values_list("tenant__slug", flat=True).distinct())
+        slugs = with_data[:visit] if len(with_data) >= visit else ["scalea", "scaleb"]
+        out["web_tenants"] = len(slugs)
+        visit_dashboards(slugs, visit)
+        out["rss_web_1"] = rss_mb()
+        visit_dashboards(slugs, visit)
+        out["rss_web_2"] = rss_mb()
+        jobs = max(2, visit // 10)
+        data_slugs = [s for s in slugs if int(s[1:]) % 10 == 0] if slugs[0] != "scalea" else slugs
+        data_slugs = data_slugs[:jobs]
+        out["worker_tenants"] = len(data_slugs)
+        train_jobs(data_slugs, jobs)
+        out["rss_worker"] = rss_mb()
+        out["catalog"] = catalog()
+    return out
 
-        created: list[float] = []
-        started = time.perf_counter()
-        for i in range(len(probes), args.tenants):
-            began = time.perf_counter()
-            tenant = tenant_create(slug=f"s{i:05d}", name=f"Scale {i}", admin_email=f"admin@s{i:05d}.test",
-                                   notify=False).tenant
-            created.append(time.perf_counter() - began)
-            if i % 10 == 0:  # some data in a tenth of them: a dataset row and its stored file
-                upload(make_member_client(tenant), churn_csv(50, seed=i), filename="data.csv")
-            if i % 100 == 0:
-                print(f"  {i + 1} tenants, {time.perf_counter() - started:.0f} s", flush=True)
-        total = time.perf_counter() - started
-        after = [p.measure(args.requests) for p in probes]
-        cat_after, mem_after = catalog(), rss_mb()
 
-    n = args.tenants
-    print(f"\nscale: 2 tenants measured, then {n} in all ({n - 2} created in {total:.0f} s)")
-    print(f"{'creation stretch':<28}{'p50 s':>10}{'p95 s':>10}")
-    tenth = max(1, len(created) // 10)
-    for label, part in (("first tenth", created[:tenth]), ("last tenth", created[-tenth:]), ("all", created)):
-        if part:
+def run_round(database: str, args) -> dict:
+    return subprocess_json(["--measure", database, "--requests", str(args.requests), "--visit", str(args.visit)])
+
+
+def report(n: int, created: list[float], total: float, small: list[dict], large: list[dict]) -> None:
+    if created:
+        print(f"\nscale: {n} tenants ({len(created)} created in {total:.0f} s, "
+              f"{len(created) / total:.1f} per second)")
+        print(f"{'creation stretch':<28}{'p50 s':>10}{'p95 s':>10}")
+        tenth = max(1, len(created) // 10)
+        for label, part in (("first tenth", created[:tenth]), ("last tenth", created[-tenth:]), ("all", created)):
             print(f"{label:<28}{statistics.median(part):>10.3f}{percentile(part, 95):>10.3f}")
-    print(f"catalog: {cat_before[0]:,} -> {cat_after[0]:,} relations, {cat_before[1]} -> {cat_after[1]} tenant "
-          f"schemas, database {cat_before[2] / 2**20:,.0f} -> {cat_after[2] / 2**20:,.0f} MB")
-    print(f"this process (web path): {mem_before:,.0f} -> {mem_after:,.0f} MB RSS")
+    cs, cl = small[-1]["catalog"], large[-1]["catalog"]
+    print(f"catalog: {cs[0]:,} -> {cl[0]:,} relations, {cs[1]} -> {cl[1]} tenant schemas, "
+          f"database {cs[2] / 2**20:,.0f} -> {cl[2] / 2**20:,.0f} MB")
+    print(f"{len(small)} rounds alternating the 2-tenant and the {n}-tenant database; per request: "
+          f"median over rounds and the two measured tenants")
     print(f"{'request':<26}{'p50 @2':>9}{'p50 @N':>9}{'p99 @2':>9}{'p99 @N':>9}{'ratio':>7}{'SQL @2/@N':>11}")
     worst = 0.0
-    for name in before[0]:
-        b = statistics.median([m[name]["p50"] for m in before])
-        a = statistics.median([m[name]["p50"] for m in after])
-        b99 = statistics.median([m[name]["p99"] for m in before])
-        a99 = statistics.median([m[name]["p99"] for m in after])
-        qb, qa = before[0][name]["queries"], after[0][name]["queries"]
+    for name in small[0]["latency"][0]:
+        def over(rounds, key, name=name):
+            return statistics.median([m[name][key] for r in rounds for m in r["latency"]])
+        b, a, b99, a99 = over(small, "p50"), over(large, "p50"), over(small, "p99"), over(large, "p99")
+        qb, qa = small[0]["latency"][0][name]["queries"], large[0]["latency"][0][name]["queries"]
         worst = max(worst, a / b)
         print(f"{name:<26}{b:>9.2f}{a:>9.2f}{b99:>9.2f}{a99:>9.2f}{a / b:>7.2f}{f'{qb}/{qa}':>11}")
     print(f"target: p50 with {n} tenants within 20% of 2 tenants -> {'met' if worst <= 1.2 else 'NOT met'} "
           f"(worst ratio {worst:.2f}); times in ms, in-process (no network)")
+
+    def mem(label: str, key: str, note: str = "") -> None:
+        small_mb, large_mb = (statistics.median([r[key] for r in rounds]) for rounds in (small, large))
+        print(f"{label:<42}{small_mb:>8.0f}{large_mb:>8.0f}{note}")
+
+    web, jobs = large[0]["web_tenants"], large[0]["worker_tenants"]
+    print(f"{'process memory (MB RSS, median over rounds)':<42}{'@2':>8}{'@N':>8}")
+    mem("web, after the probes", "rss_probed")
+    mem(f"web, {web} dashboards served", "rss_web_1", f"   (@N: {web} different tenants, @2: the 2)")
+    mem(f"web, {web} more", "rss_web_2")
+    mem(f"worker, {jobs} training jobs (forked)", "rss_worker", f"   (@N: {jobs} different tenants)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--visit", type=int, default=300, help="different tenants' dashboards per round")
+    parser.add_argument("--keep", action="store_true", help="keep the large database (name printed)")
+    parser.add_argument("--database", help="measure this kept database instead of building one")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    isolate_queues()
+    os.environ.setdefault("PORTAL_TENANT_CACHE_SECONDS", "30")
+    if args.measure or args.build:
+        print(json.dumps(measure(args.measure, args.requests, args.visit) if args.measure else build(args.build)))
+        return
+    created, total = [], 0.0
+    if args.database:
+        large_db = args.database
+    else:
+        built = subprocess_json(["--build", str(args.tenants)], echo=True)
+        large_db, created, total = built["database"], built["created"], built["total"]
+        print(f"  {args.tenants} tenants in {large_db}", flush=True)
+    small_db = subprocess_json(["--build", "2"])["database"]
+    small, large = [], []
+    try:
+        for r in range(args.rounds):
+            print(f"  round {r + 1} of {args.rounds}", flush=True)
+            small.append(run_round(small_db, args))
+            large.append(run_round(large_db, args))
+    finally:
+        drop_database(small_db)
+        if not args.keep and not args.database:
+            drop_database(large_db)
+    report(args.tenants if not args.database else large[-1]["catalog"][1], created, total, small, large)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,11 @@ def tokens_last_used_flush() -> int:
     from tenants.services import api_tokens_last_used_flush
 
     return api_tokens_last_used_flush()
+
+
+@shared_task(name="tenants.idempotency_purge")
+def idempotency_purge() -> int:
+    """Hourly: Idempotency-Key answers past their retention (PORTAL_IDEMPOTENCY_HOURS)."""
+    from tenants.web.idempotency import purge_expired
+
+    return purge_expired()

@@ -285,6 +285,8 @@ CELERY_BEAT_SCHEDULE = {
     "usage-reconcile": {"task": "mlcore.reconcile_usage", "schedule": 300.0},
     # Encrypted .part files of writers that were killed mid-write.
     "storage-sweep-partial": {"task": "mlcore.sweep_partial_files", "schedule": 3600.0},
+    # Idempotency-Key answers past their 24 hours.
+    "idempotency-purge": {"task": "tenants.idempotency_purge", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
 }
@@ -366,6 +368,10 @@ PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # An upload's quota reservation lives this long unless its web process renews it (every third of
 # it); the reservation of a process that died is given back at most this + 15 s later.
 PORTAL_UPLOAD_LEASE_SECONDS = env_int("PORTAL_UPLOAD_LEASE_SECONDS", 30)
+# Idempotency-Key: how long a first answer is replayed to retries, and how long a retry waits for
+# a request with the same key that is still running before it is answered 409.
+PORTAL_IDEMPOTENCY_HOURS = env_int("PORTAL_IDEMPOTENCY_HOURS", 24)
+PORTAL_IDEMPOTENCY_WAIT_SECONDS = float(env_str("PORTAL_IDEMPOTENCY_WAIT_SECONDS", "5"))
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
 # newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
 # has not re-wrapped yet. Data under a lost master key is gone: back them up (README).
