@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test test-fast test-slow install chromium axe audit lint bench stop clean
+.PHONY: run test test-fast test-slow install chromium haproxy axe audit lint bench stop clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# The multi-host drill (tests/portal/test_multihost.py) balances its web hosts with Debian's HAProxy.
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+	  echo "Installing HAProxy for the multi-host test (apt-get install haproxy)…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq haproxy >/dev/null; fi; }
+
 # axe-core (pinned in tests/browser/package-lock.json) is injected into every page the browser
 # tests visit; `npm ci` installs exactly the locked version, checked against its integrity hash.
 AXE := tests/browser/node_modules/axe-core/axe.min.js
@@ -38,14 +45,14 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: install chromium axe
+test: install chromium haproxy axe
 	$(BIN)/python -m portal.launcher test $(ARGS)
 
 # Parallel-safe tests only, on two pytest-xdist workers.
 test-fast: install
 	$(BIN)/python -m portal.launcher test -n 2 -m "not slow and not browser" $(ARGS)
 
-test-slow: install chromium axe
+test-slow: install chromium haproxy axe
 	$(BIN)/python -m portal.launcher test -m "slow" $(ARGS)
 
 # Security checks: bandit (no high-severity finding), `check --deploy` under the production

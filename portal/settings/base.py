@@ -206,6 +206,11 @@ X_FRAME_OPTIONS = "DENY"
 # base64 of the raw 32-byte private key. Unset in development: generated once under var/.
 PORTAL_SIGNING_KEY = env_str("PORTAL_SIGNING_KEY", "")
 
+# Behind a load balancer every request comes from the balancer's address: with this on, the client's
+# address is the first X-Forwarded-For entry (audit trail, sign-in lockouts). Only when the balancer
+# sets that header itself, replacing any the client sent (README, "Scaling out").
+PORTAL_TRUST_X_FORWARDED_FOR = env_bool("PORTAL_TRUST_X_FORWARDED_FOR", False)
+
 # --- Redis: cache, broker, counters -----------------------------------------------------------
 # TLS: give a rediss:// REDIS_URL; the server certificate is always verified, against the CA bundle
 # in REDIS_SSL_CA_CERTS when set (else the system's). Cache, auth epochs, counters and broker alike.
@@ -256,6 +261,8 @@ if CELERY_BROKER_URL.startswith("rediss://"):
     CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     if REDIS_SSL_CA_CERTS:
         CELERY_BROKER_USE_SSL["ssl_ca_certs"] = REDIS_SSL_CA_CERTS
+# A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
+PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # Beat runs in the public schema; each task fans out per tenant itself.
 CELERY_BEAT_SCHEDULE = {
     # Every tenant's audit chain, daily; the operator page (/ops/audit/) shows the last result.
@@ -268,8 +275,10 @@ CELERY_BEAT_SCHEDULE = {
     "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
     # The last use of each API token, noted in Redis by every request, -> ApiToken.last_used_at.
     "tokens-last-used-flush": {"task": "tenants.tokens_last_used_flush", "schedule": 60.0},
-    # Jobs whose worker vanished are retried or failed within a minute.
-    "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
+    # Jobs whose worker vanished are retried or failed within a minute (sooner when the stale
+    # period is shorter: at most half of it passes between its end and the reaper's next look).
+    "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs",
+                        "schedule": max(1.0, min(15.0, PORTAL_JOB_STALE_SECONDS / 2))},
     # Uploads whose web process died (no lease renewal): reservations given back, files deleted.
     "uploads-reap-leases": {"task": "mlcore.reap_upload_leases", "schedule": 15.0},
     # Every tenant's storage and counts recomputed from its rows (+ live uploads); drift corrected.
@@ -288,8 +297,6 @@ PORTAL_MODEL_CACHE_BYTES = env_int("PORTAL_MODEL_CACHE_BYTES", 512 * 1024 * 1024
 PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
 # "fork": every job in its own child process with hard limits (always, outside unit tests).
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
-# A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
-PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # Jobs that ran at least this long e-mail their owner when they succeed or fail (unless the
 # owner turned it off at /account/notifications/).
 PORTAL_JOB_NOTIFY_AFTER_SECONDS = env_int("PORTAL_JOB_NOTIFY_AFTER_SECONDS", 60)
