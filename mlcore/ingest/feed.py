@@ -25,7 +25,7 @@ from .results import IngestResult
 
 logger = logging.getLogger(__name__)
 
-BUFFER_BYTES = 4 * 1024 * 1024  # a few blocks: enough to ride out a slow block, small next to the budget
+BUFFER_BYTES = 2 * 1024 * 1024  # two blocks: rides out a slow block, small next to the budget
 
 
 class FeedClosed(Exception):
