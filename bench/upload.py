@@ -20,6 +20,8 @@ In the same run, interleaved:
   temporary worktree, same database and storage): the figures before a change;
 - a profiler peer on the same file in a fresh process: polars reads the CSV, ``describe()``s it
   and counts the distinct values of every column (``n_unique()``).
+
+The servers store into a temporary storage folder, removed at the end with the database.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,8 +207,14 @@ def main() -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
         generate(path, args.rows)
     os.environ.setdefault("DJANGO_DEBUG", "0")
-    with bench_database("upload"), checkout(args.before) as before_root:
-        servers, polars_runs = measure(args, path, before_root)
+    # Every upload is kept as a dataset: a storage folder of its own, removed at the end.
+    folder = tempfile.mkdtemp(prefix="portal-bench-storage-")
+    os.environ["PORTAL_STORAGE_DIR"] = folder
+    try:
+        with bench_database("upload"), checkout(args.before) as before_root:
+            servers, polars_runs = measure(args, path, before_root)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     report(args, path, servers, polars_runs)
 
 
