@@ -29,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from _db import bench_database, drop_database
@@ -170,16 +171,16 @@ def build(n: int) -> dict:
 
 def subprocess_json(args: list[str], echo: bool = False) -> dict:
     """Run this script in a fresh process (one Django set-up per database); its last line is JSON."""
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if echo and not line.startswith("{"):
-            print(line, end="", flush=True)
-    err = proc.stderr.read()
-    if proc.wait() != 0:
-        raise RuntimeError(f"{args} failed:\n{''.join(lines)[-2000:]}\n{err[-4000:]}")
+    with tempfile.TemporaryFile("w+") as log:  # (a pipe left unread would fill and stop the child)
+        proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=log, text=True)
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if echo and not line.startswith("{"):
+                print(line, end="", flush=True)
+        if proc.wait() != 0:
+            log.seek(0)
+            raise RuntimeError(f"{args} failed:\n{''.join(lines)[-2000:]}\n{log.read()[-4000:]}")
     return json.loads(lines[-1])
 
 

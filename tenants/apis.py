@@ -77,6 +77,7 @@ class MemberAddedOutput(MemberOutput):
 class MemberListApi(TenantAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
+    idempotent = True
 
     @extend_schema_serializer(component_name="MemberInvite")
     class InputSerializer(JSONInput):
@@ -183,6 +184,7 @@ class TokenListApi(TenantAPI):
 
     read_roles = ALL_ROLES
     write_roles = ALL_ROLES
+    idempotent = True
 
     @extend_schema_serializer(component_name="TokenInput")
     class InputSerializer(JSONInput):

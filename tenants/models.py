@@ -571,6 +571,34 @@ class UploadLease(models.Model):
         return f"upload lease {self.object_id} of {self.tenant_id} ({self.owner})"
 
 
+class IdempotentRequest(models.Model):
+    """The first answer to a POST that carried an `Idempotency-Key`, replayed to retries with the
+    same key for 24 hours (tenants/web/idempotency.py). Keys belong to one person in one tenant;
+    the answer is sealed with the tenant's data key (it may hold a token's secret)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="idempotent_requests")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # What the key was first used for: the same key on another operation or body is refused.
+    operation = models.CharField(max_length=300)
+    # Both empty while the first request runs (a row left so belongs to a process that died).
+    request_digest = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    sealed_body = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "key"], name="idempotent_request_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created")]
+
+    def __str__(self) -> str:
+        return f"idempotent request {self.key} of {self.user_id} in {self.tenant_id}"
+
+
 class WebhookEndpoint(models.Model):
     """A URL a tenant admin registered to be told of events (tenants/webhooks/).
 

@@ -73,3 +73,11 @@ def webhooks_send_due() -> int:
     from tenants.webhooks.delivery import deliveries_send_due
 
     return deliveries_send_due()
+
+
+@shared_task(name="tenants.idempotency_purge")
+def idempotency_purge() -> int:
+    """Hourly: Idempotency-Key answers past their retention (PORTAL_IDEMPOTENCY_HOURS)."""
+    from tenants.web.idempotency import purge_expired
+
+    return purge_expired()

@@ -149,6 +149,7 @@ def _wipe_extra_public_tables() -> None:
     from tenants.models import (
         AuditExport,
         AuditVerification,
+        IdempotentRequest,
         JobTicket,
         RecoveryCode,
         Tenant,
@@ -156,6 +157,7 @@ def _wipe_extra_public_tables() -> None:
     )
 
     JobTicket.objects.all().delete()
+    IdempotentRequest.objects.all().delete()
     UploadLease.objects.all().delete()
     TOTPDevice.objects.all().delete()
     RecoveryCode.objects.all().delete()

@@ -89,6 +89,7 @@ DatasetUploadInput = inline_serializer("DatasetUpload", fields={
 })
 
 class DatasetListApi(TenantAPI):
+    idempotent = True
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def initial(self, request, *args, **kwargs):

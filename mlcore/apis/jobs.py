@@ -54,6 +54,8 @@ class JobOutput(serializers.Serializer):
 
 
 class TrainingJobCreateApi(TenantAPI):
+    idempotent = True
+
     @extend_schema_serializer(component_name="TrainingJobInput")
     class InputSerializer(JSONInput):
         dataset = serializers.IntegerField()

@@ -23,6 +23,8 @@ from .jobs import JobOutput
 
 
 class PredictionJobCreateApi(TenantAPI):
+    idempotent = True
+
     @extend_schema_serializer(component_name="PredictionJobInput")
     class InputSerializer(JSONInput):
         dataset = serializers.IntegerField()

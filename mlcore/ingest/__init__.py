@@ -87,7 +87,8 @@ Modules
     record split as pyarrow splits it), header, text and pipeline (CSV and TSV), parquet, blocks
     (one block of a column worked out on its own), columns (a column's state and profile),
     summaries (distinct count, top values, sample, moments), hashing, values (conversions),
-    errors, results, memory.
+    errors, results, memory, feed (``IngestFeed``: ingest() on its own thread, fed an upload's
+    chunks as they arrive through a bounded buffer).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ from __future__ import annotations
 import gzip
 from typing import BinaryIO
 
-from .errors import ERROR_CODES, IngestError, IngestLimits
+from .errors import ERROR_CODES, IngestError, IngestLimits, NeedsRandomAccess
+from .feed import IngestFeed
 from .formats import HEAD_BYTES, Prepended, check_encoding, detect_format, read_up_to
 from .header import MISSING_TOKENS
 from .parquet import ingest_parquet
@@ -105,7 +107,8 @@ from .text import ingest_text
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "ColumnProfile", "IngestError",
-    "IngestLimits", "IngestResult", "check_encoding", "detect_format", "ingest",
+    "IngestFeed", "IngestLimits", "IngestResult", "NeedsRandomAccess", "check_encoding",
+    "detect_format", "ingest",
 ]
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024
@@ -115,6 +118,9 @@ def ingest(stream: BinaryIO, *, filename: str, limits: IngestLimits, encoding: s
            preview_rows: int = 20, block_size: int = DEFAULT_BLOCK_SIZE) -> IngestResult:
     """Validate and profile the table in ``stream``, reading it once, block by block.
 
+    Parquet needs a seekable ``stream`` (NeedsRandomAccess otherwise); CSV and TSV are read
+    forward only, so ``stream`` may be an upload still arriving (``IngestFeed``).
+
     ``block_size`` is how much is read and parsed at a time (tests make it tiny); a single CSV row
     must fit in one block.
     """
@@ -122,6 +128,8 @@ def ingest(stream: BinaryIO, *, filename: str, limits: IngestLimits, encoding: s
     head = read_up_to(stream, HEAD_BYTES)
     fmt = detect_format(filename, head, encoding=encoding)
     if fmt == "parquet":
+        if not stream.seekable():
+            raise NeedsRandomAccess("A Parquet file is read from its end: give a seekable stream.")
         stream.seek(0)
         return ingest_parquet(stream, limits=limits, preview_rows=preview_rows,
                               block_size=block_size)

@@ -16,6 +16,11 @@ class IngestLimits:
     max_columns: int
 
 
+class NeedsRandomAccess(Exception):
+    """The file (Parquet, read from its end) cannot be read from a stream that only goes forward.
+    Not the file's fault: the caller reads it again from a seekable copy."""
+
+
 class IngestError(Exception):
     """An upload we refuse; ``str(err)`` is a complete sentence for the person who uploaded it.
 

@@ -4,7 +4,11 @@ Sharing is mlcore.services.sharing (one path for datasets and models).
 
 An upload (UploadSession: pages and API alike) is streamed by EncryptingUploadHandler straight
 into an encrypted object while UploadBudget reserves storage as bytes arrive (413 as soon as the
-quota is passed). The stored object is then validated and profiled in one streaming pass. Any
+quota is passed). The same bytes are validated and profiled as they arrive, on a second thread
+(an ingest IngestFeed, the handler's tee), so that little is left to do after the last byte.
+Where that pass cannot stand for the file (Parquet, read from its end; an encoding declared in
+a form field, which comes too late; limits changed meanwhile), the stored object is read back
+and validated and profiled in one streaming pass instead. Either way the answer is the same. Any
 failure removes the object and releases every reservation: no row, no file, no usage counted.
 """
 
@@ -138,23 +142,35 @@ class UploadSession:
         # the API: open in initial() before super().initial(), close in finalize_response()
 
     Only a POST carries a file; for other methods the session holds nothing. A stored file that
-    does not become a dataset is deleted when the request ends (delete_unless_kept).
+    does not become a dataset is deleted when the request ends (delete_unless_kept). The file is
+    validated and profiled while it arrives (`_profile_as_it_arrives`, used by dataset_create).
     """
 
     def __init__(self, request):
         django_request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
         self.request = request
         self.budget = UploadBudget(django_request.tenant, getattr(django_request, "membership", None))
+        self.handler: storage.EncryptingUploadHandler | None = None
 
     def open(self) -> UploadSession:
         if self.request.method == "POST":
-            storage.install_encrypting_upload(
+            self.handler = storage.install_encrypting_upload(
                 self.request, kind=DATASETS, field="file", tenant=self.budget.tenant,
                 object_id=self.budget.object_id, on_progress=self.budget.on_progress,
-                on_refused=_refused_by_storage, delete_unless_kept=True)
+                on_refused=_refused_by_storage, delete_unless_kept=True,
+                tee=self._profile_as_it_arrives)
         return self
 
+    def _profile_as_it_arrives(self, file_name: str):
+        # The encoding field of the form may come after the file: start with the default, and
+        # _profile reads the stored file back if another one was declared.
+        from ..ingest import IngestFeed
+
+        return IngestFeed(filename=file_name, limits=_ingest_limits(self.budget.tenant))
+
     def close(self) -> None:
+        if self.handler is not None:
+            self.handler.close()  # a body that broke off mid-file
         self.budget.release_all()  # a no-op once the upload became a dataset
 
     def __enter__(self) -> UploadSession:
@@ -261,19 +277,54 @@ def _declared_encoding(encoding: str) -> str:
                               f"utf-16.", code="unknown_encoding", field="encoding")
 
 
-def _profile(tenant: Tenant, upload, *, encoding: str):
+def _ingest_limits(tenant: Tenant):
     # Imported here: pyarrow is heavy and only upload requests need it.
-    from ..ingest import IngestError, IngestLimits, ingest
+    from ..ingest import IngestLimits
 
     limits = quotas.effective_limits(tenant)
+    return IngestLimits(max_rows=limits["rows_per_dataset"], max_columns=limits["columns_per_dataset"])
+
+
+def _profile(tenant: Tenant, upload, *, encoding: str):
+    """The profile made while the file arrived when that pass read the file as it must be read,
+    else that of a pass over the stored file."""
+    from ..ingest import IngestError, ingest
+
+    limits, filename = _ingest_limits(tenant), upload.name or "upload.csv"
     try:
+        result = _profile_made_on_arrival(upload, filename=filename, limits=limits, encoding=encoding)
+        if result is not None:
+            return result
         with storage.open_object(tenant, DATASETS, upload.object_id) as stream:
-            return ingest(stream, filename=upload.name or "upload.csv", encoding=encoding,
-                          limits=IngestLimits(max_rows=limits["rows_per_dataset"],
-                                              max_columns=limits["columns_per_dataset"]))
+            return ingest(stream, filename=filename, encoding=encoding, limits=limits)
     except IngestError as exc:
         status = 413 if exc.code in SIZE_ERROR_CODES else 400
         raise DatasetRejected(str(exc), status=status, code=exc.code, line=exc.line, column=exc.column)
+
+
+def _profile_made_on_arrival(upload, *, filename: str, limits, encoding: str):
+    """The outcome of the upload's IngestFeed (its tee), or None when that pass cannot stand for
+    the file; it raises the IngestError of the file."""
+    from ..ingest import NeedsRandomAccess
+
+    feed = getattr(upload, "tee", None)
+    if feed is None:  # a file the server stored itself
+        return None
+    reason = ""
+    if feed.encoding != encoding:
+        reason = "encoding"  # declared in a form field, which came after the file
+    elif feed.limits != limits:
+        reason = "limits"  # the plan changed while the file arrived
+    elif feed.filename != filename:
+        reason = "filename"
+    else:
+        try:
+            return feed.result()
+        except NeedsRandomAccess:
+            reason = "parquet"
+    feed.close()  # stop it before the second pass
+    logger.info("upload read back to be profiled", extra={"reason": reason})
+    return None
 
 
 def _write_profile(tenant: Tenant, object_id: str, result) -> None:

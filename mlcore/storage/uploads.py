@@ -6,6 +6,7 @@ import io
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
@@ -45,15 +46,19 @@ class EncryptedUploadedFile(UploadedFile):
     recorded (the dataset row saved): Django closes uploaded files when the request ends, and an
     upload not kept by then is deleted, so a request refused after its body was parsed (CSRF, role,
     validation, a crash) leaves no orphan file. Without it, `discard()` is the caller's job.
+
+    `.tee` is what the handler's `tee` hook returned for this file (None without one): it has
+    had every plaintext byte and its end; it is closed when the file is closed or discarded.
     """
 
     def __init__(self, *, tenant, stored: StoredObject, name: str, content_type: str,
                  charset: str | None, content_type_extra: dict | None,
-                 delete_unless_kept: bool = False):
+                 delete_unless_kept: bool = False, tee: Tee | None = None):
         super().__init__(file=None, name=name, content_type=content_type,
                          size=stored.plaintext_bytes, charset=charset,
                          content_type_extra=content_type_extra)
         self.stored = stored
+        self.tee = tee
         self._tenant = tenant
         self._kept = not delete_unless_kept
         self._discarded = False
@@ -77,17 +82,32 @@ class EncryptedUploadedFile(UploadedFile):
         self._kept = True
 
     def close(self) -> None:
+        if self.tee is not None:
+            self.tee.close()
         if not self._kept:
             self.discard()
 
     def discard(self) -> None:
+        if self.tee is not None:
+            self.tee.close()
         if not self._discarded:
             delete_object(self._tenant, self.stored.kind, self.stored.object_id)
             self._discarded = True
 
 
+class Tee(Protocol):
+    """Gets a copy of a file's plaintext as it arrives (see EncryptingUploadHandler)."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def end(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 ProgressHook = Callable[[int], None]
 RefusalHook = Callable[[UploadRefused], BaseException]
+TeeHook = Callable[[str], Tee | None]
 
 
 class DiscardUnencryptedUploads(FileUploadHandler):
@@ -116,13 +136,19 @@ class EncryptingUploadHandler(FileUploadHandler):
     request.POST / request.FILES / request.data. The handler's own refusal (a second file in the
     field) is UploadRefused, or what `on_refused(refusal)` returns instead. Other file fields are
     dropped unread. Install it with install_encrypting_upload().
+
+    `tee(file_name)`, when given, is called once the file is allowed to start and returns a Tee
+    (or None): it then gets each chunk of plaintext once it is stored and counted (`write`, which
+    may hold the upload back while it catches up), `end()` when the file is complete, and
+    `close()` if the file does not complete; the uploaded file carries it on as `.tee`.
     """
 
     chunk_size = 256 * 1024
 
     def __init__(self, request, *, tenant=None, kind: str = "datasets", field: str = "file",
                  object_id=None, on_progress: ProgressHook | None = None,
-                 on_refused: RefusalHook | None = None, delete_unless_kept: bool = False):
+                 on_refused: RefusalHook | None = None, delete_unless_kept: bool = False,
+                 tee: TeeHook | None = None):
         super().__init__(request)
         self.tenant = tenant if tenant is not None else request.tenant
         self.kind = clean_kind(kind)
@@ -131,7 +157,9 @@ class EncryptingUploadHandler(FileUploadHandler):
         self.on_progress = on_progress
         self.on_refused = on_refused
         self.delete_unless_kept = delete_unless_kept
+        self.tee_hook = tee
         self.writer: EncryptedWriter | None = None
+        self.tee: Tee | None = None
         self.uploaded: list[EncryptedUploadedFile] = []
         self._seen = False
 
@@ -149,6 +177,12 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._report(0)
             self.writer = EncryptedWriter(self.tenant, self.kind, self.object_id or uuid.uuid4(),
                                           background=True)
+            if self.tee_hook is not None:
+                try:
+                    self.tee = self.tee_hook(self.file_name)
+                except BaseException:
+                    self._abort()
+                    raise
         # No handler after this one sees any file: it could spill plaintext to a temporary file.
         raise StopFutureHandlers
 
@@ -158,6 +192,8 @@ class EncryptingUploadHandler(FileUploadHandler):
         try:
             self.writer.write(raw_data)
             self._report(self.writer.tell())
+            if self.tee is not None:
+                self.tee.write(raw_data)
         except BaseException:
             self._abort()
             raise
@@ -167,15 +203,20 @@ class EncryptingUploadHandler(FileUploadHandler):
         if self.writer is None:
             return None
         writer, self.writer = self.writer, None
+        tee, self.tee = self.tee, None
         try:
+            if tee is not None:
+                tee.end()  # the tee finishes its work while the file is synced to disk
             stored = writer.commit()
         except BaseException:
             writer.abort()
+            if tee is not None:
+                tee.close()
             raise
         uploaded = EncryptedUploadedFile(
             tenant=self.tenant, stored=stored, name=self.file_name, content_type=self.content_type,
             charset=self.charset, content_type_extra=self.content_type_extra,
-            delete_unless_kept=self.delete_unless_kept,
+            delete_unless_kept=self.delete_unless_kept, tee=tee,
         )
         self.uploaded.append(uploaded)
         return uploaded
@@ -185,6 +226,11 @@ class EncryptingUploadHandler(FileUploadHandler):
 
     def upload_complete(self):
         self._abort()  # a file that was never completed leaves nothing behind
+
+    def close(self) -> None:
+        """Remove the partial object (and close the tee) of a file still open: the body broke
+        off mid-file, which Django reports to neither upload_interrupted nor upload_complete."""
+        self._abort()
 
     def discard(self) -> None:
         """Delete every object this handler committed (the view refused the upload after all)."""
@@ -199,12 +245,16 @@ class EncryptingUploadHandler(FileUploadHandler):
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
+        if self.tee is not None:
+            self.tee.close()
+            self.tee = None
 
 
 def install_encrypting_upload(request, *, kind: str = "datasets", field: str = "file",
                               object_id=None, on_progress: ProgressHook | None = None,
                               on_refused: RefusalHook | None = None, tenant=None,
-                              delete_unless_kept: bool = True) -> EncryptingUploadHandler:
+                              delete_unless_kept: bool = True,
+                              tee: TeeHook | None = None) -> EncryptingUploadHandler:
     """Make `request` store its uploaded file encrypted; call before anything reads the body.
 
     The body is parsed by the first access to request.POST, request.FILES or (DRF) request.data.
@@ -232,7 +282,8 @@ def install_encrypting_upload(request, *, kind: str = "datasets", field: str = "
     django_request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
     handler = EncryptingUploadHandler(django_request, tenant=tenant, kind=kind, field=field,
                                       object_id=object_id, on_progress=on_progress,
-                                      on_refused=on_refused, delete_unless_kept=delete_unless_kept)
+                                      on_refused=on_refused, delete_unless_kept=delete_unless_kept,
+                                      tee=tee)
     try:
         django_request.upload_handlers = [handler]
     except AttributeError:

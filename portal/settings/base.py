@@ -207,6 +207,11 @@ X_FRAME_OPTIONS = "DENY"
 # base64 of the raw 32-byte private key. Unset in development: generated once under var/.
 PORTAL_SIGNING_KEY = env_str("PORTAL_SIGNING_KEY", "")
 
+# Behind a load balancer every request comes from the balancer's address: with this on, the client's
+# address is the first X-Forwarded-For entry (audit trail, sign-in lockouts). Only when the balancer
+# sets that header itself, replacing any the client sent (README, "Scaling out").
+PORTAL_TRUST_X_FORWARDED_FOR = env_bool("PORTAL_TRUST_X_FORWARDED_FOR", False)
+
 # --- Redis: cache, broker, counters -----------------------------------------------------------
 # TLS: give a rediss:// REDIS_URL; the server certificate is always verified, against the CA bundle
 # in REDIS_SSL_CA_CERTS when set (else the system's). Cache, auth epochs, counters and broker alike.
@@ -257,6 +262,8 @@ if CELERY_BROKER_URL.startswith("rediss://"):
     CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     if REDIS_SSL_CA_CERTS:
         CELERY_BROKER_USE_SSL["ssl_ca_certs"] = REDIS_SSL_CA_CERTS
+# A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
+PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # Beat runs in the public schema; each task fans out per tenant itself.
 CELERY_BEAT_SCHEDULE = {
     # Every tenant's audit chain, daily; the operator page (/ops/audit/) shows the last result.
@@ -269,14 +276,18 @@ CELERY_BEAT_SCHEDULE = {
     "usage-sync": {"task": "tenants.usage_sync", "schedule": 60.0},
     # The last use of each API token, noted in Redis by every request, -> ApiToken.last_used_at.
     "tokens-last-used-flush": {"task": "tenants.tokens_last_used_flush", "schedule": 60.0},
-    # Jobs whose worker vanished are retried or failed within a minute.
-    "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs", "schedule": 15.0},
+    # Jobs whose worker vanished are retried or failed within a minute (sooner when the stale
+    # period is shorter: at most half of it passes between its end and the reaper's next look).
+    "jobs-reap-stale": {"task": "mlcore.reap_stale_jobs",
+                        "schedule": max(1.0, min(15.0, PORTAL_JOB_STALE_SECONDS / 2))},
     # Uploads whose web process died (no lease renewal): reservations given back, files deleted.
     "uploads-reap-leases": {"task": "mlcore.reap_upload_leases", "schedule": 15.0},
     # Every tenant's storage and counts recomputed from its rows (+ live uploads); drift corrected.
     "usage-reconcile": {"task": "mlcore.reconcile_usage", "schedule": 300.0},
     # Encrypted .part files of writers that were killed mid-write.
     "storage-sweep-partial": {"task": "mlcore.sweep_partial_files", "schedule": 3600.0},
+    # Idempotency-Key answers past their 24 hours.
+    "idempotency-purge": {"task": "tenants.idempotency_purge", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
     # Webhook deliveries whose next attempt is due (first sends lost with the broker, and retries).
@@ -289,8 +300,6 @@ PORTAL_MODEL_CACHE_BYTES = env_int("PORTAL_MODEL_CACHE_BYTES", 512 * 1024 * 1024
 PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
 # "fork": every job in its own child process with hard limits (always, outside unit tests).
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
-# A running job whose worker sent no heartbeat for this long is retried or failed by the reaper.
-PORTAL_JOB_STALE_SECONDS = env_int("PORTAL_JOB_STALE_SECONDS", 45)
 # Jobs that ran at least this long e-mail their owner when they succeed or fail (unless the
 # owner turned it off at /account/notifications/).
 PORTAL_JOB_NOTIFY_AFTER_SECONDS = env_int("PORTAL_JOB_NOTIFY_AFTER_SECONDS", 60)
@@ -387,6 +396,10 @@ PORTAL_MAX_UPLOAD_BYTES = env_int("PORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # An upload's quota reservation lives this long unless its web process renews it (every third of
 # it); the reservation of a process that died is given back at most this + 15 s later.
 PORTAL_UPLOAD_LEASE_SECONDS = env_int("PORTAL_UPLOAD_LEASE_SECONDS", 30)
+# Idempotency-Key: how long a first answer is replayed to retries, and how long a retry waits for
+# a request with the same key that is still running before it is answered 409.
+PORTAL_IDEMPOTENCY_HOURS = env_int("PORTAL_IDEMPOTENCY_HOURS", 24)
+PORTAL_IDEMPOTENCY_WAIT_SECONDS = float(env_str("PORTAL_IDEMPOTENCY_WAIT_SECONDS", "5"))
 # Platform master keys that wrap each tenant's data key: base64 of 32 random bytes, comma-separated,
 # newest first. New keys are wrapped under the first; the others stay to unwrap what `rotate_keys`
 # has not re-wrapped yet. Data under a lost master key is gone: back them up (README).

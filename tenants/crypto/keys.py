@@ -212,6 +212,27 @@ def data_key(tenant: Tenant, version: int) -> bytes:
     return _unwrap_row(tenant.id, version, master_id, wrapped)
 
 
+# --- small values sealed with a tenant's data key ------------------------------------------------
+def seal(tenant: Tenant, plaintext: bytes, *, purpose: bytes) -> bytes:
+    """version (4 bytes) + nonce + AES-256-GCM(plaintext) under the tenant's newest data key, bound
+    to the tenant, the version and `purpose` (a value sealed for one use does not open for another)."""
+    version, key = current_data_key(tenant)
+    nonce = os.urandom(NONCE_BYTES)
+    aad = b"%s:%d:%d" % (purpose, tenant.id, version)
+    return version.to_bytes(4, "big") + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def unseal(tenant: Tenant, sealed: bytes, *, purpose: bytes) -> bytes:
+    """The plaintext of `seal`; KeyUnavailable when its key is gone or the value was altered."""
+    sealed = bytes(sealed)
+    version = int.from_bytes(sealed[:4], "big")
+    nonce, body = sealed[4:4 + NONCE_BYTES], sealed[4 + NONCE_BYTES:]
+    try:
+        return AESGCM(data_key(tenant, version)).decrypt(nonce, body, b"%s:%d:%d" % (purpose, tenant.id, version))
+    except InvalidTag:
+        raise KeyUnavailable(f"A sealed value of tenant {tenant.slug} does not open: it was altered.")
+
+
 def key_versions(tenant: Tenant) -> list[int]:
     return list(TenantKey.objects.filter(tenant=tenant).order_by("version")
                 .values_list("version", flat=True))

@@ -11,16 +11,21 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from django.db import connection
+from django.http import HttpResponseNotModified
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.response import Response
 from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES, MembershipInfo
 from tenants.accounts.authentication import PortalAuthentication
 from tenants.accounts.permissions import IsTenantMember, RoleAllowed, TokenScopeAllowed
+from tenants.web import advisory, conditional, idempotency
 from tenants.web.pagination import PortalPagination
+from tenants.web.problems import Problem
 
 # The hooks that decide who gets in. A subclass that replaced one could drop a check unnoticed.
 GUARDED_HOOKS = frozenset({
@@ -34,6 +39,8 @@ class TenantAPI(APIView):
     read_roles: ClassVar[frozenset[str]] = DATA_ROLES
     write_roles: ClassVar[frozenset[str]] = WRITER_ROLES
     extra_permission_classes: ClassVar[list] = []
+    # Its POST creates something: an Idempotency-Key header makes retries safe (idempotency.py).
+    idempotent: ClassVar[bool] = False
     # The escape hatch: name each guarded hook a subclass replaces on purpose, for review to see.
     dangerously_override: ClassVar[tuple[str, ...]] = ()
 
@@ -47,6 +54,21 @@ class TenantAPI(APIView):
     def get_permissions(self):
         base = [IsTenantMember(), RoleAllowed(), TokenScopeAllowed()]
         return base + [cls() for cls in self.extra_permission_classes]
+
+    def dispatch(self, request, *args, **kwargs):
+        membership = getattr(request, "membership", None)
+        if not (self.idempotent and request.method == "POST" and idempotency.HEADER in request.META
+                and membership is not None):
+            return super().dispatch(request, *args, **kwargs)
+        claim = idempotency.claim(request, tenant=request.tenant, user_id=membership.user_id)
+        try:
+            if claim.answer is not None:
+                return claim.answer
+            response = super().dispatch(request, *args, **kwargs)
+            claim.keep(response)
+            return response
+        finally:
+            claim.close()
 
     def paginated(self, queryset, serializer_class, **context):
         """A page of ``queryset`` as {count, next, previous, results}."""
@@ -99,6 +121,34 @@ class ObjectAPI(TenantAPI):
         method = "GET" if request.method == "HEAD" else request.method
         if method in self.needs and hasattr(self, method.lower()):  # else 405, or OPTIONS
             self.object = self.resolve(kwargs[self.url_kwarg], self.needs[method])
+            if method in ("PATCH", "DELETE") and "HTTP_IF_MATCH" in request.META:
+                self._check_if_match(request.META["HTTP_IF_MATCH"], kwargs[self.url_kwarg], self.needs[method])
+
+    def _check_if_match(self, header: str, object_id, need: str) -> None:
+        """The write goes ahead only while the object is what the caller read (conditional.py)."""
+        name = f"if-match:{connection.schema_name}:{type(self.object).__name__}:{self.object.pk}"
+        if not advisory.lock(name, wait=conditional.LOCK_WAIT_SECONDS):
+            raise Problem(409, "Another conditional change to this object is still running; retry.",
+                          slug="conflict", headers={"Retry-After": "1"})
+        self._write_lock = name
+        self.object = self.resolve(object_id, need)  # as it is now, under the lock
+        current = conditional.etag_of(self.get(self.request, **self.kwargs).data) if hasattr(self, "get") else None
+        if not conditional.match(header, current):
+            raise Problem(412, "It changed since you read it (If-Match does not name its current ETag): "
+                          "read it again, then retry.", slug="precondition-failed")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "_write_lock", None):
+            advisory.unlock(self._write_lock)
+            self._write_lock = None
+        if (request.method in ("GET", "HEAD") and response.status_code == 200 and isinstance(response, Response)
+                and response.data is not None):
+            etag = conditional.etag_of(response.data)
+            response["ETag"] = etag
+            if conditional.none_match(request.META.get("HTTP_IF_NONE_MATCH", ""), etag):
+                return HttpResponseNotModified(headers={"ETag": etag})
+        return response
 
 
 # --- for endpoints on the hot path (online predictions): DRF's behaviour, less work per call ---

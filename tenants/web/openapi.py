@@ -35,7 +35,14 @@ class PortalAuthenticationScheme(OpenApiAuthenticationExtension):
 
 class PortalAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema, plus the body of a DELETE on views that read one
-    (``delete_has_body = True``: the share endpoints name whom to remove)."""
+    (``delete_has_body = True``: the share endpoints name whom to remove), and the headers of
+    idempotent creation and conditional requests (``TenantAPI.idempotent``, ``ObjectAPI``)."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None:
+            _document_headers(self.view, self.method, operation)
+        return operation
 
     def _get_request_body(self, direction="request"):
         if self.method != "DELETE" or not getattr(self.view, "delete_has_body", False):
@@ -45,6 +52,41 @@ class PortalAutoSchema(AutoSchema):
             return super()._get_request_body(direction)
         finally:
             self.method = "DELETE"
+
+
+def _header(name: str, description: str, **schema) -> dict:
+    return {"in": "header", "name": name, "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+def _problem(code: int) -> dict:
+    return {"description": _PROBLEM_WORDS[code],
+            "content": {CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _document_headers(view, method: str, operation: dict) -> None:
+    from tenants.web.api import ObjectAPI  # (the API base classes use this module's helpers)
+
+    parameters, responses = operation.setdefault("parameters", []), operation["responses"]
+    if method == "POST" and getattr(view, "idempotent", False):
+        parameters.append(_header(
+            "Idempotency-Key", "Any unique string (a UUID): a retry with the same key within 24 hours "
+            "gets the first answer (`Idempotent-Replayed: true`) and creates nothing more.",
+            minLength=1, maxLength=255, pattern=r"^[\x21-\x7e]+$"))
+        for code in (400, 409, 422):
+            responses.setdefault(str(code), _problem(code))
+    if isinstance(view, ObjectAPI) and method == "GET":
+        parameters.append(_header("If-None-Match", "An ETag of an earlier answer: 304 while it is current."))
+        for code, body in responses.items():
+            if code == "200" and "application/json" in body.get("content", {}):
+                body["headers"] = {"ETag": {"description": "The object's version as you see it",
+                                            "schema": {"type": "string"}}}
+        responses["304"] = {"description": "Not modified: If-None-Match names the current ETag (no body)."}
+    if isinstance(view, ObjectAPI) and method in ("PATCH", "DELETE") and hasattr(view, "get"):
+        parameters.append(_header("If-Match", "The ETag of the object as you read it: the change is made "
+                                  "only while it is still current (else 412)."))
+        for code in (409, 412):
+            responses.setdefault(str(code), _problem(code))
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -67,9 +109,12 @@ _PROBLEM_WORDS = {
     403: "The role, the token's scope or a quota does not allow it.",
     404: "Not found, or not visible to you (another workspace's ids are never confirmed); for a "
          "list, a page after the last one.",
-    409: "Conflicts with what exists (a name already taken).",
+    409: "Conflicts with what exists (a name already taken), or a request with the same "
+         "Idempotency-Key or a conditional change to the same object is still running.",
+    412: "If-Match does not name the object's current ETag: it changed since you read it.",
     413: "Too large for the plan (rows, columns, storage).",
-    422: "Valid input that cannot be done (named in `detail`).",
+    422: "Valid input that cannot be done (named in `detail`), or an Idempotency-Key used "
+         "before with another request.",
     429: "Rate limit: try again after `Retry-After` seconds.",
     503: "The database or Redis is unreachable: try again after `Retry-After` seconds.",
 }

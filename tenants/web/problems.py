@@ -18,6 +18,7 @@ TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Too large",
     415: "Unsupported media type",
     422: "Unprocessable content",

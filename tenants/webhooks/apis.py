@@ -57,6 +57,7 @@ class DeliveryOutput(serializers.Serializer):
 class WebhookListApi(TenantAPI):
     read_roles = ADMIN_ROLES
     write_roles = ADMIN_ROLES
+    idempotent = True  # a retried registration gets the first endpoint (and its secret), not a second one
 
     @extend_schema_serializer(component_name="WebhookEndpointInput")
     class InputSerializer(JSONInput):

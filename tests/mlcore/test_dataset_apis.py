@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,6 +13,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
+from mlcore.ingest import IngestLimits, ingest
 from mlcore.ingest.source import UTF8_HINT
 from mlcore.models import Dataset
 from tenants.models import TenantUsage
@@ -116,6 +119,104 @@ def test_a_bad_file_is_refused_clearly_and_leaves_nothing_behind(api_as, acme, c
     assert words.lower() in body["detail"].lower()
     assert body["errors"][0]["field"] == "file"
     assert_nothing_stored(acme, before)
+
+
+# --- profiled while the file arrives, with the answers of a pass over the stored file ------------
+def large_csv(rows: int) -> bytes:
+    """Several MB: many chunks of the upload handler and blocks of the profile."""
+    return b"id,segment,amount,signed_up,note\n" + b"".join(
+        b"%d,%s,%d.%02d,2024-%02d-%02d,note %d\n" % (i, (b"retail", b"smb", b"public")[i % 3], i % 977,
+                                                    i % 100, i % 12 + 1, i % 28 + 1, i % 5_000)
+        for i in range(rows))
+
+
+def read_back_reasons(caplog) -> list[str]:
+    return [r.reason for r in caplog.records if r.getMessage() == "upload read back to be profiled"]
+
+
+def ingest_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name in ("ingest-feed", "ingest-parse")]
+
+
+def test_a_large_csv_is_profiled_as_it_arrives_exactly_as_a_pass_over_it(api_as, acme, caplog):
+    caplog.set_level(logging.INFO, logger="mlcore.services.datasets")
+    content = large_csv(120_000)
+
+    response = upload(api_as("bob"), content, filename="customers.csv")
+
+    assert response.status_code == 201, response.content
+    expected = ingest(io.BytesIO(content), filename="customers.csv",
+                      limits=IngestLimits(max_rows=10**6, max_columns=100)).to_dict()
+    assert response.json()["rows"] == expected["rows"] == 120_000
+    assert response.json()["columns"] == expected["columns"]
+    assert read_back_reasons(caplog) == []
+    assert ingest_threads() == []
+
+
+def test_a_ragged_row_deep_in_a_large_upload_is_a_400_naming_its_line(api_as, acme):
+    content = large_csv(100_000) + b"1,retail\n" + large_csv(20_000).split(b"\n", 1)[1]
+    before = stored_files(acme)
+
+    response = upload(api_as("bob"), content, filename="customers.csv")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Line 100,002 has 2 fields but the header has 5 columns."
+    assert response.json()["line"] == 100_002
+    assert_nothing_stored(acme, before)
+    assert ingest_threads() == []
+
+
+def test_a_large_upload_over_the_row_limit_is_a_413_and_leaves_nothing(api_as, acme):
+    acme.limit_overrides = {"rows_per_dataset": 50_000}
+    acme.save(update_fields=["limit_overrides"])
+    before = stored_files(acme)
+
+    response = upload(api_as("bob"), large_csv(120_000), filename="customers.csv")
+
+    assert response.status_code == 413
+    assert response.json()["detail"] == "The file has more than 50,000 rows, the limit of your plan."
+    assert_nothing_stored(acme, before)
+    assert ingest_threads() == []
+
+
+def test_an_upload_refused_while_it_streams_leaves_no_profile_running(api_as, acme):
+    acme.limit_overrides = {"storage_bytes": 1_000_000}
+    acme.save(update_fields=["limit_overrides"])
+    before = stored_files(acme)
+
+    response = upload(api_as("bob"), large_csv(120_000), filename="customers.csv")
+
+    assert response.status_code == 413
+    assert_nothing_stored(acme, before)
+    assert ingest_threads() == []
+
+
+def test_an_encoding_declared_after_the_file_is_read_back_as_declared(api_as, acme, caplog):
+    caplog.set_level(logging.INFO, logger="mlcore.services.datasets")
+    content = ("ville,ventes\n" + "Montréal,10\nQuébec,7\n" * 50_000).encode("cp1252")
+
+    response = upload(api_as("bob"), content, filename="ventes.csv", encoding="cp1252")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["encoding"] == "cp1252"
+    assert response.json()["columns"][0]["top"][0] == {"value": "Montréal", "count": 50_000}
+    assert read_back_reasons(caplog) == ["encoding"]
+    assert ingest_threads() == []
+
+
+def test_a_parquet_file_is_read_back_from_storage_and_profiled(api_as, acme, caplog):
+    caplog.set_level(logging.INFO, logger="mlcore.services.datasets")
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"city": ["Oslo", "Bergen", "Oslo"] * 1000, "sales": list(range(3000))}), buffer)
+
+    response = upload(api_as("bob"), buffer.getvalue(), filename="sales.parquet")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["format"], body["rows"]) == ("parquet", 3000)
+    assert [c["type"] for c in body["columns"]] == ["category", "number"]
+    assert read_back_reasons(caplog) == ["parquet"]
+    assert ingest_threads() == []
 
 
 # --- text encodings: the file is kept as it came, and read as the uploader declared -------------

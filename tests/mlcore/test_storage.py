@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from mlcore import storage
-from mlcore.storage.objects import HEADER, TAG_BYTES
+from mlcore.storage.objects import HEADER, TAG_BYTES, WRITEBACK_BYTES
 from tenants.crypto import keys
 from tests.mlcore.storage_support import (
     SMALL_CHUNK,
@@ -226,6 +226,18 @@ def test_a_background_writer_stores_the_same_bytes_and_hash(acme, size):
     assert read(acme, object_id) == data
     assert stored.sha256_hex == hashlib.sha256(data).hexdigest()
     assert stored.plaintext_bytes == size
+    assert not _flush_threads()
+
+
+def test_a_background_writer_that_starts_writeback_on_the_way_stores_the_same_bytes(acme):
+    data = os.urandom(3 * WRITEBACK_BYTES + 12_345)  # writeback starts three times
+    object_id = str(uuid.uuid4())
+    with storage.EncryptedWriter(acme, "datasets", object_id, background=True) as out:
+        for start in range(0, len(data), 256 * 1024):
+            out.write(data[start:start + 256 * 1024])
+        stored = out.commit()
+    assert read(acme, object_id) == data
+    assert stored.sha256_hex == hashlib.sha256(data).hexdigest()
     assert not _flush_threads()
 
 

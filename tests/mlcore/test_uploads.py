@@ -8,6 +8,7 @@ from typing import ClassVar
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.handlers.wsgi import WSGIRequest
 from django.test import RequestFactory
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
@@ -175,6 +176,113 @@ def test_without_the_encrypting_handler_files_are_dropped_not_spilled_to_disk(ac
     assert request.POST["name"] == "Sales"
     assert list(request.FILES) == []
     assert every_file() == []
+
+
+class Recorder:
+    """A tee that keeps what it is given, and whether the file ended or was closed."""
+
+    def __init__(self, file_name: str, stored_bytes) -> None:
+        self.file_name, self.stored_bytes = file_name, stored_bytes
+        self.chunks: list[bytes] = []
+        self.stored_when_written: list[int] = []
+        self.ended = self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.stored_when_written.append(self.stored_bytes())
+
+    def end(self) -> None:
+        self.ended = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def install_with_recorder(request, **options) -> list[Recorder]:
+    tees: list[Recorder] = []
+    progress = [0]
+
+    def counted(total: int) -> None:
+        progress[0] = total
+        if "on_progress" in options:
+            options["on_progress"](total)
+
+    def tee(file_name: str) -> Recorder:
+        tees.append(Recorder(file_name, lambda: progress[0]))
+        return tees[-1]
+
+    storage.install_encrypting_upload(request, **{**options, "on_progress": counted}, tee=tee)
+    return tees
+
+
+def test_a_tee_gets_each_chunk_once_it_is_stored_then_the_end(acme, no_temp_files):
+    content = csv_bytes(60_000)
+    request = upload_request(acme, content)
+    tees = install_with_recorder(request)
+
+    uploaded = request.FILES["file"]
+
+    [tee] = tees
+    assert tee.file_name == "sales.csv"
+    assert b"".join(tee.chunks) == content and len(tee.chunks) > 3
+    sizes = [len(chunk) for chunk in tee.chunks]
+    assert tee.stored_when_written == [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    assert tee.ended and not tee.closed
+    assert uploaded.tee is tee
+    request.close()
+    assert tee.closed
+
+
+def test_a_tee_is_closed_when_the_upload_is_refused_while_streaming(acme, no_temp_files):
+    def quota(total: int) -> None:
+        if total > 300_000:
+            raise OverQuota("The upload exceeds your storage quota.")
+
+    request = upload_request(acme, csv_bytes(80_000))
+    tees = install_with_recorder(request, on_progress=quota)
+
+    with pytest.raises(OverQuota):
+        request.FILES  # noqa: B018
+
+    [tee] = tees
+    assert tee.closed and not tee.ended
+    assert sum(len(chunk) for chunk in tee.chunks) <= 300_000  # the refused chunk never reached it
+    assert every_file() == []
+
+
+def test_a_body_that_breaks_off_mid_file_closes_the_tee_and_removes_the_part(acme, no_temp_files):
+    whole = upload_request(acme, csv_bytes(80_000))
+    body = BreaksOff(whole.environ["wsgi.input"].read(), after=600_000)
+    request = WSGIRequest({**whole.environ, "wsgi.input": body})
+    request.tenant = acme
+    handler_tees = install_with_recorder(request)
+    handler = request.upload_handlers[0]
+
+    with pytest.raises(OSError, match="connection reset"):
+        request.FILES  # noqa: B018
+    handler.close()  # what the upload session does when the request ends
+
+    [tee] = handler_tees
+    assert tee.closed and not tee.ended
+    assert every_file() == []
+
+
+class BreaksOff:
+    """A request body whose client goes away after `after` bytes."""
+
+    def __init__(self, data: bytes, *, after: int) -> None:
+        self._data, self._after, self._position = data, after, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._position >= self._after:
+            raise OSError("connection reset by peer")
+        size = len(self._data) if size < 0 else size
+        data = self._data[self._position: min(self._position + size, self._after)]
+        self._position += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:  # a WSGI input has it; the parser never calls it
+        raise NotImplementedError
 
 
 def test_the_handler_must_be_installed_before_the_body_is_read(acme, settings, tmp_path):

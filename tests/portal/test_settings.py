@@ -113,6 +113,23 @@ def test_production_loads_with_every_variable_set(var):
     assert result.stdout.split() == ["db.internal", "redis://redis.internal:6379/0"]
 
 
+def test_behind_a_balancer_production_trusts_x_forwarded_for_only_when_told(var):
+    show = "print(settings.PORTAL_TRUST_X_FORWARDED_FOR)"
+    assert _import("portal.settings.production", _production_env(var), show).stdout.split() == ["False"]
+    told = _import("portal.settings.production", _production_env(var, PORTAL_TRUST_X_FORWARDED_FOR="1"), show)
+    assert told.stdout.split() == ["True"], told.stderr
+    bad = _import("portal.settings.production", _production_env(var, PORTAL_TRUST_X_FORWARDED_FOR="maybe"))
+    assert "PORTAL_TRUST_X_FORWARDED_FOR must be a boolean" in bad.stderr
+
+
+@pytest.mark.parametrize(("stale", "every"), [(None, 15.0), ("8", 4.0), ("1", 1.0)])
+def test_the_reaper_looks_again_within_half_the_stale_period(var, stale, every):
+    """A dead worker's job is found at most half the stale period (and 15 s) after it went stale."""
+    result = _import("portal.settings.production", _production_env(var, PORTAL_JOB_STALE_SECONDS=stale),
+                     "print(settings.CELERY_BEAT_SCHEDULE['jobs-reap-stale']['schedule'])")
+    assert result.stdout.split() == [str(every)], result.stderr
+
+
 def test_production_refuses_a_master_key_that_is_not_32_bytes(var):
     short = base64.b64encode(os.urandom(16)).decode()
     result = _import("portal.settings.production", _production_env(var, PORTAL_MASTER_KEYS=short))
