@@ -36,7 +36,7 @@ Then, in the same run, the audited dataset list against a bare DRF list of the s
 its connection), both on gunicorn with the same workers and threads: one tenant's admin lists
 (page of 50, at least --audit-datasets rows) over --audit-connections keep-alive connections from
 two client processes, in --audit-rounds interleaved rounds of --audit-seconds; prints req/s and
-p50/p99 per round and of the median rounds, their ratio (target >= 0.7x), and that the tenant's
+p50/p99 and the gunicorn processes' CPU-ms per request, per round and of the median rounds, their ratio (target >= 0.7x), and that the tenant's
 chain (verified) holds one access entry per answered audited request. Celery beat runs throughout,
 as in production (it moves buffered audit entries into the chains). --audit-only runs just this
 comparison (one tenant, no journey).
@@ -839,6 +839,7 @@ def audited_vs_bare(port: int, setup: TenantSetup, args, work: Path, env: dict, 
                 raise RuntimeError(f"bare list server not ready; see {bare.log.name}")
         targets = {"audited": (port, f"{setup.slug}.localhost", "/api/v1/datasets/?page_size=50", setup.admin_token),
                    "bare": (bare_port, "bare", "/datasets/?page_size=50", "")}
+        servers = {"audited": procs[0].proc.pid, "bare": bare.proc.pid}
         for target in targets.values():  # every worker warm, caches filled
             hammer_processes(*target, 1.0, args.audit_connections)
         admin = f"admin@{setup.slug}.test"
@@ -846,7 +847,10 @@ def audited_vs_bare(port: int, setup: TenantSetup, args, work: Path, env: dict, 
         runs = {"audited": [], "bare": []}
         for _ in range(args.audit_rounds):
             for name, target in targets.items():
-                runs[name].append(hammer_processes(*target, args.audit_seconds, args.audit_connections))
+                cpu = tree_cpu(servers[name])
+                run = hammer_processes(*target, args.audit_seconds, args.audit_connections)
+                run["cpu_ms"] = (tree_cpu(servers[name]) - cpu) / max(run["ok"], 1) * 1000
+                runs[name].append(run)
         entries_after = list_entries(setup.slug, admin)
     finally:
         bare.stop()
@@ -857,17 +861,18 @@ def print_audited_vs_bare(result: dict, args) -> tuple[int, float]:
     """Prints the rounds and the medians; returns (errors, audited/bare ratio of median req/s)."""
     runs = result["runs"]
     rows = [(f"{name} #{i + 1}", run["ok"], f"{run['rps']:,.1f}", f"{run['p50']:,.1f}", f"{run['p99']:,.1f}",
-             run["errors"], ",".join(str(c) for c in run["counts"]))
+             f"{run['cpu_ms']:.1f}", run["errors"], ",".join(str(c) for c in run["counts"]))
             for i in range(args.audit_rounds) for name in ("audited", "bare") for run in [runs[name][i]]]
     median = {name: sorted(runs[name], key=lambda r: r["rps"])[len(runs[name]) // 2] for name in runs}
     for name in ("audited", "bare"):
         run = median[name]
         rows.append((f"{name} (median round)", run["ok"], f"{run['rps']:,.1f}", f"{run['p50']:,.1f}",
-                     f"{run['p99']:,.1f}", "", ""))
+                     f"{run['p99']:,.1f}", f"{run['cpu_ms']:.1f}", "", ""))
     table(f"audited dataset list (GET /api/v1/datasets/, platform) vs bare DRF list of the same rows "
           f"(bench/bare_list/): {args.audit_connections} connections, {args.audit_rounds} interleaved rounds "
           f"of {args.audit_seconds:g} s, gunicorn {args.web_workers} gthread workers x {args.web_threads} "
-          f"threads each", ("run", "200s", "req/s", "p50 ms", "p99 ms", "errors", "rows listed"), rows)
+          f"threads each", ("run", "200s", "req/s", "p50 ms", "p99 ms", "web CPU ms/req", "errors", "rows listed"),
+          rows)
     ratio = median["audited"]["rps"] / median["bare"]["rps"] if median["bare"]["rps"] else float("nan")
     served = sum(r["ok"] for r in runs["audited"])
     print(f"audited / bare req/s (median rounds): {ratio:.2f}x (target >= 0.70x); p99 "

@@ -97,6 +97,10 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
+# `SET search_path` once per schema switch, not before every statement: a request's queries
+# otherwise each cost two round trips (django-tenants forgets the path on close, rollback and
+# savepoint rollback, and set_tenant() sets it again for every request).
+TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls_tenants"
 # New tenants are cloned from an empty, fully migrated template schema (see tenants.services).
