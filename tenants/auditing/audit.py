@@ -292,18 +292,18 @@ def flush_pending(*, tenant_id: int | None, batch: int = FLUSH_BATCH) -> int:
     them onto the chain, insert them (each naming its buffered id, unique), move the head and
     delete them. Concurrent flushes of a chain queue on its head lock, and each sees what the one
     before it deleted, so an entry is moved once; a flush killed half-way keeps its committed
-    batches and leaves the rest buffered for the next one.
+    batches and leaves the rest buffered for the next one. It stops at the newest entry buffered
+    when it started: a reader never chases a tenant that keeps sending requests.
     """
-    where, params = _chain_filter(tenant_id)
     with connection.cursor() as cursor:  # nothing buffered: no lock, the common case for readers
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_PENDING} WHERE {where})", params)  # noqa: S608
-        if not cursor.fetchone()[0]:
-            return 0
+        through = _newest_pending(cursor, tenant_id)
+    if through is None:
+        return 0
     moved = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             head_id, last_seq, last_hash = _lock_head_row(cursor, tenant_id)
-            count, _, _ = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash, batch)
+            count, _, _ = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash, batch, through)
         moved += count
         if count < batch:
             return moved
@@ -322,20 +322,30 @@ def _chain_filter(tenant_id: int | None) -> tuple[str, list]:
     return ("tenant_id IS NULL", []) if tenant_id is None else ("tenant_id = %s", [tenant_id])
 
 
+def _newest_pending(cursor, tenant_id: int | None) -> int | None:
+    where, params = _chain_filter(tenant_id)
+    cursor.execute(f"SELECT max(id) FROM {_PENDING} WHERE {where}", params)  # noqa: S608
+    return cursor.fetchone()[0]
+
+
 def _drain_locked(cursor, head_id: int, tenant_id: int | None, last_seq: int, last_hash: str) -> tuple[int, str]:
-    """Inside a transaction holding the head lock: every buffered entry of the chain, in batches."""
-    while True:
-        count, last_seq, last_hash = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash, FLUSH_BATCH)
+    """Inside a transaction holding the head lock: the chain's buffered entries, in batches."""
+    through = _newest_pending(cursor, tenant_id)
+    while through is not None:
+        count, last_seq, last_hash = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash,
+                                                 FLUSH_BATCH, through)
         if count < FLUSH_BATCH:
-            return last_seq, last_hash
+            break
+    return last_seq, last_hash
 
 
 def _move_batch(cursor, head_id: int, tenant_id: int | None, last_seq: int, last_hash: str,
-                batch: int) -> tuple[int, int, str]:
-    """With the head locked: up to `batch` buffered entries into the chain; (count, seq, hash)."""
+                batch: int, through: int) -> tuple[int, int, str]:
+    """With the head locked: up to `batch` buffered entries (ids up to `through`) into the chain;
+    (count, seq, hash)."""
     where, params = _chain_filter(tenant_id)
     cursor.execute(f"SELECT id, {', '.join(_PENDING_COLUMNS)} FROM {_PENDING} WHERE {where} "  # noqa: S608
-                   f"ORDER BY id LIMIT %s", [*params, batch])
+                   f"AND id <= %s ORDER BY id LIMIT %s", [*params, through, batch])
     rows = cursor.fetchall()
     if not rows:
         return 0, last_seq, last_hash

@@ -91,7 +91,7 @@ def test_a_flush_that_fails_after_its_insert_leaves_the_entries_buffered_not_dou
     start = head(acme)
     with pytest.raises(RuntimeError), transaction.atomic(), connection.cursor() as cursor:
         head_id, seq, last_hash = audit._lock_head_row(cursor, acme.id)
-        assert audit._move_batch(cursor, head_id, acme.id, seq, last_hash, 10)[0] == 1
+        assert audit._move_batch(cursor, head_id, acme.id, seq, last_hash, 10, 2**62)[0] == 1
         raise RuntimeError("the flushing process dies before it commits")
     assert [p.action for p in pending(acme)] == ["test.crash"]
     assert head(acme) == start
