@@ -4,9 +4,13 @@
 
 Runs in a scratch database on the same PostgreSQL server as the platform (DATABASE_URL, else the
 embedded one), created and dropped by this script. Prints:
-  - entries/s appended by N processes (like gunicorn workers), each appending through
-    tenants.auditing.audit.record() as a request does, all to one tenant's chain (they queue on the chain's
-    lock) and to N separate chains;
+  - entries/s written by N processes (like gunicorn workers), all for one tenant's chain and for N
+    separate chains, each committed before the call returns, by the two paths:
+    direct: tenants.auditing.audit.record(), as a significant action does (one transaction per
+    entry, queued on the chain's head lock), and buffered: audit.record_access(), as the access log
+    of every request does (one INSERT into the buffer, no chain lock);
+  - entries/s moved from the buffer into one chain by audit.flush_pending() (batches of 1,000 under
+    one head lock each), which must keep up with the buffered rate;
   - seconds to verify a chain of 100,000 entries (tenants.auditing.audit_chain.chain_verify);
   - seconds and peak RSS growth to export 1,000,000 entries as JSON Lines and as CSV
     (tenants.auditing.audit_export.stream), in a fresh process; the growth is the peak resident set during
@@ -113,9 +117,10 @@ class _Tenant:
         self.id, self.slug, self.is_public = tenant_id, f"bench{tenant_id % 1000}", False
 
 
-def append_rate(workers: int, per_worker: int, separate_chains: bool, base_chain: int) -> float:
-    """Entries/s appended by `workers` processes (like gunicorn's sync workers), each calling
-    record() in a loop as its requests would."""
+def append_rate(workers: int, per_worker: int, separate_chains: bool, base_chain: int,
+                buffered: bool = False) -> float:
+    """Entries/s written by `workers` processes (like gunicorn's sync workers), each calling
+    record() (or, buffered, record_access()) in a loop as its requests would."""
     import multiprocessing
 
     from django.db import connections
@@ -124,7 +129,8 @@ def append_rate(workers: int, per_worker: int, separate_chains: bool, base_chain
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(workers + 1)
     processes = [context.Process(target=_append_worker,
-                                 args=(barrier, index, per_worker, base_chain + (index if separate_chains else 0)))
+                                 args=(barrier, index, per_worker, base_chain + (index if separate_chains else 0),
+                                       buffered))
                  for index in range(workers)]
     for process in processes:
         process.start()
@@ -138,7 +144,7 @@ def append_rate(workers: int, per_worker: int, separate_chains: bool, base_chain
     return workers * per_worker / elapsed
 
 
-def _append_worker(barrier, index: int, count: int, chain: int) -> None:
+def _append_worker(barrier, index: int, count: int, chain: int, buffered: bool) -> None:
     from django.db import connection
 
     from tenants.auditing import audit
@@ -146,12 +152,22 @@ def _append_worker(barrier, index: int, count: int, chain: int) -> None:
     tenant = _Tenant(chain)
     actor = audit.Actor(actor_id=index, actor_email=f"w{index}@bench.test", role="member",
                         auth_method="token", source_ip="10.0.0.1", user_agent="bench")
+    write = audit.record_access if buffered else audit.record
     connection.ensure_connection()
     barrier.wait()
     for i in range(count):
-        audit.record("access.read", tenant=tenant, object_type="dataset", object_id=i,
-                     details={"status": 200}, actor=actor)
+        write("access.read", tenant=tenant, object_type="dataset", object_id=i,
+              details={"status": 200}, actor=actor)
     connection.close()
+
+
+def flush_rate(chains: list[int]) -> tuple[int, float]:
+    """(entries, entries/s) moved from the buffer into their chains by flush_pending()."""
+    from tenants.auditing import audit
+
+    t0 = time.monotonic()
+    moved = sum(audit.flush_pending(tenant_id=chain) for chain in chains)
+    return moved, moved / (time.monotonic() - t0)
 
 
 def verify_time(tenant_id: int) -> tuple[float, bool, int]:
@@ -240,13 +256,23 @@ def _run(args, bench_url: str) -> None:
 
     print(f"PostgreSQL {connection.cursor().connection.info.server_version}, "
           f"{os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
-    print("\n== append rate (tenants.auditing.audit.record, one committed transaction per entry) ==")
+    print("\n== entries/s committed: direct append (audit.record) vs buffered (audit.record_access) ==")
     for count, n in enumerate(int(t) for t in args.workers.split(",")):
-        one = append_rate(n, args.per_worker, separate_chains=False, base_chain=BENCH_CHAIN + count * 100)
-        many = append_rate(n, args.per_worker, separate_chains=True,
-                           base_chain=BENCH_CHAIN + 10_000 + count * 100)
-        print(f"{n:>3} process(es): {one:7.0f} entries/s into one chain, "
-              f"{many:7.0f} entries/s into {n} chain(s)")
+        figures = {}
+        for buffered in (False, True):
+            base = BENCH_CHAIN + (20_000 if buffered else 0) + count * 100
+            figures[buffered] = (append_rate(n, args.per_worker, False, base, buffered),
+                                 append_rate(n, args.per_worker, True, base + 10_000, buffered))
+        (one, many), (one_b, many_b) = figures[False], figures[True]
+        print(f"{n:>3} process(es), one chain: direct {one:7.0f}/s, buffered {one_b:7.0f}/s "
+              f"({one_b / one:.1f}x); {n} chain(s): direct {many:7.0f}/s, buffered {many_b:7.0f}/s "
+              f"({many_b / many:.1f}x)")
+        moved, rate = flush_rate([BENCH_CHAIN + 20_000 + count * 100])
+        print(f"    then the one chain's {moved:,} buffered entries flushed into it at {rate:7.0f} entries/s")
+    moved, rate = flush_rate(sorted(set(
+        BENCH_CHAIN + 30_000 + count * 100 + i for count, n in enumerate(int(t) for t in args.workers.split(","))
+        for i in range(n))))
+    print(f"flush of the separate chains' {moved:,} buffered entries: {rate:7.0f} entries/s")
 
     print(f"\n== verify a chain of {args.verify_n:,} entries ==")
     built = build_chain(BENCH_CHAIN + 50_000, args.verify_n)

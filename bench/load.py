@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/load.py [--users 50] [--tenants 10] [--seconds 60]
         [--web-workers 3] [--web-threads 4] [--celery-concurrency 2] [--think 0.05]
-        [--hard-timeout S] [--quick]
+        [--hard-timeout S] [--quick] [--audit-only] [--audit-rounds 3] [--audit-seconds 5]
+        [--audit-connections 16] [--audit-datasets 20]
 
 On a throw-away database (bench/_db.py): TENANTS tenants (team plan) with USERS/TENANTS members
 each (an API token per member). The bench starts, and stops by PID, its own gunicorn (gthread) on a
@@ -30,6 +31,16 @@ status other than 2xx/3xx, except 429 rate limiting, reported apart; failed jobs
 errors count too), then totals, the CPU seconds of the web and worker processes and of this one,
 jobs completed, a probe (each tenant's member token on another tenant's host must get 401/403/404),
 and "cross-tenant responses: N". Exit code 1 if there were errors or cross-tenant responses.
+Then, in the same run, the audited dataset list against a bare DRF list of the same rows
+(bench/bare_list/: DRF alone, no routing, token, membership or audit; the tenant's schema fixed on
+its connection), both on gunicorn with the same workers and threads: one tenant's admin lists
+(page of 50, at least --audit-datasets rows) over --audit-connections keep-alive connections from
+two client processes, in --audit-rounds interleaved rounds of --audit-seconds; prints req/s and
+p50/p99 and the gunicorn processes' CPU-ms per request, per round and of the median rounds, their ratio (target >= 0.7x), and that the tenant's
+chain (verified) holds one access entry per answered audited request. Celery beat runs throughout,
+as in production (it moves buffered audit entries into the chains). --audit-only runs just this
+comparison (one tenant, no journey).
+
 Bounded: requests time out after 60 s, and after --hard-timeout (default --seconds + 420) a watchdog
 stops the bench's processes (exit code 2, or 1 with the figures cut short), the database is dropped.
 """
@@ -717,6 +728,167 @@ def probe_other_hosts(port: int, setups: list[TenantSetup], ledger: Ledger) -> d
     return {"asked": asked, "refused": refused, "failed": failed, "statuses": statuses}
 
 
+# --- the audited list against a bare DRF list over the same rows -----------------------------
+def hammer(port: int, host: str, path: str, token: str, seconds: float, connections: int) -> dict:
+    """`connections` threads, each with its own keep-alive connection, GET `path` as fast as they
+    can for `seconds`; {"ok": latencies ms of 200s, "errors": n, "count": last body's count}."""
+    stop = threading.Event()
+    results: list[tuple[list[float], int, int | None]] = []
+    lock = threading.Lock()
+    headers = {"Host": host, **({"Authorization": f"Bearer {token}"} if token else {})}
+
+    def loop() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+        ok, errors, count = [], 0, None
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+                continue
+            if response.status == 200:
+                ok.append((time.perf_counter() - started) * 1000)
+                count = json.loads(body)["count"] if count is None else count
+            else:
+                errors += 1
+        conn.close()
+        with lock:
+            results.append((ok, errors, count))
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(HTTP_TIMEOUT + 5)
+    counts = {c for _, _, c in results if c is not None}
+    return {"ok": [v for ok, _, _ in results for v in ok], "errors": sum(e for _, e, _ in results),
+            "counts": sorted(counts)}
+
+
+def hammer_processes(port: int, host: str, path: str, token: str, seconds: float, connections: int,
+                     processes: int = 2) -> dict:
+    """hammer() in `processes` child processes (one Python client process tops out well below
+    what two cores of gunicorn serve); their latencies pooled, req/s over `seconds`."""
+    share = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    children = [subprocess.Popen([PYTHON, __file__, "--hammer", json.dumps(
+        [port, host, path, token, seconds, n])], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        for n in share if n]
+    ok, errors, counts = [], 0, set()
+    for child in children:
+        out, _ = child.communicate(timeout=seconds + HTTP_TIMEOUT + 30)
+        part = json.loads(out.strip().splitlines()[-1])
+        ok += part["ok"]
+        errors += part["errors"]
+        counts |= set(part["counts"])
+    return {"rps": len(ok) / seconds, "p50": percentile(ok, 50), "p99": percentile(ok, 99),
+            "ok": len(ok), "errors": errors, "counts": sorted(counts)}
+
+
+def list_entries(tenant_slug: str, actor_email: str) -> int:
+    """access.read entries of GET /api/v1/datasets/ by this person in the tenant's chain, once
+    every entry still buffered is in it (the verification flushes first)."""
+    from tenants.auditing.audit_chain import chains_verify
+    from tenants.models import AuditEvent, Tenant
+
+    tenant = Tenant.objects.get(slug=tenant_slug)
+    result = chains_verify(tenant_ids=[tenant.id], trigger="command")[0]
+    if not result.ok:
+        raise RuntimeError(f"audit chain of {tenant_slug} broken: {result.reason}")
+    return AuditEvent.objects.filter(tenant_id=tenant.id, action="access.read", actor_email=actor_email,
+                                     details__path="/api/v1/datasets/").count()
+
+
+def audited_vs_bare(port: int, setup: TenantSetup, args, work: Path, env: dict, procs: list) -> dict:
+    """GET /api/v1/datasets/?page_size=50 (tenant routing, token, membership gate, sharing
+    filter, audit entry) against bench/bare_list/ (DRF alone) on the same tenant's rows, both on
+    gunicorn with the same workers and threads, in interleaved rounds under the same load."""
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=setup.slug)
+    api = Api(port, setup.slug, setup.admin_token, Stats())
+    while True:  # at least --audit-datasets rows to list (the admin sees every one)
+        status, raw = api.call("GET", "/api/v1/datasets/", "/api/v1/datasets/?page_size=1", record=False)
+        have = json.loads(raw)["count"] if status == 200 else 0
+        if have >= args.audit_datasets:
+            break
+        name = f"{setup.slug}-list{have}"
+        status, raw = api.call("POST", "/api/v1/datasets/", "/api/v1/datasets/", record=False,
+                               raw=multipart({"name": name}, f"{name}.csv", dataset_csv(setup.index, 7 + have)))
+        if status != 201:
+            raise RuntimeError(f"upload for the list comparison: {status} {raw[:300]!r}")
+    api.close()
+    bare_port = free_port()
+    bare = Process("bare-list", [
+        PYTHON, "-m", "gunicorn", "bare_list.wsgi", "--chdir", str(HERE), "--workers", str(args.web_workers),
+        "--worker-class", "gthread", "--threads", str(args.web_threads), "--timeout", "120",
+        "--bind", f"127.0.0.1:{bare_port}"],
+        dict(env, DJANGO_SETTINGS_MODULE="bare_list.settings", BARE_LIST_SCHEMA=tenant.schema_name),
+        work / "bare-list.log")
+    procs.append(bare)
+    try:
+        deadline = time.monotonic() + 60
+        while not hammer(bare_port, "bare", "/datasets/", "", 0.2, 1)["ok"]:
+            if not bare.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"bare list server not ready; see {bare.log.name}")
+        targets = {"audited": (port, f"{setup.slug}.localhost", "/api/v1/datasets/?page_size=50", setup.admin_token),
+                   "bare": (bare_port, "bare", "/datasets/?page_size=50", "")}
+        servers = {"audited": procs[0].proc.pid, "bare": bare.proc.pid}
+        for target in targets.values():  # every worker warm, caches filled
+            hammer_processes(*target, 1.0, args.audit_connections)
+        admin = f"admin@{setup.slug}.test"
+        entries_before = list_entries(setup.slug, admin)
+        runs = {"audited": [], "bare": []}
+        for _ in range(args.audit_rounds):
+            for name, target in targets.items():
+                cpu = tree_cpu(servers[name])
+                run = hammer_processes(*target, args.audit_seconds, args.audit_connections)
+                run["cpu_ms"] = (tree_cpu(servers[name]) - cpu) / max(run["ok"], 1) * 1000
+                runs[name].append(run)
+        entries_after = list_entries(setup.slug, admin)
+    finally:
+        bare.stop()
+    return {"runs": runs, "entries": entries_after - entries_before}
+
+
+def print_audited_vs_bare(result: dict, args) -> tuple[int, float]:
+    """Prints the rounds and the medians; returns (errors, audited/bare ratio of median req/s)."""
+    runs = result["runs"]
+    rows = [(f"{name} #{i + 1}", run["ok"], f"{run['rps']:,.1f}", f"{run['p50']:,.1f}", f"{run['p99']:,.1f}",
+             f"{run['cpu_ms']:.1f}", run["errors"], ",".join(str(c) for c in run["counts"]))
+            for i in range(args.audit_rounds) for name in ("audited", "bare") for run in [runs[name][i]]]
+    median = {name: sorted(runs[name], key=lambda r: r["rps"])[len(runs[name]) // 2] for name in runs}
+    for name in ("audited", "bare"):
+        run = median[name]
+        rows.append((f"{name} (median round)", run["ok"], f"{run['rps']:,.1f}", f"{run['p50']:,.1f}",
+                     f"{run['p99']:,.1f}", f"{run['cpu_ms']:.1f}", "", ""))
+    table(f"audited dataset list (GET /api/v1/datasets/, platform) vs bare DRF list of the same rows "
+          f"(bench/bare_list/): {args.audit_connections} connections, {args.audit_rounds} interleaved rounds "
+          f"of {args.audit_seconds:g} s, gunicorn {args.web_workers} gthread workers x {args.web_threads} "
+          f"threads each", ("run", "200s", "req/s", "p50 ms", "p99 ms", "web CPU ms/req", "errors", "rows listed"),
+          rows)
+    ratio = median["audited"]["rps"] / median["bare"]["rps"] if median["bare"]["rps"] else float("nan")
+    served = sum(r["ok"] for r in runs["audited"])
+    print(f"audited / bare req/s (median rounds): {ratio:.2f}x (target >= 0.70x); p99 "
+          f"{median['audited']['p99']:,.1f} ms vs {median['bare']['p99']:,.1f} ms")
+    print(f"access entries in the chain for the audited list requests: {result['entries']:,} "
+          f"for {served:,} answered (chain verified)")
+    errors = sum(r["errors"] for rs in runs.values() for r in rs)
+    counts = {c for rs in runs.values() for r in rs for c in r["counts"]}
+    if len(counts) > 1:
+        print(f"the two lists disagree on the number of rows: {sorted(counts)}")
+        errors += 1
+    if result["entries"] != served:
+        errors += 1
+    return errors, ratio
+
+
 # --- run ------------------------------------------------------------------------------------
 def run_users(port: int, setups: list[TenantSetup], ledger: Ledger, args, pids: list[int],
               expired: threading.Event) -> tuple[Stats, float, list[User], dict]:
@@ -779,7 +951,19 @@ def main() -> int:
     parser.add_argument("--hard-timeout", type=float, default=0,
                         help="stop everything after this many seconds (default: --seconds + 420)")
     parser.add_argument("--quick", action="store_true", help="10 users, 2 tenants, 10 s")
+    parser.add_argument("--audit-only", action="store_true",
+                        help="only the audited list vs the bare DRF list (one tenant, no journey)")
+    parser.add_argument("--audit-rounds", type=int, default=3, help="interleaved rounds of each list")
+    parser.add_argument("--audit-seconds", type=float, default=5, help="seconds per round")
+    parser.add_argument("--audit-connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--audit-datasets", type=int, default=20, help="rows the lists show (at least)")
+    parser.add_argument("--hammer", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.hammer:  # a client process of hammer_processes()
+        print(json.dumps(hammer(*json.loads(args.hammer))))
+        return 0
+    if args.audit_only:
+        args.users, args.tenants = 1, 1
     if args.quick:
         args.users, args.tenants, args.seconds = 10, 2, 10
     if not 1 <= args.tenants <= 100 or args.users < args.tenants:
@@ -841,24 +1025,37 @@ def main() -> int:
                     "--hostname", f"load-{name}-{run_id}@%h", "--without-gossip", "--without-mingle",
                     "--without-heartbeat"], env, work / f"celery-{name}.log"))
             say(f"[{time.monotonic() - t0:5.1f} s] starting gunicorn and 2 Celery workers ...")
+            # Beat, as in production: buffered audit entries, online counts and usage are flushed
+            # while the users run (and the jobs reaper, the wake-up safety net...).
+            procs.append(Process("celery-beat", [
+                PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "WARNING",
+                "--schedule", str(work / "beat-schedule")], env, work / "celery-beat.log"))
             wait_http(port, procs[0])
-            wait_workers(2, procs[1:])
+            wait_workers(2, procs[1:3])
+            if args.audit_only:
+                say(f"[{time.monotonic() - t0:5.1f} s] audited list vs bare list ...")
+                compared = audited_vs_bare(port, setups[0], args, work, env, procs)
+                for proc in procs:
+                    proc.stop()
+                clean_redis_run(run_id)
+                audit_errors, _ = print_audited_vs_bare(compared, args)
+                return 1 if audit_errors else 0
             say(f"[{time.monotonic() - t0:5.1f} s] seeding one shared model per tenant ...")
             seed(port, setups, ledger, timeout=180, expired=expired)
             say(f"[{time.monotonic() - t0:5.1f} s] running {args.users} users for {args.seconds:g} s ...")
             stats, elapsed, users, machine = run_users(port, setups, ledger, args,
-                                                       [p.proc.pid for p in procs], expired)
+                                                       [p.proc.pid for p in procs[:3]], expired)
             for user in users:  # after the measured phase: not in the figures
                 user.finish()
                 user.api.close()
             probes = probe_other_hosts(port, setups, ledger)
             cross = ledger.settle()
+            say(f"[{time.monotonic() - t0:5.1f} s] audited list vs bare list ...")
+            compared = audited_vs_bare(port, setups[0], args, work, env, procs)
             say(f"[{time.monotonic() - t0:5.1f} s] stopping ...")
             for proc in procs:
                 proc.stop()
-            from _platform import clean_redis
-
-            clean_redis(f"bench-load-{run_id}", f"ld{run_id}-")
+            clean_redis_run(run_id)
     except Exception:
         keep_logs = True
         say(f"the bench failed{' after its hard timeout' if expired.is_set() else ''}; "
@@ -876,7 +1073,8 @@ def main() -> int:
     if expired.is_set():
         say(f"hard timeout ({hard:.0f} s) during the run: figures below are cut short; logs in {work}")
 
-    errors = sum(stats.errors.values()) + probes["failed"]
+    audit_errors, _ = print_audited_vs_bare(compared, args)
+    errors = sum(stats.errors.values()) + probes["failed"] + audit_errors
     table(f"load: {args.users} users over {args.tenants} tenants for {elapsed:.1f} s; gunicorn "
           f"{args.web_workers} gthread workers x {args.web_threads} threads; Celery 2 workers x "
           f"{args.celery_concurrency} processes; think time {args.think:g} s (mean)",
@@ -901,6 +1099,12 @@ def main() -> int:
     print(f"errors: {errors}")
     print(f"cross-tenant responses: {cross}")
     return 1 if errors or cross else 0
+
+
+def clean_redis_run(run_id: str) -> None:
+    from _platform import clean_redis
+
+    clean_redis(f"bench-load-{run_id}", f"ld{run_id}-")
 
 
 def drop_database_now() -> None:

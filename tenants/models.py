@@ -340,6 +340,9 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The PendingAuditEvent this entry was moved from (None for entries appended directly). Unique:
+    # a buffered entry enters its chain once, whatever crashes and re-runs of the flush.
+    pending_id = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["tenant_id", "seq"]
@@ -354,6 +357,39 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_slug or 'platform'}#{self.seq} {self.action}"
+
+
+class PendingAuditEvent(models.Model):
+    """An access-log entry written when its request was served, not yet in its tenant's chain.
+
+    The durable buffer of tenants/auditing/audit.py: a request commits one INSERT here (no chain
+    lock) and a flush moves buffered entries into the chain in batches, in id order. The database
+    refuses UPDATE and TRUNCATE, and lets a row be deleted only once the same entry is in its
+    chain (migration 0011), so an entry leaves the buffer only by being appended.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    tenant_slug = models.CharField(max_length=30, blank=True)
+    ts = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    role = models.CharField(max_length=10, blank=True)
+    auth_method = models.CharField(max_length=10, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=50)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=7)
+    request_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant_id", "id"], name="audit_pending_chain")]
+
+    def __str__(self) -> str:
+        return f"pending {self.tenant_slug or 'platform'} {self.action} ({self.id})"
 
 
 class AuditChainHead(models.Model):

@@ -10,6 +10,7 @@ from django.http import Http404
 from django_tenants.utils import get_public_schema_name
 
 from tenants.accounts.access import MembershipInfo
+from tenants.auditing import audit
 from tenants.models import (
     ApiToken,
     AuditChainHead,
@@ -93,7 +94,11 @@ def admin_count(*, tenant: Tenant) -> int:
 
 # --- audit trail (auditors and admins; the role check is the caller's access function) ---------
 def audit_event_list(*, tenant: Tenant, filters: dict) -> QuerySet[AuditEvent]:
-    """A tenant's entries matching cleaned filters (tenants.forms.AuditFilterForm.filters())."""
+    """A tenant's entries matching cleaned filters (tenants.forms.AuditFilterForm.filters()).
+
+    Buffered access entries are moved into the chain first: readers see every request served.
+    """
+    audit.flush_pending(tenant_id=tenant.id)
     events = AuditEvent.objects.filter(tenant_id=tenant.id)
     if filters.get("since"):
         events = events.filter(ts__gte=filters["since"])
@@ -163,6 +168,7 @@ class AuditChainRow:
 
 
 def audit_chain_overview() -> list[AuditChainRow]:
+    audit.flush_all_pending()  # the heads shown include every request served
     """Every chain, verified or not: the platform's, every tenant's, and those of deleted tenants
     whose trail is kept. Three queries, whatever the number of tenants."""
     heads = dict(AuditChainHead.objects.values_list("tenant_id", "last_seq"))

@@ -37,6 +37,14 @@ def audit_flush_online() -> int:
     return online_flush()
 
 
+@shared_task(name="tenants.audit_flush_pending")
+def audit_flush_pending() -> int:
+    """Every second: buffered access-log entries -> their chains, in batches (one lock each)."""
+    from tenants.auditing.audit import flush_all_pending
+
+    return flush_all_pending()
+
+
 @shared_task(name="tenants.usage_sync")
 def usage_sync() -> int:
     """API calls and predicted rows counted in Redis -> UsageDaily (every minute)."""

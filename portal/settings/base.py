@@ -98,6 +98,10 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
+# `SET search_path` once per schema switch, not before every statement: a request's queries
+# otherwise each cost two round trips (django-tenants forgets the path on close, rollback and
+# savepoint rollback, and set_tenant() sets it again for every request).
+TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls_tenants"
 # New tenants are cloned from an empty, fully migrated template schema (see tenants.services).
@@ -270,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chains": {"task": "tenants.audit_verify_chains", "schedule": crontab(hour=3, minute=17)},
     # A signed checkpoint of every chain head that moved, kept outside the database (witness files).
     "audit-witness-heads": {"task": "tenants.audit_witness_heads", "schedule": crontab(minute="*/10")},
+    # Buffered access-log entries (PendingAuditEvent) -> their chains, in batches. A run that
+    # waited longer than 5 s is dropped: the next one moves the same entries (no backlog of runs).
+    "audit-flush-pending": {"task": "tenants.audit_flush_pending", "schedule": 1.0,
+                            "options": {"expires": 5.0}},
     # Online-prediction counters (Redis) -> prediction.online entries, well within 10 s.
     "audit-flush-online": {"task": "tenants.audit_flush_online", "schedule": 5.0},
     # API calls and predicted rows counted in Redis -> UsageDaily.

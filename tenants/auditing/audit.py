@@ -6,6 +6,17 @@ Who acted, from where and with which credentials is taken from the current conte
 own short transaction, so the chain's lock is never held during the business work (a test case's
 own wrapping transaction does not count: there, as in production, the entry is appended at once).
 
+The per-request access log (AuditAccessMiddleware) calls ``record_access(...)`` instead: the entry,
+its time and request id fixed when the request is served, is one committed INSERT into a durable
+buffer (PendingAuditEvent, public schema) without the chain's lock, so a busy tenant's requests do
+not queue on its chain head. ``flush_pending(...)`` moves buffered entries into the chain in
+batches, in id order, under one head lock per batch, deleting them in the same transaction (a crash
+leaves them buffered, never lost or doubled: migration 0011). It runs from Celery beat every second
+(``tenants.audit_flush_pending``), before anything reads a chain (the audit page and API, exports,
+verification, the operators' page), and before every direct append: an entry appended directly
+comes after every buffered entry of its chain committed before it (README "Security and the audit
+trail").
+
 Online predictions write nothing to PostgreSQL per call: they are counted in Redis and appended
 as counted entries through ``append_counted(...)`` (tenants/auditing/online.py). Verification, retention purge: tenants/auditing/audit_chain.py;
 exports and manifests: tenants/auditing/audit_export.py; signatures: tenants/crypto/signing.py.
@@ -27,7 +38,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tenants.models import AuditChainHead, AuditEvent
+from tenants.models import AuditChainHead, AuditEvent, PendingAuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -172,18 +183,8 @@ def entry_hash(entry: dict) -> str:
 def record(action: str, *, tenant=None, object_type: str = "", object_id="", outcome: str = "allowed",
            details: dict | None = None, actor: Actor | None = None) -> None:
     """Append an entry to the tenant's chain (after the current transaction commits)."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {OUTCOMES}")
-    who = actor or current_actor()
-    tenant_id = getattr(tenant, "id", None)
-    tenant_slug = getattr(tenant, "slug", "") if tenant is not None and not tenant.is_public else ""
-    if tenant_slug == "":
-        tenant_id = None  # the platform's own chain (operators, public site)
-    fields = _clean_fields(dict(
-        tenant_id=tenant_id, tenant_slug=tenant_slug, action=action, object_type=object_type,
-        object_id=str(object_id) if object_id not in (None, "") else "", outcome=outcome,
-        details=details or {}, **asdict(who),
-    ))
+    fields = _entry_fields(action, tenant=tenant, object_type=object_type, object_id=object_id,
+                           outcome=outcome, details=details, actor=actor)
     marks = _recorded.get()
     if marks is not None:
         marks.append(action)
@@ -191,6 +192,37 @@ def record(action: str, *, tenant=None, object_type: str = "", object_id="", out
         transaction.on_commit(lambda: _append(fields))
     else:
         _append(fields)
+
+
+def record_access(action: str, *, tenant, object_type: str = "", object_id="", outcome: str = "allowed",
+                  details: dict | None = None, actor: Actor | None = None) -> None:
+    """The access log's entry for the request being served: buffered, not appended (module doc).
+
+    Its time is now; once this returns (outside a transaction) the entry is committed.
+    """
+    fields = _entry_fields(action, tenant=tenant, object_type=object_type, object_id=object_id,
+                           outcome=outcome, details=details, actor=actor)
+    fields["ts"] = timezone.now()
+    if _inside_transaction():
+        transaction.on_commit(lambda: _buffer(fields))
+    else:
+        _buffer(fields)
+
+
+def _entry_fields(action: str, *, tenant, object_type: str, object_id, outcome: str,
+                  details: dict | None, actor: Actor | None) -> dict:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}")
+    who = actor or current_actor()
+    tenant_id = getattr(tenant, "id", None)
+    tenant_slug = getattr(tenant, "slug", "") if tenant is not None and not tenant.is_public else ""
+    if tenant_slug == "":
+        tenant_id = None  # the platform's own chain (operators, public site)
+    return _clean_fields(dict(
+        tenant_id=tenant_id, tenant_slug=tenant_slug, action=action, object_type=object_type,
+        object_id=str(object_id) if object_id not in (None, "") else "", outcome=outcome,
+        details=details or {}, **asdict(who),
+    ))
 
 
 def _inside_transaction() -> bool:
@@ -223,6 +255,8 @@ def _append(fields: dict) -> AuditEvent:
     # so there is no need to switch schemas here.
     with transaction.atomic(), connection.cursor() as cursor:
         head_id, last_seq, last_hash = _lock_head_row(cursor, fields["tenant_id"])
+        # Buffered entries committed before this one go first: one order for both paths.
+        last_seq, last_hash = _drain_locked(cursor, head_id, fields["tenant_id"], last_seq, last_hash)
         event = AuditEvent(seq=last_seq + 1, ts=timezone.now(), prev_hash=last_hash, **fields)
         event.hash = entry_hash(entry_dict(event))
         values = [json.dumps(event.details) if c == "details" else getattr(event, c)
@@ -230,6 +264,111 @@ def _append(fields: dict) -> AuditEvent:
         cursor.execute(_INSERT_AND_MOVE_HEAD, [*values, event.seq, event.hash, head_id])
         event.id = cursor.fetchone()[0]
     return event
+
+
+# --- the buffer of access entries -------------------------------------------------------------
+_PENDING_COLUMNS = ("tenant_id", "tenant_slug", "ts", "actor_id", "actor_email", "role", "auth_method",
+                    "source_ip", "user_agent", "action", "object_type", "object_id", "outcome",
+                    "request_id", "details")
+_PENDING = PendingAuditEvent._meta.db_table
+_INSERT_PENDING = (
+    f"INSERT INTO {_PENDING} ({', '.join(_PENDING_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('%s::jsonb' if c == 'details' else '%s' for c in _PENDING_COLUMNS)})"
+)
+# Entries moved per transaction (one head lock, one multi-row INSERT, one DELETE).
+FLUSH_BATCH = 1_000
+
+
+def _buffer(fields: dict) -> None:
+    values = [json.dumps(fields["details"]) if c == "details" else fields[c] for c in _PENDING_COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_PENDING, values)
+
+
+def flush_pending(*, tenant_id: int | None, batch: int = FLUSH_BATCH) -> int:
+    """Move one chain's buffered entries into it (None: the platform's); returns how many.
+
+    Each batch is one transaction: lock the head, take the oldest `batch` entries by id, hash
+    them onto the chain, insert them (each naming its buffered id, unique), move the head and
+    delete them. Concurrent flushes of a chain queue on its head lock, and each sees what the one
+    before it deleted, so an entry is moved once; a flush killed half-way keeps its committed
+    batches and leaves the rest buffered for the next one. It stops at the newest entry buffered
+    when it started: a reader never chases a tenant that keeps sending requests.
+    """
+    with connection.cursor() as cursor:  # nothing buffered: no lock, the common case for readers
+        through = _newest_pending(cursor, tenant_id)
+    if through is None:
+        return 0
+    moved = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            head_id, last_seq, last_hash = _lock_head_row(cursor, tenant_id)
+            count, _, _ = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash, batch, through)
+        moved += count
+        if count < batch:
+            return moved
+
+
+def flush_all_pending(*, batch: int = FLUSH_BATCH) -> int:
+    """Every chain with buffered entries (the beat task, the operators' page)."""
+    chains = (PendingAuditEvent.objects.order_by().values_list("tenant_id", flat=True).distinct())
+    moved = sum(flush_pending(tenant_id=tenant_id, batch=batch) for tenant_id in list(chains))
+    if moved:
+        logger.debug("audit: buffered entries appended", extra={"entries": moved})
+    return moved
+
+
+def _chain_filter(tenant_id: int | None) -> tuple[str, list]:
+    return ("tenant_id IS NULL", []) if tenant_id is None else ("tenant_id = %s", [tenant_id])
+
+
+def _newest_pending(cursor, tenant_id: int | None) -> int | None:
+    where, params = _chain_filter(tenant_id)
+    cursor.execute(f"SELECT max(id) FROM {_PENDING} WHERE {where}", params)  # noqa: S608
+    return cursor.fetchone()[0]
+
+
+def _drain_locked(cursor, head_id: int, tenant_id: int | None, last_seq: int, last_hash: str) -> tuple[int, str]:
+    """Inside a transaction holding the head lock: the chain's buffered entries, in batches."""
+    through = _newest_pending(cursor, tenant_id)
+    while through is not None:
+        count, last_seq, last_hash = _move_batch(cursor, head_id, tenant_id, last_seq, last_hash,
+                                                 FLUSH_BATCH, through)
+        if count < FLUSH_BATCH:
+            break
+    return last_seq, last_hash
+
+
+def _move_batch(cursor, head_id: int, tenant_id: int | None, last_seq: int, last_hash: str,
+                batch: int, through: int) -> tuple[int, int, str]:
+    """With the head locked: up to `batch` buffered entries (ids up to `through`) into the chain;
+    (count, seq, hash)."""
+    where, params = _chain_filter(tenant_id)
+    cursor.execute(f"SELECT id, {', '.join(_PENDING_COLUMNS)} FROM {_PENDING} WHERE {where} "  # noqa: S608
+                   f"AND id <= %s ORDER BY id LIMIT %s", [*params, through, batch])
+    rows = cursor.fetchall()
+    if not rows:
+        return 0, last_seq, last_hash
+    values: list = []
+    for pending_id, *content in rows:
+        fields = dict(zip(_PENDING_COLUMNS, content, strict=True))
+        if isinstance(fields["details"], str):  # jsonb as text (Django's psycopg loaders)
+            fields["details"] = json.loads(fields["details"])
+        if fields["source_ip"] is not None:
+            fields["source_ip"] = str(fields["source_ip"])
+        last_seq += 1
+        fields.update(seq=last_seq, prev_hash=last_hash)
+        last_hash = fields["hash"] = entry_hash({**fields, "ts": format_ts(fields["ts"]),
+                                                 "tenant": fields["tenant_slug"]})
+        values += [json.dumps(fields["details"]) if c == "details" else fields[c] for c in _EVENT_COLUMNS]
+        values.append(pending_id)
+    one = f"({', '.join('%s::jsonb' if c == 'details' else '%s' for c in _EVENT_COLUMNS)}, %s)"
+    cursor.execute(f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_EVENT_COLUMNS)}, pending_id) "  # noqa: S608
+                   f"VALUES {', '.join([one] * len(rows))}", values)
+    cursor.execute(f"UPDATE {AuditChainHead._meta.db_table} SET last_seq = %s, last_hash = %s "  # noqa: S608
+                   f"WHERE id = %s", [last_seq, last_hash, head_id])
+    cursor.execute(f"DELETE FROM {_PENDING} WHERE id = ANY(%s)", [[row[0] for row in rows]])  # noqa: S608
+    return len(rows), last_seq, last_hash
 
 
 def _lock_head_row(cursor, tenant_id: int | None) -> tuple[int, int, str]:

@@ -60,7 +60,9 @@ class _Break(Exception):
 
 
 def chain_verify(*, tenant_id: int | None) -> ChainResult:
-    """Verify one chain from its start (or its last signed checkpoint) to its head."""
+    """Verify one chain from its start (or its last signed checkpoint) to its head (buffered
+    access entries moved into it first)."""
+    audit.flush_pending(tenant_id=tenant_id)
     slug = audit.tenant_slug_of(tenant_id) if tenant_id is not None else ""
     result = ChainResult(tenant_id=tenant_id, tenant_slug=slug, ok=True)
     rows = (AuditEvent.objects.filter(tenant_id=tenant_id).order_by("seq")

@@ -138,8 +138,10 @@ def register_pre_export_hook(hook) -> None:
 
 
 def flush_before_export(tenant_id: int | None) -> None:
-    # Hooks first: they push counts still held in processes to Redis, then Redis -> the chain.
+    # Hooks first: they push counts still held in processes to Redis, then Redis -> the chain;
+    # buffered access entries too (tenants/auditing/audit.py).
     for hook in list(_pre_export_hooks):
         hook(tenant_id)
     if tenant_id is not None:
         online_flush(tenant_id=tenant_id)
+    audit.flush_pending(tenant_id=tenant_id)

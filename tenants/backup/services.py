@@ -105,6 +105,7 @@ def tenant_backup(*, tenant: Tenant, out) -> BackupResult:
     if not out.parent.is_dir():
         raise ValidationError({"out": f"The folder {out.parent} does not exist."})
     connection.set_schema_to_public()
+    audit.flush_pending(tenant_id=tenant.id)  # every access served so far is in the archived chain
     writer = archives.ArchiveWriter.open(out)
     try:
         with tempfile.TemporaryDirectory(prefix="tenant-backup-") as scratch, _links_folder() as folder:
