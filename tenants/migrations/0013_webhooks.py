@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0011_idempotentrequest'),
+        ('tenants', '0012_merge_idempotency_pending_audit'),
     ]
 
     operations = [
