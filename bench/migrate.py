@@ -211,8 +211,8 @@ def run_once(folder: Path, step: int, previous: str | None, run: str, workers: i
     stop.set()
     for probe in probes:
         probe.join(timeout=150)
-    if report.template_error:
-        raise SystemExit(f"template failed: {report.template_error}")
+    if report.halted:
+        raise SystemExit(report.halted)
     times = [r.seconds for r in report.results if r.status == "migrated"]
     windows = {r.tenant: (r.started, r.started + r.seconds) for r in report.results}
     u = unavailability(probes, windows, since=t0 - 1.0)

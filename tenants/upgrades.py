@@ -45,7 +45,7 @@ class SchemaResult:
 @dataclass
 class UpgradeReport:
     results: list[SchemaResult] = field(default_factory=list)
-    template_error: str = ""
+    halted: str = ""  # why no tenant was touched: the public schema or the template failed
     seconds: float = 0.0
 
     @property
@@ -54,6 +54,10 @@ class UpgradeReport:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
+
+
+def _reason(exc: Exception) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
 
 
 def _applied(schema: str) -> set[tuple[str, str]]:
@@ -75,8 +79,8 @@ def _migrate_schema(schema: str, slug: str, wanted: frozenset, verbosity: int) -
                      interactive=False, verbosity=verbosity)
         return SchemaResult(schema, slug, "migrated", started, time.perf_counter() - began)
     except Exception as exc:  # noqa: BLE001 - reported per schema; the other schemas go on
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-        return SchemaResult(schema, slug, "failed", started, time.perf_counter() - began, reason[:500])
+        logger.warning("tenant migration failed", extra={"schema": schema, "reason": _reason(exc)})
+        return SchemaResult(schema, slug, "failed", started, time.perf_counter() - began, _reason(exc))
     finally:
         # A failed migration leaves its connection mid-transaction; the next schema gets a new one.
         connections.close_all()
@@ -110,22 +114,33 @@ def _run_pool(schemas: dict[str, str], wanted: frozenset, workers: int, verbosit
     return results
 
 
+def _migrate_public_and_template(verbosity: int) -> str:
+    """'' once both are migrated; otherwise why not, and then no tenant may be touched."""
+    from tenants.services import template_schema_sync
+
+    try:
+        call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller
+        connections.close_all()
+        return "the public schema failed to migrate: " + _reason(exc)
+    try:
+        template_schema_sync(verbosity=verbosity)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller
+        connections.close_all()
+        return "the tenant template failed to migrate: " + _reason(exc)
+    return ""
+
+
 def tenants_upgrade(*, workers: int = 2, verbosity: int = 0,
                     on_result: Callable[[SchemaResult], None] = lambda result: None) -> UpgradeReport:
     """Migrate public, the template, then every tenant schema on `workers` processes."""
-    from tenants.services import template_schema_sync
-
     if workers < 1:
         raise ValueError("workers must be at least 1")
     began = time.perf_counter()
-    report = UpgradeReport()
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
-    try:
-        template_schema_sync(verbosity=verbosity)
-    except Exception as exc:  # noqa: BLE001 - reported; no tenant is touched after it
-        connections.close_all()
-        report.template_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    report = UpgradeReport(halted=_migrate_public_and_template(verbosity))
+    if report.halted:
         report.seconds = time.perf_counter() - began
+        logger.error("upgrade halted", extra={"reason": report.halted})
         return report
     wanted = frozenset(_applied(get_tenant_base_schema()))
     schemas = _tenant_schemas()

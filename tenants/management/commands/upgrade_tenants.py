@@ -23,9 +23,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{result.status} {result.tenant} ({result.seconds:.2f} s)")
 
         report = tenants_upgrade(workers=workers, verbosity=max(verbosity - 2, 0), on_result=show)
-        if report.template_error:
-            raise CommandError(f"The tenant template failed to migrate, so no tenant was touched: "
-                               f"{report.template_error}")
+        if report.halted:
+            raise CommandError(f"Stopped before any tenant: {report.halted}")
         self.stdout.write(f"{len(report.results)} tenant schemas in {report.seconds:.1f} s on {workers} workers: "
                           f"{report.count('migrated')} migrated, {report.count('up to date')} already up to date, "
                           f"{len(report.failed)} failed.")
