@@ -140,33 +140,68 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def create_tenants(first: int, last: int) -> list[float]:
+def create_tenants(first: int, last: int, step: int = 1) -> list[list[float]]:
+    """Tenants s<first>, s<first+step>... below s<last>; returns [[index, seconds], ...]."""
     from tenants.services import tenant_create
 
-    created: list[float] = []
+    created: list[list[float]] = []
     started = time.perf_counter()
-    for i in range(first, last):
+    for i in range(first, last, step):
         began = time.perf_counter()
         tenant = tenant_create(slug=f"s{i:05d}", name=f"Scale {i}", admin_email=f"admin@s{i:05d}.test",
                                notify=False).tenant
-        created.append(time.perf_counter() - began)
+        created.append([i, time.perf_counter() - began])
         if i % 10 == 0:  # some data in a tenth of them: a dataset row and its stored file
             upload(make_member_client(tenant), churn_csv(50, seed=i), filename="data.csv")
-        if i % 250 == 0:
-            print(f"  {i + 1} tenants, {time.perf_counter() - started:.0f} s", flush=True)
+        if len(created) % 100 == 0:
+            print(f"  s{i:05d} created, {len(created)} by this process in {time.perf_counter() - started:.0f} s",
+                  flush=True)
     return created
 
 
-def build(n: int) -> dict:
-    """A kept database: the two measured tenants, then tenants up to n (run as a subprocess)."""
+def build() -> dict:
+    """A kept database with the two measured tenants (data and a trained model each)."""
     os.environ["PORTAL_JOB_ISOLATION"] = "inline"  # train the two measured tenants' models here
-    with bench_database("scale" if n > 2 else "scale2", keep=True) as name:
+    with bench_database("scale", keep=True) as name:
         for slug in ("scalea", "scaleb"):
             seed_tenant(slug, train=True)
-        started = time.perf_counter()
-        created = create_tenants(2, n)
-        total = time.perf_counter() - started
-    return {"database": name, "created": created, "total": total}
+    return {"database": name}
+
+
+def grow_part(database: str, first: int, last: int, step: int) -> dict:
+    with bench_database(existing=database):
+        return {"created": create_tenants(first, last, step)}
+
+
+def tenant_count(database: str) -> tuple[int, int]:
+    """(tenants, next free index of s<index>) of a kept database."""
+    return tuple(subprocess_json(["--count", database])["count"])
+
+
+def count(database: str) -> dict:
+    with bench_database(existing=database):
+        from tenants.models import Tenant
+
+        slugs = list(Tenant.objects.filter(slug__regex=r"^s[0-9]{5}$").values_list("slug", flat=True))
+        total = Tenant.objects.exclude(schema_name="public").count()
+    return {"count": [total, max((int(s[1:]) for s in slugs), default=1) + 1]}
+
+
+def grow(database: str, target: int, workers: int) -> tuple[list[list[float]], float]:
+    """Create tenants until the database holds `target`, on `workers` processes at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    have, first = tenant_count(database)
+    last = first + max(0, target - have)
+    if last == first:
+        return [], 0.0
+    print(f"  {have} tenants in {database}: creating {last - first} more on {workers} process(es)", flush=True)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda k: subprocess_json(
+            ["--grow-part", database, str(first + k), str(last), str(workers)], echo=True), range(workers)))
+    created = sorted(item for part in parts for item in part["created"])
+    return created, time.perf_counter() - started
 
 
 def subprocess_json(args: list[str], echo: bool = False) -> dict:
@@ -258,7 +293,7 @@ def measure(database: str, requests: int, visit: int) -> dict:
         visit_dashboards(slugs, visit)
         out["rss_web_2"] = rss_mb()
         jobs = max(2, visit // 10)
-        data_slugs = [s for s in slugs if int(s[1:]) % 10 == 0] if slugs[0] != "scalea" else slugs
+        data_slugs = [s for s in with_data if int(s[1:]) % 10 == 0] if slugs[0] != "scalea" else slugs
         data_slugs = data_slugs[:jobs]
         out["worker_tenants"] = len(data_slugs)
         train_jobs(data_slugs, jobs)
@@ -271,14 +306,18 @@ def run_round(database: str, args) -> dict:
     return subprocess_json(["--measure", database, "--requests", str(args.requests), "--visit", str(args.visit)])
 
 
-def report(n: int, created: list[float], total: float, small: list[dict], large: list[dict]) -> None:
+def report(n: int, created: list[list[float]], total: float, small: list[dict], large: list[dict],
+           workers: int) -> None:
     if created:
-        print(f"\nscale: {n} tenants ({len(created)} created in {total:.0f} s, "
-              f"{len(created) / total:.1f} per second)")
-        print(f"{'creation stretch':<28}{'p50 s':>10}{'p95 s':>10}")
-        tenth = max(1, len(created) // 10)
-        for label, part in (("first tenth", created[:tenth]), ("last tenth", created[-tenth:]), ("all", created)):
-            print(f"{label:<28}{statistics.median(part):>10.3f}{percentile(part, 95):>10.3f}")
+        print(f"\nscale: {n} tenants; {len(created)} created in {total:.0f} s on {workers} process(es) "
+              f"({len(created) / total:.1f} per second)")
+        print(f"{'creation, tenants numbered':<28}{'p50 s':>10}{'p95 s':>10}")
+        stretch = max(1, len(created) // 5)
+        for start in range(0, len(created), stretch):
+            part = created[start:start + stretch]
+            seconds = [t for _, t in part]
+            print(f"{f'{int(part[0][0])}-{int(part[-1][0])}':<28}{statistics.median(seconds):>10.3f}"
+                  f"{percentile(seconds, 95):>10.3f}")
     cs, cl = small[-1]["catalog"], large[-1]["catalog"]
     print(f"catalog: {cs[0]:,} -> {cl[0]:,} relations, {cs[1]} -> {cl[1]} tenant schemas, "
           f"database {cs[2] / 2**20:,.0f} -> {cl[2] / 2**20:,.0f} MB")
@@ -314,24 +353,28 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--visit", type=int, default=300, help="different tenants' dashboards per round")
+    parser.add_argument("--workers", type=int, default=1, help="processes creating tenants at once")
     parser.add_argument("--keep", action="store_true", help="keep the large database (name printed)")
-    parser.add_argument("--database", help="measure this kept database instead of building one")
+    parser.add_argument("--database", help="a database kept earlier: grown to --tenants if smaller, measured")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
-    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--count", help=argparse.SUPPRESS)
+    parser.add_argument("--grow-part", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     isolate_queues()
     os.environ.setdefault("PORTAL_TENANT_CACHE_SECONDS", "30")
-    if args.measure or args.build:
-        print(json.dumps(measure(args.measure, args.requests, args.visit) if args.measure else build(args.build)))
+    if args.measure or args.build or args.count or args.grow_part:
+        if args.grow_part:
+            database, *bounds = args.grow_part
+            result = grow_part(database, *map(int, bounds))
+        else:
+            result = (measure(args.measure, args.requests, args.visit) if args.measure
+                      else count(args.count) if args.count else build())
+        print(json.dumps(result))
         return
-    created, total = [], 0.0
-    if args.database:
-        large_db = args.database
-    else:
-        built = subprocess_json(["--build", str(args.tenants)], echo=True)
-        large_db, created, total = built["database"], built["created"], built["total"]
-        print(f"  {args.tenants} tenants in {large_db}", flush=True)
-    small_db = subprocess_json(["--build", "2"])["database"]
+    large_db = args.database or subprocess_json(["--build"])["database"]
+    created, total = grow(large_db, args.tenants, args.workers)
+    small_db = subprocess_json(["--build"])["database"]
     small, large = [], []
     try:
         for r in range(args.rounds):
@@ -342,7 +385,7 @@ def main() -> None:
         drop_database(small_db)
         if not args.keep and not args.database:
             drop_database(large_db)
-    report(args.tenants if not args.database else large[-1]["catalog"][1], created, total, small, large)
+    report(large[-1]["catalog"][1], created, total, small, large, args.workers)
 
 
 if __name__ == "__main__":

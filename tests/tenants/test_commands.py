@@ -59,3 +59,8 @@ def test_delete_tenant_wants_yes():
         run("delete_tenant", "--slug", "initech")
     run("delete_tenant", "--slug", "initech", "--yes")
     assert not Tenant.objects.filter(slug="initech").exists()
+
+
+def test_upgrade_tenants_refuses_fewer_than_one_worker():
+    with pytest.raises(CommandError, match=r"^--workers must be at least 1 \(got 0\)\.$"):
+        run("upgrade_tenants", "--workers", "0")
