@@ -97,7 +97,6 @@ import gzip
 from typing import BinaryIO
 
 from .errors import ERROR_CODES, IngestError, IngestLimits, NeedsRandomAccess
-from .feed import IngestFeed
 from .formats import HEAD_BYTES, Prepended, check_encoding, detect_format, read_up_to
 from .header import MISSING_TOKENS
 from .parquet import ingest_parquet
@@ -107,7 +106,7 @@ from .text import ingest_text
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE", "ERROR_CODES", "MISSING_TOKENS", "ColumnProfile", "IngestError",
-    "IngestFeed", "IngestLimits", "IngestResult", "NeedsRandomAccess", "check_encoding",
+    "IngestLimits", "IngestResult", "NeedsRandomAccess", "check_encoding",
     "detect_format", "ingest",
 ]
 

@@ -20,6 +20,7 @@ import logging
 import threading
 import weakref
 
+from . import DEFAULT_BLOCK_SIZE, check_encoding, ingest
 from .errors import IngestError, IngestLimits, NeedsRandomAccess
 from .results import IngestResult
 
@@ -117,8 +118,6 @@ class IngestFeed:
     def __init__(self, *, filename: str, limits: IngestLimits, encoding: str = "utf-8",
                  preview_rows: int = 20, block_size: int | None = None,
                  buffer_bytes: int = BUFFER_BYTES) -> None:
-        from . import DEFAULT_BLOCK_SIZE, check_encoding
-
         self.filename = filename
         self.limits = limits
         self.encoding = check_encoding(encoding)
@@ -154,8 +153,6 @@ class IngestFeed:
 
 
 def _run(pipe: _Pipe, outcome: list, options: dict) -> None:
-    from . import ingest
-
     try:
         outcome.append(ingest(pipe, **options))
     except (IngestError, NeedsRandomAccess, FeedClosed) as exc:

@@ -164,7 +164,7 @@ class UploadSession:
     def _profile_as_it_arrives(self, file_name: str):
         # The encoding field of the form may come after the file: start with the default, and
         # _profile reads the stored file back if another one was declared.
-        from ..ingest import IngestFeed
+        from ..ingest.feed import IngestFeed
 
         return IngestFeed(filename=file_name, limits=_ingest_limits(self.budget.tenant))
 

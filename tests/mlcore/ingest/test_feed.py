@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.ingest import IngestError, IngestFeed, IngestLimits, NeedsRandomAccess
-from mlcore.ingest.feed import FeedClosed, _Pipe
+from mlcore.ingest import IngestError, IngestLimits, NeedsRandomAccess
+from mlcore.ingest.feed import FeedClosed, IngestFeed, _Pipe
 from tests.mlcore.ingest.conftest import LIMITS, csv_bytes, mixed_frame, run
 
 BLOCK = 16 * 1024
