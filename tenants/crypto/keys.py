@@ -222,10 +222,15 @@ def seal(tenant: Tenant, plaintext: bytes, *, purpose: bytes) -> bytes:
     return version.to_bytes(4, "big") + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
+def sealed_version(sealed: bytes) -> int:
+    """The data-key version a value was sealed with."""
+    return int.from_bytes(bytes(sealed[:4]), "big")
+
+
 def unseal(tenant: Tenant, sealed: bytes, *, purpose: bytes) -> bytes:
     """The plaintext of `seal`; KeyUnavailable when its key is gone or the value was altered."""
     sealed = bytes(sealed)
-    version = int.from_bytes(sealed[:4], "big")
+    version = sealed_version(sealed)
     nonce, body = sealed[4:4 + NONCE_BYTES], sealed[4 + NONCE_BYTES:]
     try:
         return AESGCM(data_key(tenant, version)).decrypt(nonce, body, b"%s:%d:%d" % (purpose, tenant.id, version))

@@ -11,39 +11,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tenants.crypto import keys
 from tenants.models import Tenant
 
 PREFIX = "whsec_"
 SECRET_BYTES = 24
-NONCE_BYTES = 12
 
 
 def new_secret() -> str:
     return PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def _aad(tenant_id: int, version: int) -> bytes:
-    # A sealed secret copied to another tenant's row does not open.
-    return b"portal-webhook-secret:v1:%d:%d" % (tenant_id, version)
+SEAL_PURPOSE = b"portal-webhook-secret:v1"  # a sealed secret opens for this use and tenant only
 
 
 def seal(tenant: Tenant, secret: str) -> tuple[int, bytes]:
-    """(data-key version, nonce + ciphertext) of the secret."""
-    version, key = keys.current_data_key(tenant)
-    nonce = os.urandom(NONCE_BYTES)
-    return version, nonce + AESGCM(key).encrypt(nonce, secret.encode(), _aad(tenant.id, version))
+    """(data-key version, sealed secret) (keys.seal: bound to the tenant and the key version)."""
+    sealed = keys.seal(tenant, secret.encode(), purpose=SEAL_PURPOSE)
+    return keys.sealed_version(sealed), sealed
 
 
 def unseal(tenant: Tenant, version: int, sealed: bytes) -> str:
-    key = keys.data_key(tenant, version)
-    sealed = bytes(sealed)
-    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _aad(tenant.id, version)).decode()
+    return keys.unseal(tenant, sealed, purpose=SEAL_PURPOSE).decode()
 
 
 def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> str:
