@@ -1,7 +1,7 @@
 """Thousands of tenants (issue 14): does anything per request grow with the number of tenants?
 
-    .venv/bin/python bench/scale.py [--tenants 1000] [--requests 200] [--rounds 3] [--visit 300]
-                                    [--keep] [--database NAME]
+    .venv/bin/python bench/scale.py [--tenants 1000] [--workers 1] [--requests 200] [--rounds 3]
+                                    [--visit 300] [--keep] [--database NAME]
 
 Two throw-away databases (bench/_db.py) on the same server: a small one with two tenants, and a
 large one with the same two tenants (data and a trained model each) and then tenants created up to
@@ -17,8 +17,9 @@ visits and jobs go to its two tenants, so memory that grows with the tenants a p
 shows as a difference. Printed: creation time per tenant (p50/p95) by stretch as N grows,
 PostgreSQL's catalog (relations, database size), the latency and statement counts and process
 memory with 2 tenants against N. Target: N within 20% of 2, the same statements, no memory growth
-per tenant seen. --keep keeps the large database (its name is printed); --database NAME measures
-one kept earlier (no creation).
+per tenant seen. Tenants are created on --workers processes at once. --keep keeps the large
+database (its name is printed); --database NAME takes one kept earlier, grows it to --tenants if it
+holds fewer, and measures it.
 """
 
 from __future__ import annotations
