@@ -38,6 +38,10 @@ MAX_SECONDS = 150
 # and the answers of conditional requests: any If-Match other than the object's ETag is a 412,
 # an If-None-Match naming it (or "*") a 304.
 ACCEPTED = ["2xx", "304", "401", "403", "404", "409", "412", "413", "422", "429", "5xx"]
+# What a request the schema calls invalid may be answered (negative_data_rejection): schemathesis's
+# default, plus 412: a PATCH or DELETE whose If-Match is stale is refused before its body is read
+# (RFC 9110 13.2.2: preconditions are evaluated before the request content is processed).
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428", "429", "5xx"]
 
 
 @contextmanager
@@ -126,14 +130,16 @@ def fuzz_config(*, base_url: str, host: str, token: str) -> SchemathesisConfig:
         "base-url": base_url,
         "headers": {"Authorization": f"Bearer {token}", "Host": host},
         "generation": {"max-examples": MAX_EXAMPLES},
-        "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
+        "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED},
+                   "negative_data_rejection": {"expected-statuses": REJECTED}},
         "operations": [
             # The grantee's role and membership are rows, not schema: a grant an auditor cannot
             # hold, or to a non-member, is a 400 by the contract (docs/api.md "Grants list").
             # The same for the last admin (who cannot be demoted or removed) and member limits
             # tighter than the workspace's own (tests/tenants/test_apis.py).
             {"include-path-regex": "/(share|members/[^/]+)/$", "checks": {
-                "positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}}},
+                "positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]},
+                "negative_data_rejection": {"expected-statuses": REJECTED}}},
             # A file's contents and the names of text encodings are not schema either: a file
             # that is no CSV/TSV/Parquet, or an unknown encoding, is a 400 naming the field.
             {"include-path": "/api/v1/datasets/", "include-method": "POST", "checks": {
