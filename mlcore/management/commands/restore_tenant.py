@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from mlcore import storage
-from tenants.backup.services import tenant_restore
+from tenants.backup.restore import tenant_restore
 from tenants.errors import ServiceError
 
 
