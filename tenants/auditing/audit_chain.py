@@ -25,7 +25,14 @@ from django.utils import timezone
 from tenants.auditing import audit, witness
 from tenants.crypto import signing
 from tenants.errors import Conflict
-from tenants.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
+from tenants.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditVerification,
+    PendingAuditEvent,
+    Tenant,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +182,19 @@ def chain_ids() -> list[int | None]:
     ids = set(AuditChainHead.objects.values_list("tenant_id", flat=True))
     ids |= set(AuditEvent.objects.values_list("tenant_id", flat=True).distinct())
     return sorted(ids, key=lambda v: (v is not None, v or 0))
+
+
+def chain_id_of(slug: str) -> int | None:
+    """The chain of the tenant called `slug`, also of a deleted one (its entries, appended or
+    buffered, keep the slug); None when nothing goes by that name."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is not None:
+        return tenant.id
+    for model in (AuditEvent, PendingAuditEvent):
+        found = model.objects.filter(tenant_slug=slug).values_list("tenant_id", flat=True).first()
+        if found is not None:
+            return found
+    return None
 
 
 def chains_verify(*, tenant_ids: list[int | None] | None = None, trigger: str = "manual",

@@ -7,7 +7,7 @@ instance before a backup, or after the web processes were killed and beat is not
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.auditing import audit
-from tenants.models import PendingAuditEvent, Tenant
+from tenants.auditing.audit_chain import chain_id_of
 
 
 class Command(BaseCommand):
@@ -29,11 +29,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _tenant_id(slug: str) -> int:
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is not None:
-            return tenant.id
-        found = (PendingAuditEvent.objects.filter(tenant_slug=slug).values_list("tenant_id", flat=True)
-                 .first())
+        found = chain_id_of(slug)
         if found is None:
             raise CommandError(f"No tenant or buffered audit entries with the slug '{slug}'.")
         return found

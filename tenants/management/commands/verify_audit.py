@@ -5,9 +5,8 @@ Exit status 0 when intact, 1 when broken, naming the first bad sequence number (
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.auditing.audit_chain import chain_ids, chains_verify
+from tenants.auditing.audit_chain import chain_id_of, chain_ids, chains_verify
 from tenants.auditing.audit_export import export_file_verify
-from tenants.models import AuditEvent, Tenant
 
 
 class Command(BaseCommand):
@@ -51,11 +50,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _tenant_id(slug: str) -> int:
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is not None:
-            return tenant.id
-        found = (AuditEvent.objects.filter(tenant_slug=slug).values_list("tenant_id", flat=True)
-                 .first())
+        found = chain_id_of(slug)
         if found is None:
             raise CommandError(f"No tenant or audit chain with the slug '{slug}'.")
         return found
