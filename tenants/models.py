@@ -316,15 +316,10 @@ class UsageDaily(models.Model):
         return f"usage {self.tenant_id}/{self.user_id} {self.day}"
 
 
-class AuditEvent(models.Model):
-    """One entry of a tenant's hash chain. Append-only: the database refuses UPDATE and DELETE.
+class AuditEntryFields(models.Model):
+    """What an audit entry says, whether buffered (PendingAuditEvent) or in its chain (AuditEvent)."""
 
-    Holds metadata only (never dataset contents), so it outlives a deleted tenant: no foreign keys.
-    """
-
-    tenant_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     tenant_slug = models.CharField(max_length=30, blank=True)
-    seq = models.BigIntegerField()
     ts = models.DateTimeField()
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_email = models.CharField(max_length=254, blank=True)
@@ -338,6 +333,19 @@ class AuditEvent(models.Model):
     outcome = models.CharField(max_length=7)
     request_id = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditEvent(AuditEntryFields):
+    """One entry of a tenant's hash chain. Append-only: the database refuses UPDATE and DELETE.
+
+    Holds metadata only (never dataset contents), so it outlives a deleted tenant: no foreign keys.
+    """
+
+    tenant_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    seq = models.BigIntegerField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     # The PendingAuditEvent this entry was moved from (None for entries appended directly). Unique:
@@ -359,7 +367,7 @@ class AuditEvent(models.Model):
         return f"{self.tenant_slug or 'platform'}#{self.seq} {self.action}"
 
 
-class PendingAuditEvent(models.Model):
+class PendingAuditEvent(AuditEntryFields):
     """An access-log entry written when its request was served, not yet in its tenant's chain.
 
     The durable buffer of tenants/auditing/audit.py: a request commits one INSERT here (no chain
@@ -370,20 +378,6 @@ class PendingAuditEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     tenant_id = models.BigIntegerField(null=True, blank=True)
-    tenant_slug = models.CharField(max_length=30, blank=True)
-    ts = models.DateTimeField()
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    actor_email = models.CharField(max_length=254, blank=True)
-    role = models.CharField(max_length=10, blank=True)
-    auth_method = models.CharField(max_length=10, blank=True)
-    source_ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    action = models.CharField(max_length=50)
-    object_type = models.CharField(max_length=40, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    outcome = models.CharField(max_length=7)
-    request_id = models.CharField(max_length=64, blank=True)
-    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant_id", "id"], name="audit_pending_chain")]
