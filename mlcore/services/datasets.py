@@ -70,15 +70,23 @@ class UploadBudget:
     Its on_progress hook runs inside the upload handler: first with 0 before any byte is stored
     (role and dataset-count checks, the lease opened), then as plaintext bytes arrive (size and
     storage checks). It refuses with ServiceErrors (QuotaExceeded for quotas), which stop the upload.
+
+    When the request declares its length (`declared_bytes`, from Content-Length), the whole of it is
+    reserved as the upload begins: of many uploads racing for the last room, those that fit get all
+    they need at once and finish, instead of each taking a share chunk by chunk until none can go
+    on. If the declared length does not fit (it counts the form's own bytes too), the upload goes
+    on reserving as it streams, and the file is refused only when its own bytes do not fit.
     """
 
-    def __init__(self, tenant: Tenant, membership: MembershipInfo | None, *, object_id=None):
+    def __init__(self, tenant: Tenant, membership: MembershipInfo | None, *, object_id=None,
+                 declared_bytes: int | None = None):
         self.tenant = tenant
         self.membership = membership
         self.object_id = str(object_id or uuid.uuid4())
         self.lease: UploadLease | None = None
         self.kept = False
         self.max_bytes = settings.PORTAL_MAX_UPLOAD_BYTES
+        self.declared_bytes = declared_bytes
 
     @property
     def reserved(self) -> int:
@@ -90,6 +98,11 @@ class UploadBudget:
         if self.membership is None or not self.membership.can_write_data:
             raise UploadNotAccepted("Your role does not allow uploading datasets.", status=403)
         self.lease = leases.lease_open(tenant=self.tenant, object_id=self.object_id)
+        if self.declared_bytes:
+            try:
+                leases.lease_resize(self.lease, min(self.declared_bytes, self.max_bytes))
+            except quotas.QuotaExceeded:
+                pass  # the file alone may still fit: reserve as it streams
 
     def on_progress(self, total_bytes: int) -> None:
         """Called by the upload handler as plaintext bytes arrive; raises to stop the upload."""
@@ -124,6 +137,14 @@ class UploadBudget:
         self.lease = None
 
 
+def _declared_length(request) -> int | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    return length if length > 0 else None
+
+
 def _refused_by_storage(refusal: storage.UploadRefused) -> ServiceError:
     return UploadNotAccepted(refusal.message, field="file", status=400)
 
@@ -149,7 +170,8 @@ class UploadSession:
     def __init__(self, request):
         django_request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
         self.request = request
-        self.budget = UploadBudget(django_request.tenant, getattr(django_request, "membership", None))
+        self.budget = UploadBudget(django_request.tenant, getattr(django_request, "membership", None),
+                                   declared_bytes=_declared_length(django_request))
         self.handler: storage.EncryptingUploadHandler | None = None
 
     def open(self) -> UploadSession:

@@ -265,6 +265,35 @@ def test_a_reconcile_counts_the_reservations_of_live_uploads_against_the_limit(a
         upload.writer.abort()
 
 
+@pytest.mark.django_db
+def test_racing_uploads_that_declare_their_length_finish_as_many_as_fit(acme, bob):
+    """Three 1 MB uploads stream in turn, 64 KB at a time, with room for two and a half: reserving
+    only what had arrived, each would hold ~0.8 MB when the room ran out and all three would fail.
+    Reserving the declared length as they begin, the first two finish and only the third fails."""
+    operator_sets(acme, storage_bytes=2 * MB + MB // 2)
+    tenant = Tenant.objects.get(pk=acme.pk)
+    member = membership_for(user_id=bob.id, tenant=tenant)
+    budgets = [UploadBudget(tenant, member, declared_bytes=MB) for _ in range(3)]
+    for budget in budgets:
+        budget.on_progress(0)
+    refused: list[int] = []
+    for arrived in range(64 * 1024, MB + 1, 64 * 1024):
+        for i, budget in enumerate(budgets):
+            if i in refused:
+                continue
+            try:
+                budget.on_progress(arrived)
+            except quotas.QuotaExceeded:
+                budget.release_all()
+                refused.append(i)
+
+    assert refused == [2]
+    assert held(acme)[0] == 2 * MB
+    for budget in budgets[:2]:
+        budget.release_all()
+    assert held(acme) == (0, 0, 0)
+
+
 @pytest.mark.slow
 def test_concurrent_uploads_and_reconciles_never_pass_the_limit(acme, bob, committed):
     limit = 10 * MB
