@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from tenants.accounts.access import MembershipInfo
+from tenants.caches import cache_put
 from tenants.limits import gate
 
 from . import storage
@@ -77,9 +78,7 @@ def model_access(*, tenant, membership: MembershipInfo, user_id: int, model_id: 
                          versions={number: pk for number, pk, _ in rows},
                          thresholds={pk: t for _, pk, t in rows if t is not None})
     with _lock:
-        if len(_grants) > 10_000:
-            _grants.clear()
-        _grants[key] = (epochs, access)
+        cache_put(_grants, key, (epochs, access))
     return access
 
 

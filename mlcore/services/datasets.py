@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 
 from tenants.accounts.access import MembershipInfo
 from tenants.auditing import audit
+from tenants.caches import cache_put
 from tenants.errors import Conflict, ServiceError
 from tenants.limits import leases, quotas
 from tenants.models import Tenant, UploadLease
@@ -380,9 +381,7 @@ def dataset_profile(*, tenant: Tenant, dataset: Dataset) -> dict:
         return cached
     with storage.open_object(tenant, PROFILES, str(dataset.object_id)) as stream:
         profile = json.loads(stream.read())
-    if len(_profile_cache) > 256:
-        _profile_cache.clear()
-    _profile_cache[key] = profile
+    cache_put(_profile_cache, key, profile, limit=256)
     return profile
 
 

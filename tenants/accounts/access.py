@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
+from tenants.caches import cache_put
 from tenants.limits import gate
 from tenants.models import ApiToken, Domain, Membership, Role, Tenant
 
@@ -28,7 +29,6 @@ AUDIT_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 
 SESSION_TENANT_KEY = "portal_tenant"
 TOKEN_PREFIX = "mlp_"  # noqa: S105 - a public marker, not a secret
-_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,7 @@ def tenant_for_host(hostname: str) -> Tenant | None:
     domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
     tenant = domain.tenant if domain and domain.tenant.is_active else None
     if ttl > 0:
-        if len(_tenants_by_host) > _CACHE_MAX:
-            _tenants_by_host.clear()
-        _tenants_by_host[hostname] = (now + ttl, tenant)
+        cache_put(_tenants_by_host, hostname, (now + ttl, tenant))
     return tenant
 
 
@@ -105,9 +103,7 @@ def membership_for(*, user_id: int, tenant: Tenant, epochs: tuple[int, int] | No
         if row
         else None
     )
-    if len(_memberships) > _CACHE_MAX:
-        _memberships.clear()
-    _memberships[key] = (epochs, info)
+    cache_put(_memberships, key, (epochs, info))
     return info
 
 
@@ -160,9 +156,7 @@ def token_lookup(secret: str, gate_for: Callable[[int, int, int], gate.GateResul
                      tenant_id=row.tenant_id, scope=row.scope, expires_at=row.expires_at)
     if info.expired():
         raise TokenInvalid("token expired")
-    if len(_tokens) > _CACHE_MAX:
-        _tokens.clear()
-    _tokens[digest] = (result.epochs, info)
+    cache_put(_tokens, digest, (result.epochs, info))
     return info, result
 
 

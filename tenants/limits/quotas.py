@@ -10,6 +10,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from tenants.auditing import audit
+from tenants.caches import cache_put
 from tenants.errors import ServiceError
 from tenants.limits import gate, metering, usage
 from tenants.models import LIMIT_FIELDS, Membership, Tenant, TenantUsage, UsageDaily
@@ -43,7 +44,7 @@ def _fresh_entry(tenant: Tenant, epoch: int) -> tuple[int, object, dict, dict[st
     fresh = Tenant.objects.select_related("plan").get(pk=tenant.id)
     cached = (epoch, fresh.plan, dict(fresh.limit_overrides or {}), effective_limits(fresh),
               fresh.require_admin_2fa)
-    _limits_cache[tenant.id] = cached
+    cache_put(_limits_cache, tenant.id, cached)
     return cached
 
 
@@ -378,7 +379,7 @@ def _tenant_admins(tenant: Tenant) -> list[tuple[int, str]]:
             .select_related("user").order_by("user__email"))
     admins = [(m.user_id, f"{m.user.full_name} ({m.user.email})" if m.user.full_name else m.user.email)
               for m in rows]
-    _admins_cache[tenant.id] = (time.monotonic() + ADMINS_CACHE_SECONDS, admins)
+    cache_put(_admins_cache, tenant.id, (time.monotonic() + ADMINS_CACHE_SECONDS, admins))
     return admins
 
 
