@@ -141,6 +141,36 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def python_heap_mb() -> tuple[float, float]:
+    """(live Python objects, pymalloc arenas) in MB, after a collection: what the process keeps
+    against the memory its allocator holds for it. CPython prints these statistics to its stderr."""
+    import gc
+    import re
+
+    gc.collect()
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(write_end, 2)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_end)
+    with os.fdopen(read_end) as stream:
+        text = stream.read()
+
+    def figure(label: str) -> float:
+        return int(re.search(rf"{label}\s*=\s*([0-9,]+)", text).group(1).replace(",", "")) / 2**20
+
+    return figure("# bytes in allocated blocks"), figure(r"\d+ arenas \* \d+ bytes/arena")
+
+
+def memory() -> dict:
+    live, arenas = python_heap_mb()
+    return {"rss": rss_mb(), "live": live, "arenas": arenas}
+
+
 def create_tenants(first: int, last: int, step: int = 1) -> list[list[float]]:
     """Tenants s<first>, s<first+step>... below s<last>; returns [[index, seconds], ...]."""
     from tenants.services import tenant_create
@@ -283,22 +313,22 @@ def measure(database: str, requests: int, visit: int) -> dict:
             api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
             model_id = api.get("/api/v1/models/").json()["results"][0]["id"]
             probes.append(Probe(tenant, user, api, model_id))
-        out = {"latency": [p.measure(requests) for p in probes], "rss_probed": rss_mb()}
+        out = {"latency": [p.measure(requests) for p in probes], "mem_probed": memory()}
         with_data = list(Membership.objects.filter(role="admin", tenant__slug__startswith="s")
                          .exclude(tenant__slug__startswith="scale")
                          .order_by("tenant__slug").values_list("tenant__slug", flat=True).distinct())
         slugs = with_data[:visit] if len(with_data) >= visit else ["scalea", "scaleb"]
         out["web_tenants"] = len(slugs)
         visit_dashboards(slugs, visit)
-        out["rss_web_1"] = rss_mb()
+        out["mem_web_1"] = memory()
         visit_dashboards(slugs, visit)
-        out["rss_web_2"] = rss_mb()
+        out["mem_web_2"] = memory()
         jobs = max(2, visit // 10)
         data_slugs = [s for s in with_data if int(s[1:]) % 10 == 0] if slugs[0] != "scalea" else slugs
         data_slugs = data_slugs[:jobs]
         out["worker_tenants"] = len(data_slugs)
         train_jobs(data_slugs, jobs)
-        out["rss_worker"] = rss_mb()
+        out["mem_worker"] = memory()
         out["catalog"] = catalog()
     return out
 
@@ -337,15 +367,20 @@ def report(n: int, created: list[list[float]], total: float, small: list[dict], 
           f"(worst ratio {worst:.2f}); times in ms, in-process (no network)")
 
     def mem(label: str, key: str, note: str = "") -> None:
-        small_mb, large_mb = (statistics.median([r[key] for r in rounds]) for rounds in (small, large))
-        print(f"{label:<42}{small_mb:>8.0f}{large_mb:>8.0f}{note}")
+        row = []
+        for part in ("rss", "live", "arenas"):
+            row += [statistics.median([r[key][part] for r in rounds]) for rounds in (small, large)]
+        print(f"{label:<40}" + "".join(f"{mb:>8.1f}" for mb in row) + note)
 
     web, jobs = large[0]["web_tenants"], large[0]["worker_tenants"]
-    print(f"{'process memory (MB RSS, median over rounds)':<42}{'@2':>8}{'@N':>8}")
-    mem("web, after the probes", "rss_probed")
-    mem(f"web, {web} dashboards served", "rss_web_1", f"   (@N: {web} different tenants, @2: the 2)")
-    mem(f"web, {web} more", "rss_web_2")
-    mem(f"worker, {jobs} training jobs (forked)", "rss_worker", f"   (@N: {jobs} different tenants)")
+    print(f"{'process memory, MB (median over rounds)':<40}{'RSS @2':>8}{'@N':>8}{'live @2':>8}{'@N':>8}"
+          f"{'arena @2':>8}{'@N':>8}")
+    mem("web, after the probes", "mem_probed")
+    mem(f"web, {web} dashboards served", "mem_web_1", f"   (@N: {web} different tenants, @2: the 2)")
+    mem(f"web, {web} more", "mem_web_2")
+    mem(f"worker, {jobs} training jobs (forked)", "mem_worker", f"   (@N: {jobs} different tenants)")
+    print("live: Python objects the process keeps (caches); arena: what pymalloc holds for them. A "
+          "growth of arenas without live objects is fragmentation, bounded by recycling processes")
 
 
 def main() -> None:
