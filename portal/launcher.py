@@ -32,10 +32,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 # A long-lived process's heap grows with the tenants it has served although what it keeps is
 # bounded (tenants/caches.py): the few entries it caches per tenant pin partly free pymalloc
-# arenas (bench/scale.py: +20 MB of arenas, +0.2 MB of live objects, after 60 tenants' dashboards).
-# Web processes and job workers are replaced after a number of requests / tasks, with jitter so
-# that they do not all restart together.
-RECYCLE_WEB = ["--max-requests", "5000", "--max-requests-jitter", "500"]
+# arenas (bench/scale.py). Web processes are replaced after a number of requests, forked warm
+# (portal/gunicorn_conf.py); job workers' pool processes after a number of tasks.
+WEB_CONFIG = ["--config", str(BASE_DIR / "portal" / "gunicorn_conf.py")]
 RECYCLE_WORKER = ["--max-tasks-per-child", "500"]
 
 
@@ -152,7 +151,7 @@ def _children(env: dict[str, str], port: int) -> list[Child]:
     return [
         Child("web", [PYTHON, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
                       "--workers", env.get("WEB_CONCURRENCY", "3"), "--access-logfile", "-",
-                      "--graceful-timeout", "10", "--timeout", "120", *RECYCLE_WEB],
+                      "--graceful-timeout", "10", "--timeout", "120", *WEB_CONFIG],
               log=None, death_signal=signal.SIGTERM),
         Child("worker-training", [*celery, "worker", "--loglevel", "INFO", "--queues", f"{prefix}training",
                                   "--concurrency", env.get("PORTAL_TRAINING_CONCURRENCY", "2"),

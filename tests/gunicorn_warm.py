@@ -1,14 +1,5 @@
-"""gunicorn settings for tests/servers.py's WebServer: workers that start warm.
+"""gunicorn settings for the web servers tests start (tests/servers.py's WebServer, the browser
+tests' server): production's (portal/gunicorn_conf.py), workers forked warm, so a worker's first
+request does not spend a short --timeout on imports on a machine shared with other tests."""
 
-The master loads the app and its URL conf (the ML stack with it) before forking, so a worker's
-first request does not spend a short --timeout on imports, on a machine shared with other tests.
-Respawned workers (after a kill) are forked warm too.
-"""
-
-preload_app = True
-
-
-def when_ready(server):
-    from django.urls import get_resolver
-
-    get_resolver().url_patterns  # noqa: B018 - imports every view module
+from portal.gunicorn_conf import preload_app, when_ready  # noqa: F401 - gunicorn reads them

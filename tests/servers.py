@@ -56,11 +56,12 @@ class _Started:
 class Worker(_Started):
     """A Celery worker consuming this test run's job queues."""
 
-    def __init__(self, name: str = "worker", concurrency: int = 2, beat: bool = False):
+    def __init__(self, name: str = "worker", concurrency: int = 2, beat: bool = False, webhooks: bool = False):
         from mlcore.jobs import all_queues
+        from tenants.webhooks.delivery import queue_name as webhook_queue
 
         ARTIFACTS.mkdir(exist_ok=True)
-        queues = [*all_queues(), settings.CELERY_TASK_DEFAULT_QUEUE]
+        queues = [*all_queues(), settings.CELERY_TASK_DEFAULT_QUEUE, *([webhook_queue()] if webhooks else [])]
         extra = ["--beat", "--schedule", str(ARTIFACTS / f"{name}-beat-schedule")] if beat else []
         self.log_path = ARTIFACTS / f"{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()

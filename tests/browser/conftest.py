@@ -28,6 +28,7 @@ AXE_JS = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = pytest.mark.browser
+LOOPBACK = "127.0.0.0/8"
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +40,13 @@ def server(django_db_setup, django_db_blocker):
     # The same PORTAL_TEST_RUN (set by portal/pytest_harness.py) and, under pytest-xdist,
     # PYTEST_XDIST_WORKER give the server the same cache prefix and storage folder as this
     # process (portal/settings/test.py); DATABASE_URL points it at the test database itself.
+    # Webhook receivers of these tests listen on loopback, which the operator must allow.
     env = dict(os.environ, DATABASE_URL=url_of_database, DJANGO_SETTINGS_MODULE="portal.settings.test",
-               PORT=str(port), PORTAL_PUBLIC_PORT=str(port))
+               PORT=str(port), PORTAL_PUBLIC_PORT=str(port), PORTAL_WEBHOOK_ALLOWED_NETWORKS=LOOPBACK)
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "live-server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--timeout", "120"],
+         "--workers", "2", "--timeout", "120", "--config", str(Path(__file__).parent.parent / "gunicorn_warm.py")],
         env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
