@@ -209,3 +209,19 @@ def test_only_those_who_may_see_the_model_read_its_reports(api_as, world, acme, 
     assert api_as("charlie").get(url).status_code == 404
     with tenant_context(globex):
         assert not MonitoringReport.objects.exists()
+
+
+def test_the_model_page_shows_the_reports_as_a_chart_and_a_table(api_as, page_as, acme, trained):
+    bob = api_as("bob")
+    predict_online(bob, trained["model"], rows_of(churn_csv(rows=200, seed=3)))
+    sampling.online_samples.flush()
+    monitoring.monitoring_report_run(tenant=acme, version_id=trained["model_version"], day=timezone.now().date())
+    page = page_as("bob").get(f"/models/{trained['model']}/").content.decode()
+    assert 'data-testid="monitoring-chart"' in page and 'class="threshold"' in page
+    assert page.count('data-testid="monitoring-row"') == 1 and "drift threshold 0.2" in page
+    assert 'data-testid="monitoring-features"' in page and "<th scope=\"row\">monthly</th>" in page
+
+
+def test_the_model_page_says_when_there_is_no_report_yet(page_as, trained):
+    page = page_as("bob").get(f"/models/{trained['model']}/").content.decode()
+    assert 'data-testid="monitoring-empty"' in page and 'data-testid="monitoring-chart"' not in page
