@@ -122,9 +122,15 @@ def _baseline(tenant: Tenant, version: ModelVersion) -> dict | None:
         profile = dataset_profile(tenant=tenant, dataset=version.dataset)
     except storage.StorageError:
         return None
-    features = drift.baseline_from_profile(profile["columns"], list(version.features), version.dataset.rows)
-    MonitoringBaseline.objects.get_or_create(model_version=version, defaults={"features": features})
-    return features
+    return monitoring_baseline_keep(version=version, profile_columns=profile["columns"],
+                                    rows=version.dataset.rows).features
+
+
+def monitoring_baseline_keep(*, version: ModelVersion, profile_columns: list[dict], rows: int) -> MonitoringBaseline:
+    """When a version is registered: what its training data held, in drift's bins."""
+    features = drift.baseline_from_profile(profile_columns, list(version.features), rows)
+    baseline, _ = MonitoringBaseline.objects.get_or_create(model_version=version, defaults={"features": features})
+    return baseline
 
 
 def drift_threshold() -> float:

@@ -225,3 +225,13 @@ def test_the_model_page_shows_the_reports_as_a_chart_and_a_table(api_as, page_as
 def test_the_model_page_says_when_there_is_no_report_yet(page_as, trained):
     page = page_as("bob").get(f"/models/{trained['model']}/").content.decode()
     assert 'data-testid="monitoring-empty"' in page and 'data-testid="monitoring-chart"' not in page
+
+
+def test_monitoring_goes_on_after_the_training_dataset_is_deleted(api_as, acme, trained, churn):
+    bob = api_as("bob")
+    assert bob.delete(f"/api/v1/datasets/{churn['id']}/").status_code == 204
+    predict_online(bob, trained["model"], rows_of(churn_csv(rows=100, seed=5)))
+    sampling.online_samples.flush()
+    report = monitoring.monitoring_report_run(tenant=acme, version_id=trained["model_version"],
+                                              day=timezone.now().date())
+    assert report.rows == 100 and report.max_psi is not None
