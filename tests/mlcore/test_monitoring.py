@@ -104,7 +104,7 @@ def test_a_shifted_batch_is_drift_and_the_owner_is_told_once_per_crossing(
 
     today = timezone.now().date()
     for _ in range(2):  # the day's report run twice (the beat task retried, or the command): told once
-        with django_capture_on_commit_callbacks(execute=False):
+        with django_capture_on_commit_callbacks(execute=True):  # the audit entry is appended on commit
             report = monitoring.monitoring_report_run(tenant=acme, version_id=trained["model_version"], day=today)
     assert report.drifted and report.max_psi > 1.0
     features = report.details["features"]
@@ -118,7 +118,8 @@ def test_a_shifted_batch_is_drift_and_the_owner_is_told_once_per_crossing(
     assert delivery.event_type == "model.drift_detected"
     assert delivery.payload["data"]["model_version"]["id"] == trained["model_version"]
     assert delivery.payload["data"]["report"]["max_psi"] == pytest.approx(report.max_psi)
-    assert AuditEvent.objects.filter(action="model.drift_detected", tenant_id=acme.id).count() == 0  # after commit
+    (entry,) = AuditEvent.objects.filter(action="model.drift_detected", tenant_id=acme.id)
+    assert entry.details["max_psi"] == pytest.approx(report.max_psi) and entry.details["feature"] == report.max_psi_feature
 
     # The next day drifts too: the same crossing, nobody is told again.
     with tenant_context(acme):
