@@ -236,3 +236,40 @@ def test_monitoring_goes_on_after_the_training_dataset_is_deleted(api_as, acme, 
     report = monitoring.monitoring_report_run(tenant=acme, version_id=trained["model_version"],
                                               day=timezone.now().date())
     assert report.rows == 100 and report.max_psi is not None
+
+
+def test_a_versions_day_keeps_at_most_the_sample_size(api_as, acme, trained, settings):
+    settings.PORTAL_MONITORING_SAMPLE_ROWS = 50
+    bob = api_as("bob")
+    for seed in (1, 2):  # two flush intervals: 100 rows offered each time
+        predict_online(bob, trained["model"], rows_of(churn_csv(rows=100, seed=seed)))
+        sampling.online_samples.flush()
+    with tenant_context(acme):
+        assert [s.rows for s in PredictionSample.objects.order_by("id")] == [50]
+
+
+def test_the_daily_task_sends_one_task_per_production_version_and_that_task_reports(
+        api_as, acme, trained, monkeypatch):
+    from celery import current_app
+
+    from mlcore import tasks
+
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
+    yesterday = (timezone.now().date() - timedelta(days=1)).isoformat()
+    assert tasks.monitoring_daily() == 1
+    assert sent == [("mlcore.monitoring_report", [acme.schema_name, trained["model_version"], yesterday])]
+
+    assert tasks.monitoring_report(*sent[0][1]) is True
+    (report,) = reports_of(api_as("bob"), trained["model_version"])
+    assert report["day"] == yesterday and report["rows"] == 0 and report["max_psi"] is None
+    assert tasks.monitoring_report("no_such_schema", trained["model_version"], yesterday) is False
+
+
+def test_the_command_refuses_a_bad_day_or_tenant():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--day must be a date"):
+        call_command("monitor_models", "--day", "yesterday")
+    with pytest.raises(CommandError, match="No tenant with the slug 'nope'"):
+        call_command("monitor_models", "--tenant", "nope")
