@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from tenants.crypto import signing
 from tenants.limits import metering, quotas
 
-from . import storage
+from . import sampling, storage
 from .jobs.handlers import (
     JobCancelled,
     JobContext,
@@ -58,6 +59,9 @@ def run_prediction(ctx: JobContext) -> None:
         raise JobFailed(f"The model could not be loaded: {exc}")
 
     output = PredictionOutput(job=ctx.job, model_version=version)
+    # Monitoring samples the inputs of the production version only (mlcore.services.monitoring).
+    sampler = (sampling.BatchSampler(list(version.features), settings.PORTAL_MONITORING_SAMPLE_ROWS)
+               if version.model.production_version_id == version.id else None)
     ids = output_ids(output)
     writers = {kind: storage.EncryptedWriter(ctx.tenant, PREDICTIONS, object_id) for kind, object_id in ids.items()}
     try:
@@ -68,7 +72,7 @@ def run_prediction(ctx: JobContext) -> None:
                 total_rows=dataset.rows, encoding=dataset.encoding,
                 threshold=params.get("decision_threshold"),
                 progress=lambda f, m: ctx.progress(2 + f * 95, m),
-                should_stop=ctx.should_stop)
+                should_stop=ctx.should_stop, sampler=sampler)
         stored = {kind: writer.commit() for kind, writer in writers.items()}
     except ml.JobCancelled:
         _abort(writers)
@@ -80,6 +84,20 @@ def run_prediction(ctx: JobContext) -> None:
         _abort(writers)
         raise
     _register(ctx, output, version, dataset, summary, stored)
+    if sampler is not None and sampler.rows:
+        _store_sample(ctx, version, sampler)
+
+
+def _store_sample(ctx: JobContext, version: ModelVersion, sampler: sampling.BatchSampler) -> None:
+    """After the job succeeded: a sample that cannot be stored is lost, the job is not."""
+    from .services import monitoring
+
+    try:
+        monitoring.samples_store(tenant=ctx.tenant, version_id=version.id, day=timezone.now().date(),
+                                 rows=sampler.rows, predictions=sampler.predictions, source="batch")
+    except Exception:
+        logger.exception("could not store a batch job's prediction sample",
+                         extra={"tenant": ctx.tenant.slug, "job": ctx.job.id})
 
 
 def _register(ctx: JobContext, output: PredictionOutput, version: ModelVersion, dataset: Dataset,

@@ -230,3 +230,64 @@ class PredictionOutput(models.Model):
     @property
     def stored_bytes(self) -> int:
         return self.output_bytes + self.parquet_bytes + self.errors_bytes
+
+
+# --- monitoring of production versions (mlcore/services/monitoring.py) ----------------------------
+class PredictionSample(models.Model):
+    """Sampled inputs (and predictions) of a production version: an encrypted JSON-lines object
+    in storage, counted in the tenant's storage. At most PORTAL_MONITORING_SAMPLE_ROWS rows per
+    version and day."""
+
+    class Source(models.TextChoices):
+        ONLINE = "online", "Online"
+        BATCH = "batch", "Batch"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    object_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    rows = models.PositiveIntegerField()
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["model_version", "day"], name="sample_version_day")]
+
+    def __str__(self) -> str:
+        return f"{self.rows} sampled rows of version {self.model_version_id} on {self.day}"
+
+
+class MonitoringBaseline(models.Model):
+    """What the training data held per feature, in the bins drift is measured with (ml/drift.py);
+    kept so monitoring goes on after the training dataset is deleted."""
+
+    model_version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    features = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"baseline of version {self.model_version_id}"
+
+
+class MonitoringReport(models.Model):
+    """One day of a production version's sampled inputs compared with its training data."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="monitoring_reports")
+    day = models.DateField()
+    rows = models.PositiveIntegerField(default=0)
+    max_psi = models.FloatField(null=True, blank=True)
+    max_psi_feature = models.CharField(max_length=300, blank=True)
+    out_of_range = models.FloatField(null=True, blank=True)  # the worst feature's share
+    missing_rate = models.FloatField(null=True, blank=True)  # the worst feature's rate
+    threshold = models.FloatField()
+    drifted = models.BooleanField(default=False)
+    details = models.JSONField(default=dict, blank=True)  # {"features": {...}, "predictions": {...}}
+    notified_at = models.DateTimeField(null=True, blank=True)  # the owner was told of this crossing
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model_version", "-day"]
+        constraints = [models.UniqueConstraint(fields=["model_version", "day"], name="monitoring_report_day")]
+
+    def __str__(self) -> str:
+        return f"monitoring of version {self.model_version_id} on {self.day}"

@@ -24,6 +24,7 @@ from .models import (
     MLModel,
     MLModelUserObjectPermission,
     ModelVersion,
+    MonitoringReport,
     PredictionOutput,
 )
 
@@ -236,6 +237,13 @@ def model_versions_compared(*, model: MLModel, version_ids) -> list[ModelVersion
     ids that are not whole numbers or not this model's are left out."""
     ids = {int(v) for v in version_ids if str(v).isdigit()}
     return list(model.versions.filter(pk__in=ids).select_related("created_by").order_by("version"))
+
+
+def monitoring_reports(*, version: ModelVersion, days: int | None = None) -> QuerySet[MonitoringReport]:
+    """The daily monitoring reports of `version` (already resolved by get_model_version_for_user),
+    newest first; `days`: only the latest so many."""
+    rows = MonitoringReport.objects.filter(model_version=version).order_by("-day")
+    return rows[:days] if days else rows
 
 
 # --- jobs --------------------------------------------------------------------------------------

@@ -59,3 +59,45 @@ def reconcile_usage() -> int:
     from .services import usage
 
     return len(usage.usage_reconcile())
+
+
+@shared_task(name="mlcore.monitoring_daily", ignore_result=True)
+def monitoring_daily(day: str | None = None) -> int:
+    """Beat (public schema): one monitoring_report task per tenant's production version, for
+    yesterday unless `day` (YYYY-MM-DD) is given."""
+    from datetime import timedelta
+
+    from celery import current_app
+    from django.utils import timezone
+    from django_tenants.utils import get_public_schema_name, tenant_context
+
+    from tenants.models import Tenant
+
+    from .services import monitoring
+
+    day = day or (timezone.now().date() - timedelta(days=1)).isoformat()
+    sent = 0
+    for tenant in Tenant.objects.exclude(schema_name=get_public_schema_name()).order_by("id"):
+        with tenant_context(tenant):
+            version_ids = monitoring.production_version_ids()
+        for version_id in version_ids:
+            current_app.send_task("mlcore.monitoring_report", args=[tenant.schema_name, version_id, day])
+            sent += 1
+    return sent
+
+
+@shared_task(name="mlcore.monitoring_report", ignore_result=True, autoretry_for=(OSError,), retry_backoff=60,
+             max_retries=5)
+def monitoring_report(schema_name: str, version_id: int, day: str) -> bool:
+    """One version's day (mlcore.services.monitoring); run again, it replaces the day's report."""
+    from datetime import date
+
+    from tenants.models import Tenant
+
+    from .services import monitoring
+
+    tenant = Tenant.objects.filter(schema_name=schema_name).first()
+    if tenant is None:
+        return False
+    report = monitoring.monitoring_report_run(tenant=tenant, version_id=version_id, day=date.fromisoformat(day))
+    return report is not None

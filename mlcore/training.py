@@ -19,6 +19,7 @@ from .jobs.handlers import (
 from .models import Dataset, Job
 from .services.datasets import dataset_profile
 from .services.models import model_version_register
+from .services.monitoring import monitoring_baseline_keep
 from .storage import DATASETS, MODELS
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def run_training(ctx: JobContext) -> None:
             version = model_version_register(
                 tenant=ctx.tenant, job=ctx.job, user_id=ctx.job.created_by_id, dataset=dataset,
                 fields=_version_fields(result, dataset, stored, profile_columns), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
+            # Monitoring's baseline, kept now: the dataset may be deleted before the version serves.
+            monitoring_baseline_keep(version=version, profile_columns=profile_columns, rows=dataset.rows)
             ctx.succeed({"model": version.model_id, "model_version": version.id, "version": version.version},
                         message=f"Trained {version.model.name} v{version.version}")
 

@@ -71,4 +71,6 @@ api_patterns = [
          name="api-model-version-promote"),
     path("model-versions/<int:version_id>/threshold/", models_apis.ModelVersionThresholdApi.as_view(),
          name="api-model-version-threshold"),
+    path("model-versions/<int:version_id>/monitoring/", models_apis.ModelVersionMonitoringApi.as_view(),
+         name="api-model-version-monitoring"),
 ]

@@ -47,15 +47,18 @@ def django_db_setup(django_test_environment, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """In-process lookups (host, token, membership) must not leak from one test to the next."""
+    from mlcore.sampling import online_samples
     from tenants.accounts import access
     from tenants.limits import quotas
 
     access.forget_cached_credentials()
     quotas.forget_cached_limits()
+    online_samples.discard()
     _forget_redis_counters()
     yield
     access.forget_cached_credentials()
     quotas.forget_cached_limits()
+    online_samples.discard()
     connection.set_schema_to_public()
 
 

@@ -294,6 +294,7 @@ MATRIX: dict[str, dict] = {
                         "POST": ("401 201 201 403 403 404", {"email": "vera@acme.test", "permission": "view"}),
                         "DELETE": ("401 400 400 403 403 404", {"email": "vera@acme.test"})},
     "api-model-version": {"GET": "401 200 200 404 403 404", "DELETE": "401 409 409 403 403 404"},
+    "api-model-version-monitoring": {"GET": "401 200 200 404 403 404", "POST": "401 405 405 403 403 404"},
     "api-model-version-promote": {"GET": "401 405 405 405 403 404", "POST": "401 200 200 403 403 404"},
     "api-model-version-threshold": {"GET": "401 405 405 405 403 404",
                                     "POST": ("401 200 200 403 403 404", {"threshold": 0.4})},

@@ -20,6 +20,7 @@ from ..selectors import (
     get_model_for_user,
     get_model_version_for_user,
     model_list,
+    monitoring_reports,
 )
 from ..services import models as model_services
 from .sharing import ShareApi, share_schema
@@ -186,3 +187,33 @@ class ModelVersionThresholdApi(ModelVersionAPI):
         version = model_services.model_version_threshold_set(tenant=self.tenant, version=self.object,
                                                               threshold=data.validated_data["threshold"])
         return Response(VersionOutput(version).data)
+
+
+@extend_schema_serializer(component_name="MonitoringReport")
+class MonitoringReportOutput(serializers.Serializer):
+    day = serializers.DateField(help_text="The UTC day whose sampled inputs were compared")
+    model_version = serializers.IntegerField(source="model_version_id")
+    rows = serializers.IntegerField(help_text="Sampled rows (online and batch) compared")
+    max_psi = serializers.FloatField(allow_null=True, help_text=(
+        "The largest population stability index of a feature; null with too few rows"))
+    max_psi_feature = serializers.CharField()
+    out_of_range = serializers.FloatField(allow_null=True, help_text=(
+        "The largest share of a feature's values outside what training saw"))
+    missing_rate = serializers.FloatField(allow_null=True, help_text="The largest missing-value rate of a feature")
+    threshold = serializers.FloatField(help_text="The PSI above which the day counts as drift")
+    drifted = serializers.BooleanField()
+    features = serializers.JSONField(source="details.features", help_text=(
+        "{feature: {type, rows, psi, out_of_range, missing_rate, training_missing_rate}}"))
+    predictions = serializers.JSONField(source="details.predictions", help_text=(
+        "{rows, shares: {class: share}} for classifiers; {rows, mean, p10, p50, p90} for regressors"))
+    notified_at = serializers.DateTimeField(allow_null=True, help_text="When the owner was told of this crossing")
+    created_at = serializers.DateTimeField()
+
+
+class ModelVersionMonitoringApi(ModelVersionAPI):
+    @extend_schema(summary="A version's daily monitoring reports (drift of its inputs), newest first",
+                   operation_id="model_versions_monitoring_list", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(MonitoringReportOutput, "MonitoringReport"),
+                              **problems(400, 401, 403, 404)})
+    def get(self, request, **url):
+        return self.paginated(monitoring_reports(version=self.object), MonitoringReportOutput)

@@ -236,7 +236,7 @@ def _ids(table: pa.Table, id_column: str | None, rows: np.ndarray) -> pa.Array |
 
 def _score_chunk(table: pa.Table, offset: int, model: Pipeline, types: dict[str, str],
                  id_column: str | None, schema: pa.Schema, outputs: list[_Writer],
-                 errors_out: _Writer, threshold: float | None = None) -> int:
+                 errors_out: _Writer, threshold: float | None = None, sampler=None) -> int:
     """Check, predict and write one chunk; returns how many of its rows were scored."""
     clean, errors = coerce_table(table, types, offset)
     if errors:
@@ -244,8 +244,10 @@ def _score_chunk(table: pa.Table, offset: int, model: Pipeline, types: dict[str,
             [{"row": r, "column": c, "message": m} for r, c, m in errors], schema=ERROR_SCHEMA))
     if len(clean):
         positions = clean.index.to_numpy() - offset - 1
-        result = _output_table(schema, clean, predict_chunk(model, clean, threshold),
-                               _ids(table, id_column, positions))
+        predicted = predict_chunk(model, clean, threshold)
+        if sampler is not None:
+            sampler.add(clean, predicted["prediction"].to_numpy())
+        result = _output_table(schema, clean, predicted, _ids(table, id_column, positions))
         for output in outputs:
             output.write(result)
     return len(clean)
@@ -257,14 +259,15 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
                   should_stop: Callable[[], bool] | None = None, chunk_rows: int = 50_000,
                   out_format: str = "csv", parquet_writer: BinaryIO | None = None,
                   total_rows: int | None = None, encoding: str = "utf-8",
-                  threshold: float | None = None) -> dict[str, Any]:
+                  threshold: float | None = None, sampler=None) -> dict[str, Any]:
     """Score a whole file (a text file read as `encoding`). `column_types` are the model's
     training types for its features; `threshold`, a two-class model's decision threshold.
 
     Writes the output (CSV, or Parquet with out_format="parquet"; `parquet_writer` adds a
     Parquet copy in the same pass) and the errors CSV. Raises MissingColumnsError before
     anything is written, PredictionCancelled between chunks (discard the partial output then).
-    `total_rows` (from the dataset profile) only serves the progress fraction.
+    `total_rows` (from the dataset profile) only serves the progress fraction. `sampler.add(rows,
+    predictions)` sees each chunk's scored rows (coerced values) and their predictions.
     """
     started = time.perf_counter()
     features = [str(c) for c in model.feature_names_in_]
@@ -284,7 +287,7 @@ def batch_predict(in_stream: BinaryIO, fmt: str, out_writer: BinaryIO, errors_wr
         if should_stop is not None and should_stop():
             raise PredictionCancelled("The job was cancelled.")
         scored += _score_chunk(table, read, model, types, id_column, schema, outputs,
-                               errors_out, threshold)
+                               errors_out, threshold, sampler)
         read += table.num_rows
         # pyarrow's allocator keeps freed chunks for reuse; handing them back keeps RSS flat
         # (measured on 1M rows: peak growth 190 -> 130 MB) for a negligible cost.

@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..selectors import EDIT, model_actions
 from ..storage import MODELS
-from . import events
+from . import events, monitoring
 from .datasets import dataset_profile
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def model_version_delete(*, tenant: Tenant, version: ModelVersion) -> None:
     object_ids = [str(version.artifact_object_id)] + ([str(version.onnx_object_id)] if version.onnx_object_id else [])
     with transaction.atomic():
         version_id, number, size = version.id, version.version, version.stored_bytes
+        monitoring.samples_release(tenant=tenant, version_ids=[version_id])
         version.delete()
         quotas.count_release(tenant, "model_versions")
         quotas.storage_release(tenant, size)
@@ -167,6 +168,7 @@ def model_delete(*, tenant: Tenant, model: MLModel) -> None:
     with transaction.atomic():
         model_id, name = model.id, model.name
         MLModel.objects.filter(pk=model.pk).update(production_version=None)
+        monitoring.samples_release(tenant=tenant, version_ids=[v.id for v in versions])
         model.delete()
         for version in versions:
             quotas.count_release(tenant, "model_versions")

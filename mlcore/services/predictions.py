@@ -19,7 +19,7 @@ from tenants.limits import metering, quotas
 from tenants.limits.gate import GateResult
 from tenants.models import Tenant
 
-from .. import jobs, serving
+from .. import jobs, sampling, serving
 from ..models import Dataset, Job, ModelVersion
 from ..selectors import USE, get_model_for_user, get_model_version_for_user
 from .datasets import (
@@ -94,6 +94,8 @@ def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, 
             errors=[{"field": f"rows[{r - 1}].{c}", "message": m} for r, c, m in exc.errors[:100]])
     metering.online_buffer.add(tenant_id=tenant.id, user_id=user_id, token_id=token_id, version_id=served_id,
                                rows=len(rows))
+    if served_id == access.production_version_id:  # monitoring: an in-process reservoir, no I/O
+        sampling.online_samples.offer(tenant.schema_name, served_id, rows, result["predictions"])
     return {"model_version": served_id, "version": access.version_numbers[served_id],
             "predictions": result["predictions"], "probabilities": result.get("probabilities")}
 

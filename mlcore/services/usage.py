@@ -8,7 +8,7 @@ lease (tenants.limits.leases). Two periodic passes put things right when a proce
   registered, and its profile) are deleted; their tenants are reconciled as below.
 - usage_reconcile (beat, every 5 minutes; `manage.py reconcile_usage`): reaps as above, then
   recomputes each tenant's storage bytes, datasets and model versions from its rows (datasets,
-  model versions, prediction outputs) plus its live leases, and corrects and logs any drift.
+  model versions, prediction outputs, monitoring samples) plus its live leases, and corrects and logs any drift.
 
 The reconciler holds the tenant's TenantUsage row lock while it reads, and reads rows and leases
 in one statement (one snapshot): every reservation and release updates that row in the
@@ -30,7 +30,7 @@ from tenants.limits import leases, quotas
 from tenants.models import Tenant, TenantUsage, UploadLease
 
 from .. import storage
-from ..models import Dataset, ModelVersion, PredictionOutput
+from ..models import Dataset, ModelVersion, PredictionOutput, PredictionSample
 from ..storage import DATASETS, PROFILES
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _truth_sql(schema: str) -> str:
           (SELECT COALESCE(SUM(size_bytes), 0) FROM {table(Dataset)})
           + (SELECT COALESCE(SUM(artifact_bytes + onnx_bytes), 0) FROM {table(ModelVersion)})
           + (SELECT COALESCE(SUM(output_bytes + parquet_bytes + errors_bytes), 0) FROM {table(PredictionOutput)})
+          + (SELECT COALESCE(SUM(size_bytes), 0) FROM {table(PredictionSample)})
           + (SELECT COALESCE(SUM(storage_bytes), 0) FROM {lease_table} WHERE tenant_id = %(tenant)s),
           (SELECT COUNT(*) FROM {table(Dataset)})
           + (SELECT COUNT(*) FROM {lease_table} WHERE tenant_id = %(tenant)s AND dataset_slot),

@@ -5,7 +5,7 @@
     reader = storage.open_object(tenant, "datasets", object_id)
 """
 
-from .kinds import DATASETS, MODELS, PREDICTIONS, PROFILES
+from .kinds import DATASETS, MODELS, PREDICTIONS, PROFILES, SAMPLES
 from .objects import (
     CHUNK_SIZE,
     EncryptedReader,
@@ -35,7 +35,7 @@ from .uploads import (
 )
 
 __all__ = [
-    "CHUNK_SIZE", "DATASETS", "MODELS", "PREDICTIONS", "PROFILES", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
+    "CHUNK_SIZE", "DATASETS", "MODELS", "PREDICTIONS", "PROFILES", "SAMPLES", "EncryptedReader", "EncryptedUploadedFile", "EncryptedWriter",
     "EncryptingUploadHandler", "ObjectExists", "ObjectInfo", "ObjectMissing", "ReencryptResult",
     "StorageError", "StorageIntegrityError", "StorageKeyError", "StoredObject", "UploadRefused",
     "count_by_key_version", "delete_object", "delete_partial_files", "install_encrypting_upload", "iter_objects",

@@ -4,3 +4,4 @@ DATASETS = "datasets"
 PROFILES = "profiles"  # a dataset's column profile and preview
 MODELS = "models"  # model artifacts (skops) and their ONNX compilations
 PREDICTIONS = "predictions"  # outputs of batch scoring jobs
+SAMPLES = "samples"  # sampled inputs of production versions (monitoring)

@@ -24,10 +24,12 @@ from ..selectors import (
     get_model_version_for_user,
     model_list,
     model_versions_compared,
+    monitoring_reports,
     object_grants,
     version_lineage,
 )
 from ..services import models as model_services
+from ..services import monitoring
 from ..services.datasets import dataset_profile
 from .listing import ModelFilterForm, filtered_page
 from .predictions import try_fields
@@ -173,7 +175,30 @@ def model_detail(request, model_id: int):
     return render(request, "mlcore/models/detail.html", {
         "model": model, "versions": versions, "metric_keys": comparison.METRIC_KEYS.get(model.task, []),
         "actions": model.allowed_actions, "grants": object_grants(obj=model),
+        "monitoring": _monitoring_view(model, versions),
     })
+
+
+MONITORING_DAYS = 60
+
+
+def _monitoring_view(model, versions: list) -> dict | None:
+    """The production version's last MONITORING_DAYS daily reports: a chart of the worst PSI per
+    day with the threshold, the same numbers in a table, and the latest day per feature."""
+    production = next((v for v in versions if v.id == model.production_version_id), None)
+    if production is None:
+        return None
+    reports = list(monitoring_reports(version=production, days=MONITORING_DAYS))
+    latest = reports[0] if reports else None
+    threshold = latest.threshold if latest else monitoring.drift_threshold()
+    return {
+        "version": production, "reports": reports, "latest": latest, "threshold": threshold,
+        "features": sorted((latest.details.get("features") or {}).items()) if latest else [],
+        "chart": charts.trend([(r.day.isoformat(), r.max_psi) for r in reversed(reports)],
+                              label=f"Largest population stability index per day of {production}, "
+                                    f"with the drift threshold {threshold:g}",
+                              threshold=threshold, threshold_label="drift threshold"),
+    }
 
 
 def _comparison_rows(model, versions: list) -> list[dict]:

@@ -300,12 +300,19 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
     # Webhook deliveries whose next attempt is due (first sends lost with the broker, and retries).
     "webhooks-send-due": {"task": "tenants.webhooks_send_due", "schedule": 5.0},
+    # Yesterday's sampled inputs of every production version compared with its training data.
+    "monitoring-daily": {"task": "mlcore.monitoring_daily", "schedule": crontab(hour=0, minute=35)},
 }
 # Loaded models each web process keeps for online predictions (count and total artifact bytes).
 PORTAL_MODEL_CACHE_ENTRIES = env_int("PORTAL_MODEL_CACHE_ENTRIES", 16)
 PORTAL_MODEL_CACHE_BYTES = env_int("PORTAL_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
 # How often each web process pushes its online-prediction counts to Redis.
 PORTAL_ONLINE_FLUSH_SECONDS = float(env_str("PORTAL_ONLINE_FLUSH_SECONDS", "1.0"))
+# Monitoring: rows of a production version's inputs sampled per day (0: no sampling), how often a
+# web process stores what it sampled, and the population stability index that counts as drift.
+PORTAL_MONITORING_SAMPLE_ROWS = env_int("PORTAL_MONITORING_SAMPLE_ROWS", 2000)
+PORTAL_MONITORING_FLUSH_SECONDS = float(env_str("PORTAL_MONITORING_FLUSH_SECONDS", "60"))
+PORTAL_DRIFT_PSI_THRESHOLD = float(env_str("PORTAL_DRIFT_PSI_THRESHOLD", "0.2"))
 # "fork": every job in its own child process with hard limits (always, outside unit tests).
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "fork")
 # Jobs that ran at least this long e-mail their owner when they succeed or fail (unless the

@@ -29,6 +29,8 @@ CELERY_TASK_DEFAULT_QUEUE = f"{PORTAL_QUEUE_PREFIX}default"
 CELERY_BEAT_SCHEDULE["jobs-reap-stale"]["schedule"] = 3.0  # noqa: F405
 PORTAL_JOB_STALE_SECONDS = 6
 PORTAL_ONLINE_FLUSH_SECONDS = 0.05
+# Tests store monitoring samples by calling mlcore.sampling.online_samples.flush() themselves.
+PORTAL_MONITORING_FLUSH_SECONDS = float(env_str("PORTAL_MONITORING_FLUSH_SECONDS", "3600"))
 # Unit tests run job handlers in-process inside their rolled-back transaction; the worker tests
 # (real Celery worker, forked job processes) override this through the environment.
 PORTAL_JOB_ISOLATION = env_str("PORTAL_JOB_ISOLATION", "inline")

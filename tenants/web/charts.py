@@ -134,3 +134,48 @@ def daily(points: list[tuple[str, float]], *, label: str, width: int = 420, heig
                 f'{escape(str(points[-1][0]))}</text>')
     body.append(f'<text x="{width}" y="11" text-anchor="end" class="tick">max {_fmt(top)}</text>')
     return _svg(width, height, label, body)
+
+
+def trend(points: list[tuple[str, float | None]], *, label: str, threshold: float | None = None,
+          threshold_label: str = "threshold", width: int = 560, height: int = 180) -> SafeString:
+    """A value per day (oldest first) as a line with its points, and a dashed horizontal line at
+    `threshold`; days without a value (None) break the line."""
+    if not points:
+        return mark_safe("")
+    pad_l, pad_b, pad_t, pad_r = 44, 22, 10, 10
+    pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+    values = [v for _, v in points if v is not None]
+    top = max(values + ([threshold * 1.25] if threshold is not None else []) + [1e-9])
+
+    def sx(i: int) -> float:
+        return pad_l + (pw * i / (len(points) - 1) if len(points) > 1 else pw / 2)
+
+    def sy(v: float) -> float:
+        return pad_t + ph - ph * min(v, top) / top
+
+    body = [f'<rect class="bg" x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}"/>',
+            f'<line class="axis" x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}"/>',
+            f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + ph}"/>']
+    if threshold is not None:
+        y = sy(threshold)
+        body.append(f'<line class="threshold" x1="{pad_l}" y1="{y:.1f}" x2="{pad_l + pw}" y2="{y:.1f}" '
+                    f'stroke-dasharray="6 4"><title>{escape(threshold_label)} {_fmt(float(threshold))}</title></line>')
+        body.append(f'<text x="{pad_l + pw - 2}" y="{y - 4:.1f}" text-anchor="end" class="tick">'
+                    f'{escape(threshold_label)} {_fmt(float(threshold))}</text>')
+    path, pen = [], "M"
+    for i, (day, value) in enumerate(points):
+        if value is None:
+            pen = "M"
+            continue
+        path.append(f"{pen}{sx(i):.1f},{sy(value):.1f}")
+        pen = "L"
+        over = threshold is not None and value > threshold
+        body.append(f'<circle class="s1{" over" if over else ""}" cx="{sx(i):.1f}" cy="{sy(value):.1f}" r="3">'
+                    f'<title>{escape(str(day))}: {_fmt(float(value))}</title></circle>')
+    if path:
+        body.insert(3, f'<path class="s1" d="{" ".join(path)}"/>')
+    body += [f'<text x="{pad_l - 4}" y="{pad_t + ph}" text-anchor="end" class="tick">0</text>',
+             f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end" class="tick">{_fmt(float(top))}</text>',
+             f'<text x="{pad_l}" y="{height - 4}" class="tick">{escape(str(points[0][0]))}</text>',
+             f'<text x="{pad_l + pw}" y="{height - 4}" text-anchor="end" class="tick">{escape(str(points[-1][0]))}</text>']
+    return _svg(width, height, label, body)
