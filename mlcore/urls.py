@@ -4,6 +4,7 @@ from .apis import datasets as datasets_apis
 from .apis import jobs as jobs_apis
 from .apis import models as models_apis
 from .apis import predictions as predictions_apis
+from .apis import searches as searches_apis
 from .views import datasets as dataset_views
 from .views import home as home_views
 from .views import jobs as job_views
@@ -61,6 +62,9 @@ api_patterns = [
     path("jobs/<int:job_id>/result/", predictions_apis.JobResultApi.as_view(), name="api-job-result"),
     path("jobs/<int:job_id>/errors/", predictions_apis.JobErrorsApi.as_view(), name="api-job-errors"),
     path("jobs/<int:job_id>/receipt/", predictions_apis.JobReceiptApi.as_view(), name="api-job-receipt"),
+    path("searches/", searches_apis.SearchCreateApi.as_view(), name="api-searches"),
+    path("searches/<int:search_id>/", searches_apis.SearchDetailApi.as_view(), name="api-search"),
+    path("searches/<int:search_id>/cancel/", searches_apis.SearchCancelApi.as_view(), name="api-search-cancel"),
     path("prediction-jobs/", predictions_apis.PredictionJobCreateApi.as_view(), name="api-prediction-jobs"),
     path("models/", models_apis.ModelListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", models_apis.ModelDetailApi.as_view(), name="api-model"),

@@ -267,6 +267,15 @@ def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
                 quota="cpu_seconds", used=int(mine), limit=member_limit, status=403)
 
 
+def cpu_seconds_remaining(tenant: Tenant, *, user_id: int | None = None) -> float:
+    """CPU-seconds left this month: the workspace's, or the member's own when that is less."""
+    left = effective_limits(tenant)["cpu_seconds"] - _month_totals(tenant)["cpu_ms"] / 1000
+    member_limit = _member_limit(tenant, user_id, "cpu_seconds")
+    if member_limit is not None:
+        left = min(left, member_limit - _month_totals(tenant, user_id)["cpu_ms"] / 1000)
+    return max(left, 0.0)
+
+
 def predicted_rows_check(*, rows: int, limit: int, used: int, member_limit: int | None = None,
                          member_used: int = 0, tenant: Tenant | None = None,
                          user_id: int | None = None) -> None:
