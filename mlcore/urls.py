@@ -10,6 +10,7 @@ from .views import home as home_views
 from .views import jobs as job_views
 from .views import models as model_views
 from .views import predictions as prediction_views
+from .views import searches as search_views
 
 page_patterns = [
     path("", home_views.home, name="home"),
@@ -22,6 +23,10 @@ page_patterns = [
     path("datasets/<int:dataset_id>/share/", dataset_views.dataset_share, name="dataset_share"),
     path("datasets/<int:dataset_id>/unshare/", dataset_views.dataset_unshare, name="dataset_unshare"),
     path("datasets/<int:dataset_id>/delete/", dataset_views.dataset_delete, name="dataset_delete"),
+    path("datasets/<int:dataset_id>/search/", search_views.search_start_page, name="search_start"),
+    path("searches/<int:search_id>/", search_views.search_detail, name="search_detail"),
+    path("searches/<int:search_id>/board/", search_views.search_board, name="search_board"),
+    path("searches/<int:search_id>/cancel/", search_views.search_cancel, name="search_cancel"),
     path("jobs/", job_views.jobs_page, name="jobs"),
     path("jobs/<int:job_id>/", job_views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job_status"),

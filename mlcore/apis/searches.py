@@ -75,7 +75,7 @@ class SearchCreateApi(TenantAPI):
     class InputSerializer(JSONInput):
         dataset = serializers.IntegerField()
         target = text(max_length=300)
-        budget_seconds = serializers.IntegerField(help_text="wall time, from 10")
+        budget_seconds = serializers.IntegerField(help_text="wall time, from 5")
         budget_cpu_seconds = serializers.IntegerField(help_text="CPU-seconds, from 2; capped at what is left")
         algorithms = serializers.ListField(child=text(max_length=40), required=False, allow_empty=False,
                                            help_text="Default: every algorithm for the task")

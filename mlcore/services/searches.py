@@ -21,7 +21,7 @@ from ..models import Dataset, Job
 from .datasets import dataset_profile
 from .models import TrainingRefused, check_model_name, check_version_room
 
-MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 10, 86_400
+MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 5, 86_400
 MIN_BUDGET_CPU_SECONDS, MAX_BUDGET_CPU_SECONDS = 2, 10_000_000
 
 
