@@ -15,7 +15,7 @@ from django_tenants.utils import tenant_context
 from mlcore.jobs import queue_for
 from mlcore.jobs.runner import execute
 from mlcore.management.commands.seed_demo_data import churn_csv as demo_churn_csv
-from mlcore.models import Job, ModelVersion, SearchTrial
+from mlcore.models import Job, ModelVersion
 from tenants.limits import scheduler
 from tenants.limits.usage import member_month_totals
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
