@@ -72,9 +72,9 @@ def search_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: D
     chosen = _algorithms(algorithms, checked.task)
     metric = _metric(metric, checked.task)
     check_version_room(tenant)
+    # Refused with the quota problem naming whose budget when too little is left to try anything.
+    quotas.cpu_budget_check(tenant, user_id=user.pk, need=MIN_BUDGET_CPU_SECONDS)
     left = quotas.cpu_seconds_remaining(tenant, user_id=user.pk)
-    if left <= 0:
-        quotas.cpu_budget_check(tenant, user_id=user.pk)  # raises the quota problem naming whose budget
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model_name": model_name,
               "spec": checked.to_dict(), "metric": metric, "algorithms": chosen,
               "candidates": search.candidates(checked.task, chosen), "budget_seconds": budget_seconds,

@@ -227,3 +227,14 @@ def test_a_retried_start_with_the_same_key_makes_one_search(api_as, demo, acme):
     assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
     with tenant_context(acme):
         assert Job.objects.filter(kind="search").count() == 1
+
+
+def test_a_member_with_too_few_cpu_seconds_left_to_try_anything_is_refused(api_as, demo, acme, world):
+    from tenants.limits.quotas import meter_job
+    from tenants.models import Membership
+
+    Membership.objects.filter(tenant=acme, user=world.bob).update(limits={"cpu_seconds": 10})
+    meter_job(acme, user_id=world.bob.id, cpu_ms=8_500, peak_memory_bytes=0)
+    response = start(api_as("bob"), demo["id"])
+    assert response.status_code == 403 and response.json()["type"].endswith("quota-exceeded")
+    assert response.json()["detail"].startswith("You have used 8 of your 10 CPU-seconds this month")
