@@ -7,4 +7,4 @@ class MlcoreConfig(AppConfig):
 
     def ready(self):
         # Job kinds register their handlers with mlcore.jobs.handlers on import.
-        from . import batch_scoring, training  # noqa: F401
+        from . import automl, batch_scoring, training  # noqa: F401

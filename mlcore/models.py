@@ -81,6 +81,7 @@ class Job(models.Model):
     class Kind(models.TextChoices):
         TRAINING = "training", "Training"
         PREDICTION = "prediction", "Batch prediction"
+        SEARCH = "search", "Model search"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -107,6 +108,9 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True)  # the owner was e-mailed the outcome
     cpu_seconds = models.FloatField(default=0.0)
+    # A job that yields its worker between steps (a model search) runs in several turns: the
+    # CPU-seconds of its finished turns, which cpu_seconds adds the running turn's to.
+    prior_cpu_seconds = models.FloatField(default=0.0)
     peak_memory_bytes = models.BigIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
 
@@ -291,3 +295,40 @@ class MonitoringReport(models.Model):
 
     def __str__(self) -> str:
         return f"monitoring of version {self.model_version_id} on {self.day}"
+
+
+class SearchTrial(models.Model):
+    """One trial of a model search (a Job of kind "search"): a candidate fitted on a share of the
+    training rows and scored on validation rows. Written when the trial ends; kept when the search
+    is cancelled."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="trials")
+    number = models.PositiveIntegerField()
+    rung = models.PositiveSmallIntegerField()
+    candidate = models.PositiveIntegerField()
+    fraction = models.FloatField()
+    rows = models.PositiveIntegerField(default=0)
+    algorithm = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    metric = models.CharField(max_length=20)
+    score = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    seconds = models.FloatField(default=0.0)
+    cpu_seconds = models.FloatField(default=0.0)
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            # A turn re-run after its process died never records the same trial twice.
+            models.UniqueConstraint(fields=["job", "rung", "candidate"], name="search_trial_unique_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"trial {self.number} of job {self.job_id}"

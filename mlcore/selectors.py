@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from tenants.accounts.access import DATA_ROLES, WRITER_ROLES, MembershipInfo, require_role
@@ -26,6 +26,7 @@ from .models import (
     ModelVersion,
     MonitoringReport,
     PredictionOutput,
+    SearchTrial,
 )
 
 VIEW, USE, EDIT, DELETE, SHARE = "view", "use", "edit", "delete", "share"
@@ -268,6 +269,17 @@ def get_job_for_user(*, membership: MembershipInfo, user_id: int, job_id) -> Job
     rows = job_list(membership=membership, user_id=user_id)
     try:
         return rows.get(pk=int(job_id))
+    except (Job.DoesNotExist, TypeError, ValueError):
+        raise Http404
+
+
+def get_search_for_user(*, membership: MembershipInfo, user_id: int, search_id) -> Job:
+    """A model search (a Job of kind "search") the member may see, its trials prefetched: admins
+    any, members their own; 404 for anything else, as for a job they may not see."""
+    rows = (job_list(membership=membership, user_id=user_id).filter(kind=Job.Kind.SEARCH)
+            .prefetch_related(Prefetch("trials", queryset=SearchTrial.objects.order_by("number"))))
+    try:
+        return rows.get(pk=int(search_id))
     except (Job.DoesNotExist, TypeError, ValueError):
         raise Http404
 

@@ -41,8 +41,19 @@ def run_training(ctx: JobContext) -> None:
     if dataset is None:
         raise JobFailed(f"The dataset '{params.get('dataset_name', params['dataset'])}' was deleted "
                         f"before training started, so there is nothing to train on.")
-    spec = ml.TrainSpec.from_dict(params["spec"])
+    train_and_register(ctx, dataset, ml.TrainSpec.from_dict(params["spec"]))
+
+
+def train_and_register(ctx: JobContext, dataset: Dataset, spec, *, start: float = 0.0,
+                       result_extra: dict | None = None) -> None:
+    """Train `spec` on the dataset (evaluation, final fit on every row), store the encrypted
+    artifact and register the next version of the job's named model, with the job's success.
+    The one path every model version takes (a training job, a model search's winner); `start`
+    is where on the job's progress bar this begins."""
+    from . import ml
+
     spec.n_jobs = 1  # one core per job: the scheduler shares the machine between jobs fairly
+    span = 88 - start
     profile_columns = dataset_profile(tenant=ctx.tenant, dataset=dataset)["columns"]
     column_types = {c["name"]: c["type"] for c in profile_columns}
     # Every report of ml.train_from_file is a stage boundary (a handful per job), so each is
@@ -50,7 +61,7 @@ def run_training(ctx: JobContext) -> None:
     try:
         with storage.open_object(ctx.tenant, DATASETS, str(dataset.object_id)) as stream:
             result = ml.train_from_file(stream, dataset.format, spec, column_types,
-                                        progress=lambda f, m: ctx.progress(f * 88, m, force=True),
+                                        progress=lambda f, m: ctx.progress(start + f * span, m, force=True),
                                         should_stop=ctx.should_stop, encoding=dataset.encoding)
     except ml.JobCancelled:
         raise JobCancelled()
@@ -72,7 +83,8 @@ def run_training(ctx: JobContext) -> None:
                 fields=_version_fields(result, dataset, stored, profile_columns), stored_bytes=sum(s.plaintext_bytes for _, s in stored))
             # Monitoring's baseline, kept now: the dataset may be deleted before the version serves.
             monitoring_baseline_keep(version=version, profile_columns=profile_columns, rows=dataset.rows)
-            ctx.succeed({"model": version.model_id, "model_version": version.id, "version": version.version},
+            ctx.succeed({**(result_extra or {}), "model": version.model_id, "model_version": version.id,
+                         "version": version.version},
                         message=f"Trained {version.model.name} v{version.version}")
 
 

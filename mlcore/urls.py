@@ -4,11 +4,13 @@ from .apis import datasets as datasets_apis
 from .apis import jobs as jobs_apis
 from .apis import models as models_apis
 from .apis import predictions as predictions_apis
+from .apis import searches as searches_apis
 from .views import datasets as dataset_views
 from .views import home as home_views
 from .views import jobs as job_views
 from .views import models as model_views
 from .views import predictions as prediction_views
+from .views import searches as search_views
 
 page_patterns = [
     path("", home_views.home, name="home"),
@@ -21,6 +23,10 @@ page_patterns = [
     path("datasets/<int:dataset_id>/share/", dataset_views.dataset_share, name="dataset_share"),
     path("datasets/<int:dataset_id>/unshare/", dataset_views.dataset_unshare, name="dataset_unshare"),
     path("datasets/<int:dataset_id>/delete/", dataset_views.dataset_delete, name="dataset_delete"),
+    path("datasets/<int:dataset_id>/search/", search_views.search_start_page, name="search_start"),
+    path("searches/<int:search_id>/", search_views.search_detail, name="search_detail"),
+    path("searches/<int:search_id>/board/", search_views.search_board, name="search_board"),
+    path("searches/<int:search_id>/cancel/", search_views.search_cancel, name="search_cancel"),
     path("jobs/", job_views.jobs_page, name="jobs"),
     path("jobs/<int:job_id>/", job_views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job_status"),
@@ -61,6 +67,9 @@ api_patterns = [
     path("jobs/<int:job_id>/result/", predictions_apis.JobResultApi.as_view(), name="api-job-result"),
     path("jobs/<int:job_id>/errors/", predictions_apis.JobErrorsApi.as_view(), name="api-job-errors"),
     path("jobs/<int:job_id>/receipt/", predictions_apis.JobReceiptApi.as_view(), name="api-job-receipt"),
+    path("searches/", searches_apis.SearchCreateApi.as_view(), name="api-searches"),
+    path("searches/<int:search_id>/", searches_apis.SearchDetailApi.as_view(), name="api-search"),
+    path("searches/<int:search_id>/cancel/", searches_apis.SearchCancelApi.as_view(), name="api-search-cancel"),
     path("prediction-jobs/", predictions_apis.PredictionJobCreateApi.as_view(), name="api-prediction-jobs"),
     path("models/", models_apis.ModelListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", models_apis.ModelDetailApi.as_view(), name="api-model"),

@@ -114,3 +114,23 @@ def test_people_usage_tokens_and_audit_answers_match_the_schema(api_as, schema):
     events = api_as("audrey").get("/api/v1/audit-events/").json()
     assert_documented(schema, "AuditEvent", events["results"][0])
     assert_documented(schema, "SigningKey", alice.get("/api/v1/audit-events/signing-key/").json())
+
+
+def test_a_searchs_answers_and_its_trials_match_the_schema(api_as, schema):
+    bob = api_as("bob")
+    created = upload_dataset(bob, churn_csv(), filename="churn.csv")
+    body = {"dataset": created["id"], "target": "churned", "budget_seconds": 60, "budget_cpu_seconds": 30,
+            "algorithms": ["logistic_regression"]}
+    started = bob.post("/api/v1/searches/", body, format="json").json()
+    assert_documented(schema, response_component(schema, "/api/v1/searches/", "post", "202"), started)
+    run_jobs()
+    done = bob.get(f"/api/v1/searches/{started['id']}/").json()
+    assert_documented(schema, response_component(schema, "/api/v1/searches/{search_id}/", "get", "200"), done)
+    assert done["trials"]
+    for trial in done["trials"]:
+        assert_documented(schema, "SearchTrial", trial)
+    refused = bob.post("/api/v1/searches/", {**body, "metric": "rmse"}, format="json").json()
+    assert_documented(schema, "Problem", refused)
+    cancelled = bob.post(f"/api/v1/searches/{started['id']}/cancel/").json()
+    assert_documented(schema, response_component(schema, "/api/v1/searches/{search_id}/cancel/", "post", "202"),
+                      cancelled)

@@ -135,6 +135,15 @@ def _job_id(ctx: Context) -> int:
     return ctx.once("job", score)
 
 
+SEARCH_BODY = {"target": "churned", "budget_seconds": 60, "budget_cpu_seconds": 30}
+
+
+def _search_id(ctx: Context) -> int:
+    """A model search of Bob's, queued (its trials are not needed to reach its routes)."""
+    return ctx.once("search", lambda: _bob_api(ctx).post(
+        "/api/v1/searches/", {"dataset": _dataset_id(ctx), **SEARCH_BODY}, format="json").json()["id"])
+
+
 def _webhook(ctx: Context):
     """Alice's endpoint on a public address (nothing is sent: tests never commit their queues)."""
     from tenants.webhooks.services import endpoint_create
@@ -163,6 +172,7 @@ KWARGS = {
     "export_id": _export_id,
     "dataset_id": _dataset_id,
     "job_id": _job_id,
+    "search_id": _search_id,
     "slug": lambda ctx: "globex",  # a workspace none of acme's people belong to (Dana does)
     "model_id": lambda ctx: _trained(ctx)["model"],
     "version_id": lambda ctx: _trained(ctx)["model_version"],
@@ -257,6 +267,10 @@ MATRIX: dict[str, dict] = {
     "model_version_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
     "model_version_threshold": {"GET": "405 405 405 405 405 404",
                                 "POST": ("302 302 302 403 403 404", {"threshold": "0.4"})},
+    "search_start": {"GET": "302 200 200 403 403 404", "POST": ("302 302 302 403 403 404", SEARCH_BODY)},
+    "search_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "search_board": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
+    "search_cancel": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
     "jobs": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_detail": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "job_status": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
@@ -278,6 +292,10 @@ MATRIX: dict[str, dict] = {
                           "DELETE": ("401 400 400 403 403 404", {"email": "vera@acme.test"})},
     "api-training-jobs": {"GET": "401 405 405 405 403 404",
                           "POST": ("401 202 202 403 403 404", _training_body)},
+    "api-searches": {"GET": "401 405 405 405 403 404",
+                     "POST": ("401 202 202 403 403 404", lambda ctx: {"dataset": _dataset_id(ctx), **SEARCH_BODY})},
+    "api-search": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
+    "api-search-cancel": {"GET": "401 405 405 405 403 404", "POST": "401 202 202 403 403 404"},
     "api-jobs": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
     "api-job": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
     "api-job-cancel": {"GET": "401 405 405 405 403 404", "POST": "401 202 202 403 403 404"},

@@ -24,7 +24,7 @@ from ..selectors import (
 from ..services import jobs as job_services
 from ..services import models as model_services
 
-KINDS = ["training", "prediction"]
+KINDS = ["training", "prediction", "search"]
 
 
 @extend_schema_serializer(component_name="Job")
@@ -92,8 +92,8 @@ class JobListApi(TenantAPI):
         kind = request.query_params.get("kind")
         if kind is not None:
             if kind not in KINDS:
-                raise Problem(400, "kind must be training or prediction.",
-                              errors=[{"field": "kind", "message": "Use training or prediction."}])
+                raise Problem(400, "kind must be training, prediction or search.",
+                              errors=[{"field": "kind", "message": "Use training, prediction or search."}])
             rows = rows.filter(kind=kind)
         return self.paginated(rows, JobOutput)
 

@@ -26,6 +26,12 @@ class JobCancelled(Exception):
     pass
 
 
+class JobYield(Exception):  # noqa: N818 - a way to end a turn, not an error
+    """Ends this turn of a job that runs in turns (a model search) after committing its step: the
+    worker goes back to the fair scheduler and the job is queued again for its next step. The
+    message is what the job's page shows while it waits."""
+
+
 @contextmanager
 def outputs_kept_only_if_registered(tenant: Tenant, kind: str, object_ids: Iterable[str]):
     """A job's stored files outlive it only if the block that registers them ends normally.

@@ -23,6 +23,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -34,7 +36,7 @@ from tenants.webhooks import delivery as webhook_delivery
 from ..models import Job
 from ..services import events as job_events
 from ..services import notifications
-from .handlers import JobCancelled, JobContext, JobFailed, handler_for
+from .handlers import JobCancelled, JobContext, JobFailed, JobYield, handler_for
 from .submission import all_queues, wake
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ POLL_SECONDS = 0.05
 DRAIN_MAX_JOBS = 50
 DRAIN_MAX_SECONDS = 600
 LOST = "lost"
+YIELDED = "yielded"  # the job ended a turn and asked to be queued again (handlers.JobYield)
 
 
 # --- the worker side -------------------------------------------------------------------------
@@ -67,7 +70,7 @@ def run_available(queue: str) -> int:
 
 @dataclass
 class Outcome:
-    status: str  # succeeded | failed | cancelled | lost (the job's process died without a report)
+    status: str  # succeeded | failed | cancelled | yielded | lost (the job's process died without a report)
     error: str = ""
     cpu_ms: int = 0
     peak_memory_bytes: int = 0
@@ -106,7 +109,10 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
     now = timezone.now()
     with tenant_context(tenant), transaction.atomic():
         job = Job.objects.select_for_update().get(pk=ticket.job_id)
-        fields = {"cpu_seconds": outcome.cpu_ms / 1000, "peak_memory_bytes": outcome.peak_memory_bytes}
+        if outcome.status == YIELDED and job.status == Job.Status.RUNNING and _requeue_turn(ticket, job, outcome):
+            return
+        fields = {"cpu_seconds": job.prior_cpu_seconds + outcome.cpu_ms / 1000,
+                  "peak_memory_bytes": max(outcome.peak_memory_bytes, job.peak_memory_bytes if job.prior_cpu_seconds else 0)}
         lost = outcome.status == LOST and job.status != Job.Status.SUCCEEDED
         if job.status != Job.Status.SUCCEEDED and not lost:  # the child committed no success: say why
             cancelled = outcome.status == Job.Status.CANCELLED
@@ -118,7 +124,8 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
         if lost:
             _job_lost(ticket, job, what=outcome.error)
         else:
-            scheduler.ticket_finish(ticket.id, cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes)
+            scheduler.ticket_finish(ticket.id, cpu_ms=int(fields["cpu_seconds"] * 1000),
+                                    peak_memory_bytes=fields["peak_memory_bytes"])
         quotas.meter_job(tenant, user_id=ticket.user_id, cpu_ms=outcome.cpu_ms,
                          peak_memory_bytes=outcome.peak_memory_bytes)
         job_events.job_ended(tenant=tenant, job=Job.objects.get(pk=job.pk))  # sent if this commits
@@ -131,6 +138,25 @@ def _finish(ticket: JobTicket, outcome: Outcome) -> None:
     for queue in set(all_queues()) - {ticket.queue}:
         if scheduler.has_queued(queue):
             wake(queue)
+
+
+def _requeue_turn(ticket: JobTicket, job: Job, outcome: Outcome) -> bool:
+    """A turn of a job that runs in turns ended (JobYield): meter it like any job's run, and queue
+    the job again through the fair scheduler, unless a cancel arrived meanwhile (False: _finish
+    then ends the job as cancelled, keeping what its turns recorded)."""
+    if JobTicket.objects.filter(pk=ticket.id, cancel_requested=True).exists():
+        outcome.status = Job.Status.CANCELLED
+        return False
+    total = job.prior_cpu_seconds + outcome.cpu_ms / 1000
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.QUEUED, message=(outcome.error or "Waiting for its next turn")[:300],
+        prior_cpu_seconds=total, cpu_seconds=total,
+        peak_memory_bytes=max(job.peak_memory_bytes, outcome.peak_memory_bytes))
+    scheduler.ticket_yield(ticket.id, cpu_ms=outcome.cpu_ms)
+    quotas.meter_job(ticket.tenant, user_id=ticket.user_id, cpu_ms=outcome.cpu_ms,
+                     peak_memory_bytes=outcome.peak_memory_bytes)
+    transaction.on_commit(lambda q=ticket.queue: wake(q))
+    return True
 
 
 # --- the child process -------------------------------------------------------------------------
@@ -175,7 +201,8 @@ def report_usage(ticket: JobTicket, *, cpu_ms: int, peak_memory_bytes: int) -> N
     _finish writes the final figures)."""
     with tenant_context(ticket.tenant):
         Job.objects.filter(pk=ticket.job_id, status=Job.Status.RUNNING).update(
-            cpu_seconds=cpu_ms / 1000, peak_memory_bytes=peak_memory_bytes)
+            cpu_seconds=F("prior_cpu_seconds") + cpu_ms / 1000,
+            peak_memory_bytes=Greatest(F("peak_memory_bytes"), peak_memory_bytes))
 
 
 def _vm_data_bytes() -> int:
@@ -307,6 +334,8 @@ def _execute_handler(ticket: JobTicket) -> dict:
         return {"status": Job.Status.SUCCEEDED}
     except JobCancelled:
         return {"status": Job.Status.CANCELLED}
+    except JobYield as exc:
+        return {"status": YIELDED, "error": str(exc)}
     except JobFailed as exc:
         return {"status": Job.Status.FAILED, "error": str(exc)}
     except MemoryError:

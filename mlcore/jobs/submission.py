@@ -17,7 +17,8 @@ from ..models import Job
 
 logger = logging.getLogger(__name__)
 
-KIND_QUEUES = {Job.Kind.TRAINING: "training", Job.Kind.PREDICTION: "prediction"}
+# A model search runs its trials on the training queue, one turn at a time (mlcore/automl.py).
+KIND_QUEUES = {Job.Kind.TRAINING: "training", Job.Kind.PREDICTION: "prediction", Job.Kind.SEARCH: "training"}
 # Sent by name, so that submitting a job does not import the tasks that run it (mlcore.tasks).
 RUN_JOBS_TASK = "mlcore.run_jobs"
 
@@ -28,7 +29,7 @@ def queue_for(kind: str) -> str:
 
 
 def all_queues() -> list[str]:
-    return [queue_for(kind) for kind in KIND_QUEUES]
+    return list(dict.fromkeys(queue_for(kind) for kind in KIND_QUEUES))
 
 
 def job_submit(*, tenant: Tenant, user, kind: str, params: dict, dataset=None, message: str = "") -> Job:

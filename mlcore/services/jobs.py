@@ -62,3 +62,15 @@ def job_timing(*, job: Job, now=None) -> dict:
             and elapsed >= ESTIMATE_MIN_SECONDS):
         remaining = elapsed * (100.0 - percent) / percent
     return {"elapsed_seconds": elapsed, "remaining_seconds": remaining}
+
+
+def search_best_trial(job: Job):
+    """The leading trial of a model search (its trials prefetched): the best score on the highest
+    rung reached, as the search itself picks its winner (ml.search.best)."""
+    from ..ml import search
+
+    trials = list(job.trials.all())
+    rows = [{"number": t.number, "rung": t.rung, "candidate": t.candidate, "status": t.status,
+             "score": t.score} for t in trials]
+    winner = search.best(rows, job.params.get("metric", ""))
+    return next((t for t in trials if winner and t.number == winner["number"]), None)

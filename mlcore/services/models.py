@@ -45,21 +45,13 @@ def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, data
     """Validate against the dataset's profile (no job for what cannot work), then queue the job."""
     from ..ml.spec import SpecError, validate_spec
 
-    model_name = " ".join((model_name or "").split())
-    if not model_name:
-        raise ValidationError({"model_name": "Give the model a name."})
-    if len(model_name) > 200:
-        raise ValidationError({"model_name": "A model name has at most 200 characters."})
-    existing = MLModel.objects.filter(name__iexact=model_name).first()
-    if existing is not None and EDIT not in model_actions(membership=membership, user_id=user.pk, model=existing):
-        raise Conflict(f"A model named '{model_name}' already exists and you cannot add versions to it; "
-                       f"choose another name.", field="model_name")
+    model_name = check_model_name(membership=membership, user=user, model_name=model_name)
     profile = dataset_profile(tenant=tenant, dataset=dataset)
     try:
         checked = validate_spec(spec, profile["columns"], dataset.rows)
     except SpecError as exc:
         raise TrainingRefused(str(exc), field=getattr(exc, "field", None))
-    _check_version_room(tenant)
+    check_version_room(tenant)
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model_name": model_name,
               "spec": checked.to_dict()}
     with transaction.atomic():
@@ -71,7 +63,22 @@ def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, data
     return job
 
 
-def _check_version_room(tenant: Tenant) -> None:
+def check_model_name(*, membership: MembershipInfo, user, model_name: str) -> str:
+    """The name a new version will be filed under, tidied; refused when taken by a model the
+    member may not add versions to."""
+    model_name = " ".join((model_name or "").split())
+    if not model_name:
+        raise ValidationError({"model_name": "Give the model a name."})
+    if len(model_name) > 200:
+        raise ValidationError({"model_name": "A model name has at most 200 characters."})
+    existing = MLModel.objects.filter(name__iexact=model_name).first()
+    if existing is not None and EDIT not in model_actions(membership=membership, user_id=user.pk, model=existing):
+        raise Conflict(f"A model named '{model_name}' already exists and you cannot add versions to it; "
+                       f"choose another name.", field="model_name")
+    return model_name
+
+
+def check_version_room(tenant: Tenant) -> None:
     limits = quotas.effective_limits(tenant)
     held = quotas.gauges(tenant)
     if held.model_versions >= limits["model_versions"]:

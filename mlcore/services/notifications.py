@@ -73,6 +73,10 @@ def _message(tenant: Tenant, job: Job) -> tuple[str, str]:
         what = f"Training of {params.get('model_name', 'a model')}"
         if job.status == Job.Status.SUCCEEDED and result.get("version"):
             what += f" (version {result['version']})"
+    elif job.kind == Job.Kind.SEARCH:
+        what = f"The search for the best {params.get('model_name', 'model')}"
+        if job.status == Job.Status.SUCCEEDED and result.get("version"):
+            what += f" (version {result['version']}, best of {result.get('trials', '?')} trials)"
     else:
         what = (f"Batch prediction of {params.get('dataset_name', 'a dataset')} with "
                 f"{params.get('model_name', 'a model')} v{params.get('version', '?')}")

@@ -29,7 +29,7 @@ def jobs_page(request):
 
 
 def _status_context(request, job) -> dict:
-    version = getattr(job, "model_version", None) if job.kind == job.Kind.TRAINING else None
+    version = getattr(job, "model_version", None) if job.kind in (job.Kind.TRAINING, job.Kind.SEARCH) else None
     return {"job": job, "wait_reason": wait_reason(tenant=request.tenant, job=job),
             "version": version if job.status == job.Status.SUCCEEDED else None,
             "timing": job_timing(job=job)}

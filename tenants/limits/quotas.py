@@ -248,11 +248,12 @@ def _member_limit(tenant: Tenant, user_id: int | None, key: str) -> int | None:
     return int(limits[key]) if limits and key in limits else None
 
 
-def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
-    """A job is refused when the month's CPU-seconds are spent (tenant's, or the member's own)."""
+def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None, need: float = 0.0) -> None:
+    """A job is refused when the month's CPU-seconds are spent (tenant's, or the member's own), or
+    when fewer than `need` are left (a model search needs a few to try anything)."""
     limit_s = effective_limits(tenant)["cpu_seconds"]
     used_s = _month_totals(tenant)["cpu_ms"] / 1000
-    if used_s >= limit_s:
+    if used_s >= limit_s or limit_s - used_s < need:
         raise QuotaExceeded(
             f"The workspace has used {used_s:,.0f} of its {limit_s:,} CPU-seconds this month; "
             f"no new job can start until next month or a larger plan (ask "
@@ -261,11 +262,20 @@ def cpu_budget_check(tenant: Tenant, *, user_id: int | None = None) -> None:
     member_limit = _member_limit(tenant, user_id, "cpu_seconds")
     if member_limit is not None:
         mine = _month_totals(tenant, user_id)["cpu_ms"] / 1000
-        if mine >= member_limit:
+        if mine >= member_limit or member_limit - mine < need:
             raise QuotaExceeded(
                 f"You have used {mine:,.0f} of your {member_limit:,} CPU-seconds this month; "
                 f"ask {whom_to_ask(tenant, user_id=user_id)} to raise your limit.",
                 quota="cpu_seconds", used=int(mine), limit=member_limit, status=403)
+
+
+def cpu_seconds_remaining(tenant: Tenant, *, user_id: int | None = None) -> float:
+    """CPU-seconds left this month: the workspace's, or the member's own when that is less."""
+    left = effective_limits(tenant)["cpu_seconds"] - _month_totals(tenant)["cpu_ms"] / 1000
+    member_limit = _member_limit(tenant, user_id, "cpu_seconds")
+    if member_limit is not None:
+        left = min(left, member_limit - _month_totals(tenant, user_id)["cpu_ms"] / 1000)
+    return max(left, 0.0)
 
 
 def predicted_rows_check(*, rows: int, limit: int, used: int, member_limit: int | None = None,

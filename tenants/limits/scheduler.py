@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from tenants.limits.quotas import effective_limits
@@ -153,9 +154,13 @@ def claim_next(queue: str, worker: str) -> JobTicket | None:
         if chosen is None:
             return None
         now = timezone.now()
+        # A ticket that yielded (ticket_yield) carries its last turn's worker time into this one,
+        # so the fair share still sees what the job used, not only the turn that starts now.
+        carried = ExpressionWrapper(
+            Coalesce(F("finished_at") - F("claimed_at"), Value(timedelta(0))), output_field=DurationField())
         JobTicket.objects.filter(pk=chosen.ticket_id).update(
-            state=JobTicket.State.RUNNING, claimed_at=now, heartbeat_at=now, worker=worker[:120],
-            wait_reason="", attempts=F("attempts") + 1)
+            state=JobTicket.State.RUNNING, claimed_at=Value(now) - carried, finished_at=None,
+            heartbeat_at=now, worker=worker[:120], wait_reason="", attempts=F("attempts") + 1)
         return JobTicket.objects.get(pk=chosen.ticket_id)
 
 
@@ -186,6 +191,17 @@ def ticket_finish(ticket_id: int, *, cpu_ms: int = 0, peak_memory_bytes: int = 0
     JobTicket.objects.filter(pk=ticket_id).update(
         state=JobTicket.State.FINISHED, finished_at=timezone.now(), cpu_ms=cpu_ms,
         peak_memory_bytes=peak_memory_bytes, wait_reason="")
+
+
+def ticket_yield(ticket_id: int, *, cpu_ms: int = 0) -> None:
+    """A job that runs in turns (a model search) gives its worker back between steps: its ticket
+    goes back in line behind the tenant's other queued jobs, and the next claim is a fair pick
+    again. The turn just ended stays counted (claimed_at..finished_at) for the fair share, and the
+    attempt is given back: a job may lose its process twice per turn, not twice in all."""
+    JobTicket.objects.filter(pk=ticket_id).update(
+        state=JobTicket.State.QUEUED, finished_at=timezone.now(), created_at=timezone.now(),
+        worker="", heartbeat_at=None, wait_reason="", cpu_ms=F("cpu_ms") + cpu_ms,
+        attempts=Greatest(F("attempts") - 1, 0))
 
 
 def retry_after_loss(ticket: JobTicket) -> bool:

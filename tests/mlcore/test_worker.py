@@ -180,3 +180,35 @@ def test_a_job_over_its_wall_time_is_stopped_with_that_reason(worker, api_as, wo
     assert done["status"] == "failed"
     assert done["error"].startswith("Stopped: the job ran longer than 2 seconds")
     assert worker.proc.poll() is None
+
+
+def test_a_search_runs_its_trials_in_turns_in_a_real_worker_and_meters_each(worker, api_as, world):
+    from mlcore.models import SearchTrial
+    from tenants.limits.usage import member_month_totals
+
+    bob = api_as("bob")
+    dataset = upload_dataset(bob, churn_csv(rows=600))
+    response = bob.post("/api/v1/searches/", {"dataset": dataset["id"], "target": "churned", "budget_seconds": 120,
+                                              "budget_cpu_seconds": 60, "algorithms": ["logistic_regression", "random_forest"]},
+                        format="json")
+    assert response.status_code == 202, response.content
+    search = response.json()
+    deadline = time.monotonic() + 120
+    while (body := bob.get(f"/api/v1/searches/{search['id']}/").json())["status"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, body
+        time.sleep(0.25)
+    assert body["status"] == "succeeded", body["error"]
+    assert body["trials"] and body["best_trial"] == body["result"]["best_trial"]
+    # Each turn ran in its own forked process and was metered when it ended: the month's CPU of
+    # Bob is exactly what the search says it used, and within its budget. (The worker meters the
+    # last turn once its process has exited, a moment after the success the child committed.)
+    from tenants.models import JobTicket
+
+    wait_until(lambda: JobTicket.objects.filter(tenant=world.acme, job_id=search["id"], state="finished").exists(), 15)
+    with tenant_context(world.acme):
+        job = Job.objects.get(pk=search["id"])
+        assert 0 < job.cpu_seconds <= 60 and job.prior_cpu_seconds > 0
+        assert SearchTrial.objects.filter(job=job).count() == len(body["trials"])
+        assert ModelVersion.objects.get(job=job).algorithm == next(
+            t["algorithm"] for t in body["trials"] if t["number"] == body["best_trial"])
+    assert member_month_totals(world.acme, world.bob.id)["cpu_ms"] / 1000 == pytest.approx(job.cpu_seconds, abs=0.01)

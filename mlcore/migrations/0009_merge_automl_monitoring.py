@@ -1,0 +1,10 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("mlcore", "0008_automl_search"),
+        ("mlcore", "0008_monitoring_samples_reports"),
+    ]
+
+    operations = []
