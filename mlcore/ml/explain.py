@@ -75,6 +75,7 @@ class Explainer:
 
     def __init__(self, pipeline: Pipeline, means: list[float] | None):
         self.prepare = pipeline[:-1]
+        self.features = [str(c) for c in pipeline.feature_names_in_]
         self.estimator = pipeline.steps[-1][1]
         self.blocks = column_blocks(pipeline.steps[0][1])
         self.classes = getattr(self.estimator, "classes_", None)
@@ -102,7 +103,7 @@ class Explainer:
     def explain(self, frame, labels: list, values: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One explanation per row of the canonical `frame`, of the class in `labels` (the
         prediction shown) for classifiers; `values` are the rows' inputs to show beside them."""
-        prepared = _dense(self.prepare.transform(frame))
+        prepared = _dense(self.prepare.transform(frame[self.features]))  # in the order fitted
         if self.method == "linear":
             outputs, baselines, parts = self._linear(prepared, labels)
         else:
