@@ -173,6 +173,9 @@ class ModelVersion(models.Model):
     # What the training data held per feature (mlcore/ml/ranges.py): ranges and typical values.
     # Empty for versions trained before it was recorded.
     training_ranges = models.JSONField(default=dict, blank=True)
+    # Linear models only: the mean of each prepared column over the training rows, the baseline
+    # of explanations (mlcore/ml/explain.py). Empty for trees and for versions trained before.
+    prepared_means = models.JSONField(default=list, blank=True)
     # Two-class models only: predict the positive class (classes[1]) when its probability is at
     # least this; None means the estimator's own rule (the more probable class).
     decision_threshold = models.FloatField(null=True, blank=True)

@@ -107,7 +107,8 @@ def _load(tenant, version_id: int):
     if version.onnx_object_id:
         with storage.open_object(tenant, MODELS, str(version.onnx_object_id)) as stream:
             onnx = ml.load_onnx(stream.read(), version.onnx_sha256)
-    return ml.OnlinePredictor(pipeline, version.column_types, onnx), version.stored_bytes
+    return (ml.OnlinePredictor(pipeline, version.column_types, onnx, prepared_means=version.prepared_means or None),
+            version.stored_bytes)
 
 
 def _trim() -> None:

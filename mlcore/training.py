@@ -112,5 +112,6 @@ def _version_fields(result, dataset: Dataset, stored: list, profile_columns: lis
         onnx_object_id=uuid.UUID(onnx_id) if onnx_id else None,
         onnx_sha256=onnx.sha256_hex if onnx else "", onnx_bytes=onnx.plaintext_bytes if onnx else 0,
         training_ranges=ml.training_ranges(profile_columns, report["features"]),
+        prepared_means=report.get("prepared_means") or [],
     )
 

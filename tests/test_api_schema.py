@@ -93,6 +93,12 @@ def test_bobs_dataset_job_model_and_version_answers_match_the_schema(api_as, sch
                       {"rows": [{"tenure": 3, "monthly": 70.0, "plan": "basic", "autopay": "no"}]},
                       format="json").json()
     assert_documented(schema, "OnlinePrediction", online)
+    explained = bob.post(f"/api/v1/models/{model['id']}/predict/",
+                         {"rows": [{"tenure": 3, "monthly": 70.0, "plan": "basic", "autopay": "no"}],
+                          "explain": True}, format="json").json()
+    assert_documented(schema, "OnlinePrediction", explained)
+    assert_documented(schema, "PredictionExplanation", explained["explanations"][0])
+    assert_documented(schema, "FeatureContribution", explained["explanations"][0]["contributions"][0])
     refused = bob.post(f"/api/v1/models/{model['id']}/predict/", {"rows": []}, format="json").json()
     assert_documented(schema, "Problem", refused)
 

@@ -94,6 +94,30 @@ class JobReceiptApi(PredictionOutputAPI):
         return Response(self.object.receipt)
 
 
+@extend_schema_serializer(component_name="PredictionExplanation")
+class ExplanationOutput(serializers.Serializer):
+    """How each input column moved one prediction: baseline + sum(contributions) == output."""
+
+    method = serializers.ChoiceField(["linear", "tree_shap", "saabas"], help_text=(
+        "linear: exact, coefficient x (value - training mean); tree_shap: exact Shapley values of "
+        "the trees (shap's TreeExplainer); saabas: path attribution, for trees too large for "
+        "tree_shap to take a few milliseconds"))
+    scale = serializers.ChoiceField(["log-odds", "probability", "value"], help_text=(
+        "What output and baseline measure: the explained class's log-odds (its linear or raw score "
+        "with more than two classes), its probability (random forests), or the predicted value"))
+    class_ = serializers.JSONField(allow_null=True, help_text="The class explained (the prediction); null for regression")
+    baseline = serializers.FloatField(help_text="The model's output for an average training row")
+    output = serializers.FloatField(help_text="The model's output for this row, on `scale`")
+    contributions = serializers.ListField(child=inline_serializer("FeatureContribution", fields={
+        "feature": serializers.CharField(), "value": serializers.JSONField(allow_null=True),
+        "contribution": serializers.FloatField()}), help_text="One per input column, largest |contribution| first")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["class"] = fields.pop("class_")
+        return fields
+
+
 class ModelPredictApi(TenantAPI):
     """The hot path: no PostgreSQL statement when warm (see mlcore/services/predictions.py)."""
 
@@ -110,18 +134,25 @@ class ModelPredictApi(TenantAPI):
             "rows": serializers.ListField(child=serializers.DictField(), min_length=1, help_text=(
                 f"At least one row; more than {prediction_services.ONLINE_MAX_ROWS} is a 413")),
             "version": serializers.IntegerField(required=False, allow_null=True,
-                                                help_text="A version number; absent or null: production")}),
+                                                help_text="A version number; absent or null: production"),
+            "explain": serializers.BooleanField(required=False, default=False, help_text=(
+                "true: each prediction comes with its explanation (at most "
+                f"{prediction_services.EXPLAIN_MAX_ROWS} rows, else 413; 422 for a version that "
+                "cannot be explained)"))}),
         responses={200: inline_serializer("OnlinePrediction", fields={
             "model_version": serializers.IntegerField(), "version": serializers.IntegerField(),
             "predictions": serializers.ListField(child=serializers.JSONField()),
-            "probabilities": serializers.ListField(child=serializers.DictField(), required=False)}),
+            "probabilities": serializers.ListField(child=serializers.DictField(), required=False),
+            "explanations": serializers.ListField(child=ExplanationOutput(), required=False, help_text=(
+                "With explain: true, one per prediction, in the same order"))}),
             **problems(400, 401, 403, 404, 413, 422, 429)})
     def post(self, request, model_id):
         data = request.data if isinstance(request.data, dict) else {}
         result = prediction_services.online_predict(
             tenant=self.tenant, membership=self.membership, user_id=request.user.pk,
             token_id=getattr(request.auth, "id", None), gate_result=request._request.gate,
-            model_id=model_id, rows=data.get("rows"), version_number=data.get("version"))
+            model_id=model_id, rows=data.get("rows"), version_number=data.get("version"),
+            explain=data.get("explain", False))
         if result["probabilities"] is None:
             del result["probabilities"]
         return Response(result)

@@ -19,6 +19,7 @@ from .errors import (
     TrainingError,
     UntrustedArtifactError,
 )
+from .explain import ExplanationUnavailable
 from .online import OnlinePredictor
 from .onnx import OnnxModel, compile_onnx, load_onnx
 from .pipeline import build_pipeline
@@ -28,7 +29,7 @@ from .spec import ALGORITHMS, TrainSpec, algorithm_catalogue, infer_task, valida
 from .training import TrainResult, train, train_from_file
 
 __all__ = [
-    "ALGORITHMS", "ArtifactIntegrityError", "BadValuesError", "DataError", "JobCancelled",
+    "ALGORITHMS", "ArtifactIntegrityError", "BadValuesError", "DataError", "ExplanationUnavailable", "JobCancelled",
     "MLError", "MissingColumnsError", "OnlinePredictor", "OnnxModel", "PredictionCancelled",
     "SpecError", "TrainResult", "TrainSpec", "TrainingCancelled", "TrainingError",
     "UntrustedArtifactError", "algorithm_catalogue", "batch_predict", "build_pipeline",

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from . import data
 from .errors import BadValuesError, MissingColumnsError
+from .explain import Explainer
 from .onnx import OnnxModel
 from .predict import apply_threshold, check_columns, predict_chunk
 
@@ -77,6 +78,13 @@ def _datetime(value: Any) -> datetime:
     return stamp.tz_localize(None).to_pydatetime()
 
 
+def _shown(value: Any) -> Any:
+    """A canonical value as JSON shows it: missing as null, dates in ISO 8601."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 _CONVERT = {"number": _number, "boolean": _boolean, "category": _text, "text": _text,
             "datetime": _datetime}
 _EMPTY = {"number": math.nan, "boolean": "", "category": "", "text": "", "datetime": None}
@@ -86,8 +94,10 @@ class OnlinePredictor:
     """A loaded model ready for requests; build once per model version and cache it."""
 
     def __init__(self, pipeline: Pipeline, column_types: dict[str, str],
-                 onnx_model: OnnxModel | None = None):
+                 onnx_model: OnnxModel | None = None, prepared_means: list[float] | None = None):
         self.pipeline = pipeline
+        self.prepared_means = prepared_means
+        self._explainer: Explainer | None = None
         self.features = [str(c) for c in pipeline.feature_names_in_]
         self.types = {name: column_types[name] for name in self.features}
         self.onnx = onnx_model
@@ -130,10 +140,14 @@ class OnlinePredictor:
             raise BadValuesError(errors)
         return matrix
 
-    def predict(self, rows: list[dict[str, Any]], threshold: float | None = None) -> dict[str, Any]:
+    def predict(self, rows: list[dict[str, Any]], threshold: float | None = None,
+                explain: bool = False) -> dict[str, Any]:
         """{"predictions": [...], "probabilities": [{class: p}, ...] or None}; `threshold`, a
-        two-class model's decision threshold (predict.apply_threshold)."""
+        two-class model's decision threshold (predict.apply_threshold). With `explain`, also
+        "explanations": one per row, of the prediction given (explain.py);
+        ExplanationUnavailable when the version cannot be explained."""
         matrix = self.coerce(rows)
+        explainer = self.explainer() if explain else None
         if self.onnx is not None:
             labels, proba = self._onnx(matrix)
         else:
@@ -143,7 +157,16 @@ class OnlinePredictor:
         if proba is not None:
             keys = self._keys
             result["probabilities"] = [dict(zip(keys, p, strict=True)) for p in proba.tolist()]
+        if explainer is not None:
+            shown = [dict(zip(self.order, (_shown(v) for v in row), strict=True)) for row in matrix]
+            result["explanations"] = explainer.explain(self._frame(matrix), result["predictions"], shown)
         return result
+
+    def explainer(self) -> Explainer:
+        """Built on the first explanation and kept with this (cached) predictor."""
+        if self._explainer is None:
+            self._explainer = Explainer(self.pipeline, self.prepared_means)
+        return self._explainer
 
     def _onnx(self, matrix: list[list]) -> tuple[np.ndarray, np.ndarray | None]:
         split = self._split
@@ -153,7 +176,7 @@ class OnlinePredictor:
         strings = np.array([row[split:] for row in matrix], dtype=object)
         return self.onnx.run(numbers, strings)
 
-    def _sklearn(self, matrix: list[list]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _frame(self, matrix: list[list]) -> pd.DataFrame:
         columns = {}
         for name, values in zip(self.order, zip(*matrix, strict=True), strict=True):
             col_type = self.types[name]
@@ -163,6 +186,9 @@ class OnlinePredictor:
                 columns[name] = pd.to_datetime(pd.Series(values)).astype("datetime64[us]")
             else:
                 columns[name] = np.array(values, dtype=object)
-        out = predict_chunk(self.pipeline, pd.DataFrame(columns))
+        return pd.DataFrame(columns)
+
+    def _sklearn(self, matrix: list[list]) -> tuple[np.ndarray, np.ndarray | None]:
+        out = predict_chunk(self.pipeline, self._frame(matrix))
         proba = out.iloc[:, 1:].to_numpy() if self.classes is not None else None
         return out["prediction"].to_numpy(), proba

@@ -25,8 +25,9 @@ from threadpoolctl import threadpool_limits
 
 from . import data, metrics
 from .errors import TrainingCancelled, TrainingError
+from .explain import prepared_means
 from .importance import permutation_importance_by_column
-from .pipeline import build_pipeline
+from .pipeline import LINEAR, build_pipeline
 from .spec import ALGORITHMS, CLASSIFICATION, MAX_CLASSES, MIN_ROWS, MIN_ROWS_PER_CLASS, TrainSpec
 from .versions import library_versions
 
@@ -359,6 +360,8 @@ def _train(df: pd.DataFrame, spec: TrainSpec, column_types: dict[str, str] | Non
     final = fit(build_pipeline(spec, types), X, y, spec)
     _stage(progress, should_stop, fractions["importance"], "Computing feature importance")
     importance = feature_importance(evaluation.model, evaluation.X, evaluation.y, spec)
+    # Explanations of a linear model need its inputs' training means (trees hold theirs).
+    means = prepared_means(final, X) if spec.algorithm in LINEAR else None
     _stage(progress, should_stop, 1.0, "Done")
     report = {"task": spec.task, "algorithm": spec.algorithm, "params": spec.params,
               "target": spec.target, "features": list(spec.features), "column_types": types,
@@ -366,6 +369,7 @@ def _train(df: pd.DataFrame, spec: TrainSpec, column_types: dict[str, str] | Non
               **({"averaging": metrics.averaging(classes)} if classes is not None else {}),
               **evaluation.report, "feature_importance": importance,
               "n_rows_used": len(y), "n_rows_dropped_missing_target": dropped,
+              "prepared_means": means,
               "random_state": spec.random_state, "versions": library_versions(),
               "train_seconds": round(time.perf_counter() - started, 3)}
     return TrainResult(pipeline=final, spec=spec, column_types=types, classes=classes,

@@ -31,6 +31,7 @@ from .datasets import (
 )
 
 ONLINE_MAX_ROWS = 1000
+EXPLAIN_MAX_ROWS = 100  # an explanation costs up to a few milliseconds a row (mlcore/ml/explain.py)
 
 
 class PredictionRefused(ServiceError):
@@ -61,21 +62,24 @@ def missing_columns_message(missing: list[str]) -> str:
 # --- online ------------------------------------------------------------------------------------
 def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, token_id: int | None,
                    gate_result: GateResult, model_id: int, rows, version_number=None,
-                   version_id: int | None = None) -> dict:
+                   version_id: int | None = None, explain=False) -> dict:
     """Score a few rows with a model: the version numbered `version_number` (API) or with id
-    `version_id` (the version page), else the production version.
+    `version_id` (the version page), else the production version. With `explain` (a boolean, at
+    most EXPLAIN_MAX_ROWS rows), each prediction comes with its explanation (mlcore/ml/explain.py);
+    422 for a version that cannot be explained.
 
     404 for a model (or version) the member may not see, 403 when they may see but not use it,
     then 400/413 for unusable rows, 403 (quota-exceeded) over the month's budget, 422 for rows
-    the model cannot score. Returns {model_version, version, predictions, probabilities}.
+    the model cannot score. Returns {model_version, version, predictions, probabilities} (and
+    explanations).
     """
-    from ..ml import BadValuesError, MissingColumnsError
+    from ..ml import BadValuesError, ExplanationUnavailable, MissingColumnsError
 
     access = serving.model_access(tenant=tenant, membership=membership, user_id=user_id,
                                   model_id=model_id, epochs=gate_result.epochs)
     if USE not in access.actions:
         raise PermissionDenied("You can view this model but not use it for predictions.")
-    _check_online_input(rows, version_number)
+    _check_online_input(rows, version_number, explain)
     served_id = _version_id_to_serve(access, number=version_number, version_id=version_id)
     limits = quotas.limits_cached(tenant, epoch=gate_result.tenant_epoch)
     # The counters lag by at most one flush of this process's buffer (PORTAL_ONLINE_FLUSH_SECONDS).
@@ -84,7 +88,10 @@ def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, 
         member_limit=quotas.member_predicted_rows_limit(membership.limits),
         member_used=gate_result.member_month_predicted_rows, tenant=tenant, user_id=user_id)
     try:
-        result = serving.predictor(tenant, served_id).predict(rows, threshold=access.thresholds.get(served_id))
+        result = serving.predictor(tenant, served_id).predict(rows, threshold=access.thresholds.get(served_id),
+                                                              explain=explain)
+    except ExplanationUnavailable as exc:
+        raise ServiceError(str(exc), code="explanation-unavailable", status=422, field="explain")
     except MissingColumnsError as exc:
         raise PredictionRefused(missing_columns_message(exc.columns), field="rows", missing=exc.columns)
     except BadValuesError as exc:
@@ -96,11 +103,14 @@ def online_predict(*, tenant: Tenant, membership: MembershipInfo, user_id: int, 
                                rows=len(rows))
     if served_id == access.production_version_id:  # monitoring: an in-process reservoir, no I/O
         sampling.online_samples.offer(tenant.schema_name, served_id, rows, result["predictions"])
-    return {"model_version": served_id, "version": access.version_numbers[served_id],
-            "predictions": result["predictions"], "probabilities": result.get("probabilities")}
+    answer = {"model_version": served_id, "version": access.version_numbers[served_id],
+              "predictions": result["predictions"], "probabilities": result.get("probabilities")}
+    if explain:
+        answer["explanations"] = result["explanations"]
+    return answer
 
 
-def _check_online_input(rows, number) -> None:
+def _check_online_input(rows, number, explain) -> None:
     if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
         raise OnlineInputInvalid("Send {\"rows\": [{column: value, ...}, ...]} with at least one row.",
                                  errors=[{"field": "rows", "message": "A non-empty list of objects is required."}])
@@ -110,6 +120,12 @@ def _check_online_input(rows, number) -> None:
     if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
         raise OnlineInputInvalid("version must be a version number.",
                                  errors=[{"field": "version", "message": "A whole number is required."}])
+    if not isinstance(explain, bool):
+        raise OnlineInputInvalid("explain must be true or false.",
+                                 errors=[{"field": "explain", "message": "A boolean (true or false) is required."}])
+    if explain and len(rows) > EXPLAIN_MAX_ROWS:
+        raise OnlineInputInvalid(f"At most {EXPLAIN_MAX_ROWS} rows per request can be explained.", status=413,
+                                 errors=[{"field": "rows", "message": "Too many rows to explain."}])
 
 
 def _version_id_to_serve(access: serving.ModelAccess, *, number: int | None, version_id: int | None) -> int:

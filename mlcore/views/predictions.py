@@ -9,7 +9,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from tenants.accounts.access import WRITER_ROLES
-from tenants.errors import Conflict
+from tenants.errors import Conflict, ServiceError
+from tenants.web import charts
 from tenants.web.pages import PAGE_ERRORS, member_page, page_error, redirect_after_post
 
 from ..ml import ranges as ml_ranges
@@ -110,7 +111,8 @@ def try_it(request, version_id: int):
     """One row typed into the version page, scored by the same service as the online endpoint.
 
     Every field is required (a blank one is named, and nothing is scored or counted); a number
-    outside the range seen in training is scored with a warning next to it.
+    outside the range seen in training is scored with a warning next to it. The prediction comes
+    with its explanation; a version that cannot be explained still predicts, and says why.
     """
     version: ModelVersion = get_model_version_for_user(membership=request.membership, user_id=request.user.pk,
                                                        version_id=version_id, need=USE)
@@ -121,9 +123,7 @@ def try_it(request, version_id: int):
         context["error"], status = "Fill in every field: the model needs all of them.", 400
     else:
         try:
-            result = prediction_services.online_predict(
-                tenant=request.tenant, membership=request.membership, user_id=request.user.pk, token_id=None,
-                gate_result=request.gate, model_id=version.model_id, version_id=version.id, rows=[row])
+            result, context["explain_note"] = _predict_explained(request, version, row)
         except PAGE_ERRORS as exc:
             context["error"], status = page_error(exc)
             errors = _row_errors(exc, row)
@@ -133,6 +133,23 @@ def try_it(request, version_id: int):
     context.update(try_fields=try_fields(version, row=row, errors=errors, warnings=warnings),
                    warnings=warnings)
     return render(request, "mlcore/predictions/_try.html", context, status=status)
+
+
+def _predict_explained(request, version: ModelVersion, row: dict) -> tuple[dict, str | None]:
+    """The try-it row scored with its explanation, or without one (and the reason) when the
+    version cannot be explained; nothing is counted for the refused attempt."""
+    def score(explain: bool) -> dict:
+        return prediction_services.online_predict(
+            tenant=request.tenant, membership=request.membership, user_id=request.user.pk, token_id=None,
+            gate_result=request.gate, model_id=version.model_id, version_id=version.id, rows=[row],
+            explain=explain)
+
+    try:
+        return score(True), None
+    except ServiceError as exc:
+        if exc.code != "explanation-unavailable":
+            raise
+        return score(False), exc.message
 
 
 def try_fields(version: ModelVersion, *, row: dict | None = None, errors: dict | None = None,
@@ -162,7 +179,35 @@ def _try_result(version: ModelVersion, result: dict) -> dict:
     probabilities = (result["probabilities"] or [None])[0]
     return {"prediction": prediction,
             "probabilities": [(label, 100 * p) for label, p in sorted(probabilities.items(), key=lambda kv: -kv[1])]
-            if probabilities else None}
+            if probabilities else None,
+            "explanation": _explanation_view(version, (result.get("explanations") or [None])[0])}
+
+
+EXPLAIN_CHART_BARS = 12
+EXPLAIN_METHODS = {
+    "linear": "Exact for a linear model: each column adds its coefficient times the distance of its value from "
+              "the training mean.",
+    "tree_shap": "Shapley values of the trees (shap's TreeExplainer), exact.",
+    "saabas": "Path attribution (Saabas): each split on the way to the leaf credits its column with the change "
+              "it made; used for trees too large for exact Shapley values to be quick.",
+}
+EXPLAIN_SCALES = {"log-odds": "log-odds of", "probability": "probability of", "value": "predicted value"}
+
+
+def _explanation_view(version: ModelVersion, explanation: dict | None) -> dict | None:
+    """The chart (largest contributions; the rest summed in one bar) and the numbers for the table."""
+    if explanation is None:
+        return None
+    contributions = explanation["contributions"]
+    bars = [(c["feature"], c["contribution"]) for c in contributions[:EXPLAIN_CHART_BARS]]
+    rest = contributions[EXPLAIN_CHART_BARS:]
+    if rest:
+        bars.append((f"{len(rest)} other columns", sum(c["contribution"] for c in rest)))
+    scale = EXPLAIN_SCALES[explanation["scale"]]
+    what = f"{scale} '{explanation['class']}'" if explanation["class"] is not None else scale
+    return {**explanation, "what": what, "method_text": EXPLAIN_METHODS[explanation["method"]],
+            "chart": charts.signed_bars(bars, label=f"How each column moved the {what} from the baseline "
+                                                    f"{explanation['baseline']:.4g} to {explanation['output']:.4g}")}
 
 
 @csrf_exempt

@@ -178,4 +178,28 @@ def trend(points: list[tuple[str, float | None]], *, label: str, threshold: floa
              f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end" class="tick">{_fmt(float(top))}</text>',
              f'<text x="{pad_l}" y="{height - 4}" class="tick">{escape(str(points[0][0]))}</text>',
              f'<text x="{pad_l + pw}" y="{height - 4}" text-anchor="end" class="tick">{escape(str(points[-1][0]))}</text>']
+
+
+def signed_bars(items: list[tuple[str, float]], *, label: str, width: int = 420, row: int = 20) -> SafeString:
+    """Horizontal bars either side of a zero line: positive to the right (class "s2"), negative to
+    the left ("s4"), each with its value; for contributions that push a number up or down."""
+    if not items:
+        return mark_safe("")
+    label_w, pad = 120, 52  # room for the names, and for the value beside the longest bar
+    half = (width - label_w - 2 * pad) / 2
+    zero = label_w + pad + half
+    top = max(abs(value) for _, value in items) or 1
+    height = row * len(items) + 4
+    body = [f'<line class="axis" x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{height}"/>']
+    for i, (name, value) in enumerate(items):
+        y = i * row + 2
+        w = max(1.0, half * abs(value) / top)
+        x = zero if value >= 0 else zero - w
+        text = escape(str(name)[:18] + ("…" if len(str(name)) > 18 else ""))
+        shown = ("+" if value > 0 else "") + _fmt(float(value))
+        body.append(f'<text x="{label_w - 6}" y="{y + row * 0.65:.1f}" text-anchor="end" class="tick">{text}</text>')
+        body.append(f'<rect class="{"s2" if value >= 0 else "s4"}" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" '
+                    f'height="{row - 6}"><title>{escape(str(name))}: {shown}</title></rect>')
+        tx, anchor = (x + w + 4, "start") if value >= 0 else (x - 4, "end")
+        body.append(f'<text x="{tx:.1f}" y="{y + row * 0.65:.1f}" text-anchor="{anchor}" class="tick">{shown}</text>')
     return _svg(width, height, label, body)
