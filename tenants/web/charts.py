@@ -178,6 +178,7 @@ def trend(points: list[tuple[str, float | None]], *, label: str, threshold: floa
              f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end" class="tick">{_fmt(float(top))}</text>',
              f'<text x="{pad_l}" y="{height - 4}" class="tick">{escape(str(points[0][0]))}</text>',
              f'<text x="{pad_l + pw}" y="{height - 4}" text-anchor="end" class="tick">{escape(str(points[-1][0]))}</text>']
+    return _svg(width, height, label, body)
 
 
 def signed_bars(items: list[tuple[str, float]], *, label: str, width: int = 420, row: int = 20) -> SafeString:
