@@ -46,12 +46,20 @@ class Dataset(models.Model):
     # Workspace-wide share ("everyone in the tenant"); per-person grants are guardian rows.
     everyone_permission = models.CharField(max_length=4, choices=SharePermission.choices, blank=True,
                                            default=SharePermission.NONE)
+    # Versions: each upload to an existing dataset is a row of its own (so whatever reads one
+    # dataset keeps working) in the same series, numbered from 1. A series id, not a foreign key to
+    # the first version, so that deleting any one version leaves the others whole.
+    series = models.UUIDField(default=uuid.uuid4, editable=False)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"], name="dataset_owner_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "version"], name="dataset_series_version_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -154,6 +162,7 @@ class ModelVersion(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="+")
     dataset_name = models.CharField(max_length=200)
+    dataset_version = models.PositiveIntegerField(default=1)  # the version it was trained on
     dataset_rows = models.BigIntegerField(default=0)
     target = models.CharField(max_length=300)
     features = models.JSONField(default=list)
