@@ -59,3 +59,11 @@ def reconcile_usage() -> int:
     from .services import usage
 
     return len(usage.usage_reconcile())
+
+
+@shared_task(name="mlcore.fire_due_schedules", ignore_result=True)
+def fire_due_schedules() -> int:
+    """Every minute (beat, in public): each tenant's due schedules, as their makers."""
+    from .services import schedules
+
+    return schedules.schedules_fire_all_tenants()

@@ -331,10 +331,6 @@ def dataset_versions(*, dataset: Dataset):
     return Dataset.objects.filter(series=dataset.series).select_related("owner").order_by("-version")
 
 
-def dataset_latest_version(*, dataset: Dataset) -> Dataset | None:
-    return Dataset.objects.filter(series=dataset.series).order_by("-version").first()
-
-
 def _declared_encoding(encoding: str) -> str:
     from ..ingest import IngestError, check_encoding
 
