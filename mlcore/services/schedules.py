@@ -261,7 +261,7 @@ def _ran(tenant: Tenant, run: ScheduleRun, *, reason: str = "") -> ScheduleRun:
 def schedules_fire_all_tenants(*, now: datetime | None = None) -> int:
     """The beat's tick: each active tenant's due schedules, in its schema."""
     fired = 0
-    for tenant in Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(is_active=True).only("id", "schema_name", "slug"):
+    for tenant in Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(is_active=True):
         with schema_context(tenant.schema_name):
             try:
                 fired += schedules_fire_due(tenant=tenant, now=now)
