@@ -247,3 +247,15 @@ def test_bob_makes_and_pauses_a_schedule_from_the_dataset_page(page_as, acme, bo
     assert bob.post(f"/schedules/{schedule.id}/pause/").status_code == 302
     detail = bob.get(f"/schedules/{schedule.id}/").content.decode()
     assert 'data-testid="resume"' in detail and "Paused by bob@acme.test." in detail
+
+
+def test_a_retried_create_with_the_same_idempotency_key_makes_one_schedule(api_as, acme, bobs_model):
+    bob = api_as("bob")
+    body = {"action": "score", "dataset": bobs_model["dataset"]["id"], "model": bobs_model["model"],
+            "frequency": "daily"}
+    first = bob.post("/api/v1/schedules/", body, format="json", HTTP_IDEMPOTENCY_KEY="sched-1")
+    again = bob.post("/api/v1/schedules/", body, format="json", HTTP_IDEMPOTENCY_KEY="sched-1")
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    with tenant_context(acme):
+        assert Schedule.objects.count() == 1
