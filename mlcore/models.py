@@ -51,6 +51,9 @@ class Dataset(models.Model):
     # the first version, so that deleting any one version leaves the others whole.
     series = models.UUIDField(default=uuid.uuid4, editable=False)
     version = models.PositiveIntegerField(default=1)
+    # The highest number the series ever gave, on each of its rows: deleting the latest version
+    # does not free its number, so "version 3" never names two different files.
+    series_last_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

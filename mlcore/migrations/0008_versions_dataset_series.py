@@ -30,6 +30,11 @@ class Migration(migrations.Migration):
             name='version',
             field=models.PositiveIntegerField(default=1),
         ),
+        migrations.AddField(
+            model_name='dataset',
+            name='series_last_version',
+            field=models.PositiveIntegerField(default=1),
+        ),
         migrations.AddConstraint(
             model_name='dataset',
             constraint=models.UniqueConstraint(fields=('series', 'version'), name='dataset_series_version_unique'),

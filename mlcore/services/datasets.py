@@ -279,6 +279,7 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
             dataset.save()
             if latest is not None:
                 _copy_grants(latest, dataset)
+                Dataset.objects.filter(series=dataset.series).update(series_last_version=dataset.version)
             audit.record("dataset.upload", tenant=tenant, object_type="dataset", object_id=dataset.id,
                          details={"name": dataset.name, "rows": dataset.rows,
                                   "columns": dataset.column_count, "size_bytes": dataset.size_bytes,
@@ -308,7 +309,8 @@ def _join_series(dataset: Dataset, version_of: Dataset) -> Dataset:
     if not series:
         raise Conflict("The dataset was deleted while the new version was uploading.", field="file")
     latest = series[0]
-    dataset.series, dataset.version = latest.series, latest.version + 1
+    number = max(row.series_last_version for row in series) + 1
+    dataset.series, dataset.version, dataset.series_last_version = latest.series, number, number
     dataset.name, dataset.owner_id = latest.name, latest.owner_id
     dataset.everyone_permission = latest.everyone_permission
     if not dataset.description:

@@ -106,3 +106,12 @@ def test_bob_uploads_a_new_version_from_the_dataset_page(page_as, acme, churn):
     assert response["Location"] == f"/datasets/{created.id}/"
     refused = bob.post(f"/datasets/{churn['id']}/versions/new/", {})
     assert refused.status_code == 400 and "Choose a file" in refused.content.decode()
+
+
+def test_deleting_the_latest_version_does_not_free_its_number(api_as, churn):
+    bob = api_as("bob")
+    second = new_version(bob, churn["id"], churn_csv(rows=60, seed=1)).json()
+    assert bob.delete(f"/api/v1/datasets/{second['id']}/").status_code == 204
+    third = new_version(bob, churn["id"], churn_csv(rows=70, seed=2)).json()
+    assert third["version"] == 3
+    assert [v["version"] for v in bob.get(f"/api/v1/datasets/{churn['id']}/versions/").json()] == [3, 1]
