@@ -206,6 +206,11 @@ def _fire(tenant: Tenant, schedule: Schedule, now: datetime) -> ScheduleRun:
                 run.dataset, run.job = _start(tenant, schedule, membership, user)
         except (ServiceError, ValidationError, PermissionDenied, Http404) as exc:
             return _ran(tenant, run, reason=_reason(exc))
+        except Exception:
+            # Not a refusal (storage unreadable, a bug): recorded and logged, and the tenant's other
+            # schedules still fire; letting it escape would roll back every run of this tick.
+            logger.exception("schedule run failed", extra={"schedule": schedule.id, "tenant": tenant.slug})
+            return _ran(tenant, run, reason="An unexpected error stopped it; the operators have been told.")
         return _ran(tenant, run)
 
 

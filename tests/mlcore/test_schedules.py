@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from mlcore.models import Job, MLModel, Schedule, ScheduleRun
+from mlcore.models import Dataset, Job, MLModel, Schedule, ScheduleRun
 from mlcore.services.schedules import next_run_after, schedules_fire_due
 from tenants.models import Membership
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
@@ -259,3 +259,26 @@ def test_a_retried_create_with_the_same_idempotency_key_makes_one_schedule(api_a
     assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
     with tenant_context(acme):
         assert Schedule.objects.count() == 1
+
+
+def test_an_unexpected_error_in_one_run_is_recorded_and_the_others_still_fire(api_as, acme, bobs_model, caplog):
+    from mlcore import storage
+    from mlcore.services import datasets as dataset_services
+
+    bob = api_as("bob")
+    other = upload_dataset(bob, churn_csv(rows=90, seed=5), filename="other.csv")
+    broken = make_schedule(bob, action="score", dataset=bobs_model["dataset"]["id"], model=bobs_model["model"])
+    fine = make_schedule(bob, action="score", dataset=other["id"], model=bobs_model["model"])
+    with tenant_context(acme):  # its profile is lost from storage: not a refusal, an error
+        object_id = Dataset.objects.get(pk=bobs_model["dataset"]["id"]).object_id
+        storage.delete_object(acme, storage.PROFILES, str(object_id))
+    dataset_services._profile_cache.clear()
+    make_due(acme, broken["id"])
+    make_due(acme, fine["id"])
+
+    assert fire(acme) == 2
+
+    failed = bob.get(f"/api/v1/schedules/{broken['id']}/runs/").json()["results"][0]
+    assert failed["outcome"] == "failed" and "unexpected error" in failed["reason"]
+    assert bob.get(f"/api/v1/schedules/{fine['id']}/runs/").json()["results"][0]["outcome"] == "started"
+    assert "schedule run failed" in caplog.text
