@@ -46,12 +46,23 @@ class Dataset(models.Model):
     # Workspace-wide share ("everyone in the tenant"); per-person grants are guardian rows.
     everyone_permission = models.CharField(max_length=4, choices=SharePermission.choices, blank=True,
                                            default=SharePermission.NONE)
+    # Versions: each upload to an existing dataset is a row of its own (so whatever reads one
+    # dataset keeps working) in the same series, numbered from 1. A series id, not a foreign key to
+    # the first version, so that deleting any one version leaves the others whole.
+    series = models.UUIDField(default=uuid.uuid4, editable=False)
+    version = models.PositiveIntegerField(default=1)
+    # The highest number the series ever gave, on each of its rows: deleting the latest version
+    # does not free its number, so "version 3" never names two different files.
+    series_last_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"], name="dataset_owner_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "version"], name="dataset_series_version_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -158,6 +169,7 @@ class ModelVersion(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="+")
     dataset_name = models.CharField(max_length=200)
+    dataset_version = models.PositiveIntegerField(default=1)  # the version it was trained on
     dataset_rows = models.BigIntegerField(default=0)
     target = models.CharField(max_length=300)
     features = models.JSONField(default=list)
@@ -335,3 +347,61 @@ class SearchTrial(models.Model):
 
     def __str__(self) -> str:
         return f"trial {self.number} of job {self.job_id}"
+
+
+class Schedule(models.Model):
+    """Work that runs by the clock as the member who made it: score the latest version of a
+    dataset with a model's production version, or retrain on it and propose a version for review."""
+
+    class Action(models.TextChoices):
+        SCORE = "score", "Score the latest version"
+        RETRAIN = "retrain", "Retrain and propose a new version"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        CRON = "cron", "Cron expression"
+
+    action = models.CharField(max_length=10, choices=Action.choices)
+    # The dataset named when it was made, and its series: each run takes the series' latest version.
+    dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    dataset_series = models.UUIDField()
+    dataset_name = models.CharField(max_length=200)
+    model = models.ForeignKey(MLModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    model_name = models.CharField(max_length=200)
+    frequency = models.CharField(max_length=10, choices=Frequency.choices)
+    cron = models.CharField(max_length=100)  # what daily and weekly mean too, in UTC
+    next_run_at = models.DateTimeField()
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["paused", "next_run_at"], name="schedule_due")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.dataset_name} ({self.cron})"
+
+
+class ScheduleRun(models.Model):
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Job started"
+        FAILED = "failed", "Could not start"
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    started_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run of schedule {self.schedule_id} ({self.outcome})"

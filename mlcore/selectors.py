@@ -26,6 +26,8 @@ from .models import (
     ModelVersion,
     MonitoringReport,
     PredictionOutput,
+    Schedule,
+    ScheduleRun,
     SearchTrial,
 )
 
@@ -343,3 +345,31 @@ def version_lineage(*, membership: MembershipInfo, user_id: int, version: ModelV
         jobs, more_jobs = _first(jobs.filter(params__model_version=version.id)
                                  .select_related("dataset").order_by("-created_at", "-id"))
     return Lineage(versions=[], prediction_jobs=jobs, more_jobs=more_jobs)
+
+
+# --- schedules ---------------------------------------------------------------------------------
+def schedule_list(*, membership: MembershipInfo, user_id: int, dataset_series=None,
+                  model_id=None) -> QuerySet[Schedule]:
+    """Admins see every schedule; members their own (a schedule acts as its maker). Viewers make
+    none (403). Narrowed to one dataset's series or one model when given."""
+    require_role(membership, WRITER_ROLES)
+    rows = Schedule.objects.select_related("created_by", "dataset", "model")
+    if membership.role != Role.ADMIN:
+        rows = rows.filter(created_by_id=user_id)
+    if dataset_series is not None:
+        rows = rows.filter(dataset_series=dataset_series)
+    if model_id is not None:
+        rows = rows.filter(model_id=model_id)
+    return rows
+
+
+def get_schedule_for_user(*, membership: MembershipInfo, user_id: int, schedule_id) -> Schedule:
+    try:
+        return schedule_list(membership=membership, user_id=user_id).get(pk=int(schedule_id))
+    except (Schedule.DoesNotExist, TypeError, ValueError):
+        raise Http404
+
+
+def schedule_runs(*, schedule: Schedule) -> QuerySet[ScheduleRun]:
+    """The runs of a schedule (already access-checked), newest first, with their jobs."""
+    return schedule.runs.select_related("job", "dataset").order_by("-started_at", "-id")

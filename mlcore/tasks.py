@@ -101,3 +101,11 @@ def monitoring_report(schema_name: str, version_id: int, day: str) -> bool:
         return False
     report = monitoring.monitoring_report_run(tenant=tenant, version_id=version_id, day=date.fromisoformat(day))
     return report is not None
+
+
+@shared_task(name="mlcore.fire_due_schedules", ignore_result=True)
+def fire_due_schedules() -> int:
+    """Every minute (beat, in public): each tenant's due schedules, as their makers."""
+    from .services import schedules
+
+    return schedules.schedules_fire_all_tenants()

@@ -102,7 +102,7 @@ def _version_fields(result, dataset: Dataset, stored: list, profile_columns: lis
     charts = {key: report[key] for key in ("roc_curve", "confusion_matrix", "predicted_vs_actual",
                                                     "precision_recall") if key in report}
     return dict(
-        dataset_name=dataset.name, dataset_rows=dataset.rows, target=report["target"],
+        dataset_name=dataset.name, dataset_version=dataset.version, dataset_rows=dataset.rows, target=report["target"],
         features=report["features"], column_types=report["column_types"], task=report["task"],
         algorithm=report["algorithm"], params=report["params"], evaluation=evaluation,
         metrics=report["metrics"], charts=charts, feature_importance=report["feature_importance"],

@@ -4,12 +4,14 @@ from .apis import datasets as datasets_apis
 from .apis import jobs as jobs_apis
 from .apis import models as models_apis
 from .apis import predictions as predictions_apis
+from .apis import schedules as schedules_apis
 from .apis import searches as searches_apis
 from .views import datasets as dataset_views
 from .views import home as home_views
 from .views import jobs as job_views
 from .views import models as model_views
 from .views import predictions as prediction_views
+from .views import schedules as schedule_views
 from .views import searches as search_views
 
 page_patterns = [
@@ -17,6 +19,8 @@ page_patterns = [
     path("datasets/", dataset_views.datasets, name="datasets"),
     path("datasets/upload/", dataset_views.dataset_upload, name="dataset_upload"),
     path("datasets/<int:dataset_id>/", dataset_views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:dataset_id>/versions/new/", dataset_views.dataset_version_upload,
+         name="dataset_version_upload"),
     path("datasets/<int:dataset_id>/relationships/", dataset_views.dataset_relationships,
          name="dataset_relationships"),
     path("datasets/<int:dataset_id>/download/", dataset_views.dataset_download, name="dataset_download"),
@@ -34,6 +38,11 @@ page_patterns = [
     path("jobs/<int:job_id>/result/", prediction_views.prediction_download_page, name="prediction_download"),
     path("jobs/<int:job_id>/errors/", prediction_views.prediction_errors_page, name="prediction_errors"),
     path("jobs/<int:job_id>/receipt/", prediction_views.prediction_receipt_page, name="prediction_receipt"),
+    path("schedules/", schedule_views.schedules_page, name="schedules"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule_detail"),
+    path("schedules/<int:schedule_id>/pause/", schedule_views.schedule_pause, name="schedule_pause"),
+    path("schedules/<int:schedule_id>/resume/", schedule_views.schedule_resume, name="schedule_resume"),
+    path("schedules/<int:schedule_id>/delete/", schedule_views.schedule_delete, name="schedule_delete"),
     path("predict/", prediction_views.predict, name="predict"),
     path("predict/upload/", prediction_views.predict_upload, name="predict_upload"),
     path("models/", model_views.models_page, name="models"),
@@ -57,6 +66,8 @@ api_patterns = [
     path("models/<int:model_id>/predict/", predictions_apis.ModelPredictApi.as_view(), name="api-model-predict"),
     path("datasets/", datasets_apis.DatasetListApi.as_view(), name="api-datasets"),
     path("datasets/<int:dataset_id>/", datasets_apis.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<int:dataset_id>/versions/", datasets_apis.DatasetVersionsApi.as_view(),
+         name="api-dataset-versions"),
     path("datasets/<int:dataset_id>/preview/", datasets_apis.DatasetPreviewApi.as_view(), name="api-dataset-preview"),
     path("datasets/<int:dataset_id>/download/", datasets_apis.DatasetDownloadApi.as_view(), name="api-dataset-download"),
     path("datasets/<int:dataset_id>/share/", datasets_apis.DatasetShareApi.as_view(), name="api-dataset-share"),
@@ -71,6 +82,12 @@ api_patterns = [
     path("searches/<int:search_id>/", searches_apis.SearchDetailApi.as_view(), name="api-search"),
     path("searches/<int:search_id>/cancel/", searches_apis.SearchCancelApi.as_view(), name="api-search-cancel"),
     path("prediction-jobs/", predictions_apis.PredictionJobCreateApi.as_view(), name="api-prediction-jobs"),
+    path("schedules/", schedules_apis.ScheduleListApi.as_view(), name="api-schedules"),
+    path("schedules/<int:schedule_id>/", schedules_apis.ScheduleDetailApi.as_view(), name="api-schedule"),
+    path("schedules/<int:schedule_id>/pause/", schedules_apis.SchedulePauseApi.as_view(), name="api-schedule-pause"),
+    path("schedules/<int:schedule_id>/resume/", schedules_apis.ScheduleResumeApi.as_view(),
+         name="api-schedule-resume"),
+    path("schedules/<int:schedule_id>/runs/", schedules_apis.ScheduleRunsApi.as_view(), name="api-schedule-runs"),
     path("models/", models_apis.ModelListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", models_apis.ModelDetailApi.as_view(), name="api-model"),
     path("models/<int:model_id>/compare/", model_views.model_compare, name="model_compare"),

@@ -330,6 +330,17 @@ def _membership_set_limits(membership: Membership, limits: dict[str, int]) -> No
                  details={"email": membership.user.email, "from": previous, "to": limits})
 
 
+# What other apps must undo when a member leaves a workspace (mlcore pauses their schedules):
+# registered at start-up, called inside the removal's transaction. tenants never imports them.
+_member_removed_hooks: list = []
+
+
+def register_member_removed_hook(hook) -> None:
+    """`hook(tenant=..., user_id=...)` runs inside the transaction that removes the member."""
+    if hook not in _member_removed_hooks:
+        _member_removed_hooks.append(hook)
+
+
 def membership_remove(*, membership: Membership, actor: User | None) -> None:
     with transaction.atomic():
         if membership.role == Role.ADMIN:
@@ -338,6 +349,8 @@ def membership_remove(*, membership: Membership, actor: User | None) -> None:
                                 revoked_at__isnull=True).update(revoked_at=timezone.now())
         member_id = membership.id
         membership.delete()
+        for hook in list(_member_removed_hooks):
+            hook(tenant=membership.tenant, user_id=membership.user_id)
         gate.bump_user_epoch(membership.user_id)
         audit.record("member.remove", tenant=membership.tenant, object_type="member",
                      object_id=member_id, details={"email": membership.user.email,

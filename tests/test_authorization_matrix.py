@@ -166,6 +166,16 @@ WEBHOOK_BODY = {"url": WEBHOOK_URL, "events": ["job.failed"]}
 ONE_ROW = {"rows": [{"tenure": 3, "monthly": 50.0, "plan": "basic", "autopay": "yes"}]}
 
 
+def _schedule_body(ctx: Context) -> dict:
+    return {"action": "score", "dataset": _dataset_id(ctx), "model": _trained(ctx)["model"], "frequency": "daily"}
+
+
+def _schedule_id(ctx: Context) -> int:
+    """Bob's schedule scoring his own dataset with his own model."""
+    return ctx.once("schedule", lambda: _bob_api(ctx).post("/api/v1/schedules/", _schedule_body(ctx),
+                                                           format="json").json()["id"])
+
+
 KWARGS = {
     "member_id": _member_id,
     "token_id": _token_id,
@@ -178,6 +188,7 @@ KWARGS = {
     "version_id": lambda ctx: _trained(ctx)["model_version"],
     "webhook_id": lambda ctx: _webhook(ctx).id,
     "delivery_id": _webhook_delivery_id,
+    "schedule_id": _schedule_id,
 }
 
 
@@ -247,6 +258,7 @@ MATRIX: dict[str, dict] = {
     "datasets": {"GET": "302 200 200 200 403 404", "POST": "302 200 200 200 403 404"},
     "dataset_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
     "dataset_detail": {"GET": "302 200 200 404 403 404", "POST": "302 400 400 404 403 404"},
+    "dataset_version_upload": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
     "dataset_download": {"GET": "302 200 200 404 403 404", "POST": "302 200 200 404 403 404"},
     "dataset_relationships": {"GET": "302 200 200 404 403 404", "POST": "405 405 405 405 405 404"},
     "dataset_share": {"GET": "302 200 200 403 403 404",
@@ -278,6 +290,11 @@ MATRIX: dict[str, dict] = {
     "prediction_download": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "prediction_errors": {"GET": "302 200 200 403 403 404", "POST": "302 200 200 403 403 404"},
     "prediction_receipt": {"GET": "302 200 200 403 403 404", "POST": "302 405 405 403 403 404"},
+    "schedules": {"GET": "302 200 200 403 403 404", "POST": "302 400 400 403 403 404"},
+    "schedule_detail": {"GET": "302 200 200 403 403 404", "POST": "405 405 405 405 405 404"},
+    "schedule_pause": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "schedule_resume": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
+    "schedule_delete": {"GET": "405 405 405 405 405 404", "POST": "302 302 302 403 403 404"},
     "predict": {"GET": "302 200 200 403 403 404", "POST": "302 422 422 403 403 404"},
     "predict_upload": {"GET": "302 405 405 403 403 404", "POST": "302 400 400 403 403 404"},
     "try_it": {"GET": "405 405 405 405 405 404", "POST": "302 400 400 403 403 404"},
@@ -285,6 +302,7 @@ MATRIX: dict[str, dict] = {
     "api-datasets": {"GET": "401 200 200 200 403 404", "POST": "401 400 400 403 403 404"},
     "api-dataset": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
                     "DELETE": "401 204 204 403 403 404"},
+    "api-dataset-versions": {"GET": "401 200 200 404 403 404", "POST": "401 400 400 403 403 404"},
     "api-dataset-preview": {"GET": "401 200 200 404 403 404", "POST": "401 405 405 403 403 404"},
     "api-dataset-download": {"GET": "401 200 200 404 403 404", "POST": "401 405 405 403 403 404"},
     "api-dataset-share": {"GET": "401 200 200 404 403 404",
@@ -305,6 +323,13 @@ MATRIX: dict[str, dict] = {
     "api-prediction-jobs": {"GET": "401 405 405 405 403 404",
                             "POST": ("401 202 202 403 403 404", _prediction_body)},
     "api-model-predict": {"GET": "401 405 405 405 403 404", "POST": ("401 200 200 403 403 404", ONE_ROW)},
+    "api-schedules": {"GET": "401 200 200 403 403 404", "POST": ("401 201 201 403 403 404", _schedule_body)},
+    "api-schedule": {"GET": "401 200 200 403 403 404",
+                     "PATCH": ("401 200 200 403 403 404", {"frequency": "cron", "cron": "0 6 * * 1"}),
+                     "DELETE": "401 204 204 403 403 404"},
+    "api-schedule-pause": {"GET": "401 405 405 405 403 404", "POST": "401 200 200 403 403 404"},
+    "api-schedule-resume": {"GET": "401 405 405 405 403 404", "POST": "401 200 200 403 403 404"},
+    "api-schedule-runs": {"GET": "401 200 200 403 403 404", "POST": "401 405 405 403 403 404"},
     "api-models": {"GET": "401 200 200 200 403 404", "POST": "401 405 405 403 403 404"},
     "api-model": {"GET": "401 200 200 404 403 404", "PATCH": ("401 200 200 403 403 404", {"name": "x"}),
                   "DELETE": "401 204 204 403 403 404"},

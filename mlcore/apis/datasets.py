@@ -38,6 +38,8 @@ class DatasetOutput(serializers.Serializer):
     sha256 = serializers.CharField()
     encoding = serializers.SerializerMethodField()
     shared_with_everyone = serializers.CharField(source="everyone_permission")
+    version = serializers.IntegerField(help_text="1 for the first upload; each new version adds one")
+    series = serializers.UUIDField(help_text="The same for every version of one dataset")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -88,15 +90,25 @@ DatasetUploadInput = inline_serializer("DatasetUpload", fields={
                                       "(utf-8 by default; cp1252, latin-1, utf-16...)"),
 })
 
-class DatasetListApi(TenantAPI):
-    idempotent = True
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+class UploadingAPI:
+    """The upload session of a request that may carry a file: open before anything reads the body
+    (incl. the CSRF check of session requests; its first callback checks role and dataset count),
+    closed with the response, which gives back every byte of a refused upload."""
 
     def initial(self, request, *args, **kwargs):
-        # The upload session must be open before anything reads the body (incl. the CSRF check of
-        # session requests); its first callback checks role and dataset count.
         self.upload = dataset_services.UploadSession(request).open()
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        upload = getattr(self, "upload", None)
+        if upload is not None:
+            upload.close()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class DatasetListApi(UploadingAPI, TenantAPI):
+    idempotent = True
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(summary="Datasets you may view", operation_id="datasets_list", parameters=PAGE_PARAMETERS,
                    responses={200: paginated(DatasetOutput, "Dataset"), **problems(400, 403)})
@@ -117,13 +129,6 @@ class DatasetListApi(TenantAPI):
         body = DatasetOutput(dataset).data
         body["columns"] = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)["columns"]
         return Response(body, status=status.HTTP_201_CREATED)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        # Refused before or during the upload (CSRF, role, quota, bad file): give back every byte.
-        upload = getattr(self, "upload", None)
-        if upload is not None:
-            upload.close()
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class DatasetAPI(ObjectAPI):
@@ -166,6 +171,40 @@ class DatasetDetailApi(DatasetAPI):
     def delete(self, request, **url):
         dataset_services.dataset_delete(tenant=self.tenant, dataset=self.object)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+DatasetVersionUploadInput = inline_serializer("DatasetVersionUpload", fields={
+    "file": serializers.FileField(help_text="CSV, TSV (also gzip-compressed) or Parquet"),
+    "description": serializers.CharField(required=False, help_text="Default: the latest version's"),
+    "encoding": serializers.CharField(required=False, help_text="Text encoding of a CSV/TSV file"),
+})
+
+
+class DatasetVersionsApi(UploadingAPI, DatasetAPI):
+    """The versions of a dataset; a file posted here becomes its next version (same upload path,
+    quotas and encryption as a new dataset). Any version's id names the dataset."""
+
+    idempotent = True
+    parser_classes = [MultiPartParser, FormParser]
+    needs = {"GET": "view", "POST": "edit"}
+
+    @extend_schema(summary="Every version of a dataset, newest first",
+                   responses={200: DatasetOutput(many=True), **problems(401, 403, 404)})
+    def get(self, request, **url):
+        return Response(DatasetOutput(dataset_services.dataset_versions(dataset=self.object), many=True).data)
+
+    @extend_schema(summary="Upload a new version of a dataset", description="Same name, owner and "
+                   "shares as the latest version; models trained on earlier versions keep theirs.",
+                   request={"multipart/form-data": DatasetVersionUploadInput},
+                   responses={201: DatasetCreatedOutput, **problems(400, 401, 403, 404, 409, 413)})
+    def post(self, request, **url):
+        dataset = dataset_services.dataset_create(
+            tenant=self.tenant, user=request.user, upload=request.FILES.get("file"), budget=self.upload.budget,
+            description=request.data.get("description", ""), encoding=request.data.get("encoding", ""),
+            version_of=self.object)
+        body = DatasetOutput(dataset).data
+        body["columns"] = dataset_services.dataset_profile(tenant=self.tenant, dataset=dataset)["columns"]
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class DatasetPreviewApi(DatasetAPI):

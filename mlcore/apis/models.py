@@ -41,6 +41,7 @@ class VersionOutput(serializers.Serializer):
     dataset = serializers.IntegerField(source="dataset_id", allow_null=True,
                                        help_text="null once the dataset is deleted")
     dataset_name = serializers.CharField()
+    dataset_version = serializers.IntegerField(help_text="The version of the dataset it was trained on")
     train_seconds = serializers.FloatField()
     library_versions = serializers.JSONField()
     classes = serializers.JSONField()

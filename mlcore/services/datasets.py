@@ -231,17 +231,21 @@ def free_dataset_name(wanted: str) -> str:
     return f"{wanted} ({n})"
 
 
-def _ensure_name_free(name: str, exclude_id: int | None = None) -> None:
+def _ensure_name_free(name: str, series=None) -> None:
     taken = Dataset.objects.filter(name__iexact=name)
-    if exclude_id is not None:
-        taken = taken.exclude(pk=exclude_id)
+    if series is not None:
+        taken = taken.exclude(series=series)  # the dataset's own versions share its name
     if taken.exists():
         raise Conflict(f"A dataset named '{name}' already exists; choose another name.", field="name")
 
 
 def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: str = "",
-                   description: str = "", encoding: str = "", check=None) -> Dataset:
+                   description: str = "", encoding: str = "", check=None,
+                   version_of: Dataset | None = None) -> Dataset:
     """Validate, profile and register an uploaded, already encrypted file.
+
+    With `version_of` (a dataset the caller may edit, access-checked), the file becomes the next
+    version of that dataset's series: same name, owner and shares as its latest version.
 
     `upload` is the EncryptedUploadedFile of the request (or None when no file was sent);
     `encoding` the text encoding the uploader declared (blank: UTF-8, or UTF-16 by its byte order
@@ -253,7 +257,9 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
         if upload is None:
             raise DatasetRejected("Choose a file to upload (form field 'file').", code="required")
         chosen = _clean_name(name)
-        if chosen:
+        if version_of is not None:
+            chosen = version_of.name
+        elif chosen:
             _ensure_name_free(chosen)
         else:
             chosen = free_dataset_name(_name_from_filename(upload.name or "upload.csv"))
@@ -269,12 +275,18 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
                 format=result.format, encoding=result.encoding or "", size_bytes=upload.stored.plaintext_bytes,
                 sha256=upload.stored.sha256_hex, rows=result.rows, column_count=len(result.columns),
             )
+            latest = _join_series(dataset, version_of) if version_of is not None else None
             dataset.full_clean()
             dataset.save()
+            if latest is not None:
+                _copy_grants(latest, dataset)
+                Dataset.objects.filter(series=dataset.series).update(series_last_version=dataset.version)
             audit.record("dataset.upload", tenant=tenant, object_type="dataset", object_id=dataset.id,
                          details={"name": dataset.name, "rows": dataset.rows,
                                   "columns": dataset.column_count, "size_bytes": dataset.size_bytes,
-                                  "format": dataset.format, "sha256": dataset.sha256})
+                                  "format": dataset.format, "sha256": dataset.sha256,
+                                  "version": dataset.version,
+                                  **({"version_of": latest.id} if latest is not None else {})})
             budget.keep()
         budget.kept = True
         upload.keep()
@@ -288,6 +300,38 @@ def dataset_create(*, tenant: Tenant, user, upload, budget: UploadBudget, name: 
     except BaseException:
         _discard(tenant, upload, budget)
         raise
+
+
+def _join_series(dataset: Dataset, version_of: Dataset) -> Dataset:
+    """Number `dataset` (not saved yet) as the next version of `version_of`'s series and give it
+    the series' owner and workspace share; returns the latest version before it. The series' rows
+    are locked, so two uploads to one dataset get two numbers."""
+    series = list(Dataset.objects.select_for_update().filter(series=version_of.series).order_by("-version"))
+    if not series:
+        raise Conflict("The dataset was deleted while the new version was uploading.", field="file")
+    latest = series[0]
+    number = max(row.series_last_version for row in series) + 1
+    dataset.series, dataset.version, dataset.series_last_version = latest.series, number, number
+    dataset.name, dataset.owner_id = latest.name, latest.owner_id
+    dataset.everyone_permission = latest.everyone_permission
+    if not dataset.description:
+        dataset.description = latest.description
+    return latest
+
+
+def _copy_grants(source: Dataset, target: Dataset) -> None:
+    """Whoever was shared the latest version is shared the new one, at the same level."""
+    from ..models import DatasetUserObjectPermission
+
+    DatasetUserObjectPermission.objects.bulk_create([
+        DatasetUserObjectPermission(content_object=target, user_id=g.user_id, permission_id=g.permission_id)
+        for g in DatasetUserObjectPermission.objects.filter(content_object=source)])
+
+
+def dataset_versions(*, dataset: Dataset):
+    """Every version of `dataset`'s series (the rows themselves: their rights are the series'),
+    newest first."""
+    return Dataset.objects.filter(series=dataset.series).select_related("owner").order_by("-version")
 
 
 def _declared_encoding(encoding: str) -> str:
@@ -393,7 +437,7 @@ def dataset_update(*, tenant: Tenant, dataset: Dataset, name: str | None = None,
         cleaned = _clean_name(name)
         if not cleaned:
             raise ValidationError({"name": "A name is required."})
-        _ensure_name_free(cleaned, exclude_id=dataset.id)
+        _ensure_name_free(cleaned, series=dataset.series)
         changed["name"] = (dataset.name, cleaned)
         dataset.name = cleaned
     if description is not None:
@@ -403,6 +447,8 @@ def dataset_update(*, tenant: Tenant, dataset: Dataset, name: str | None = None,
         with transaction.atomic():
             dataset.full_clean()
             dataset.save(update_fields=["name", "description", "updated_at"])
+            if "name" in changed:  # one name for every version of the dataset
+                Dataset.objects.filter(series=dataset.series).exclude(pk=dataset.pk).update(name=dataset.name)
             audit.record("dataset.update", tenant=tenant, object_type="dataset", object_id=dataset.id,
                          details={k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()})
     return dataset

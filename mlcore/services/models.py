@@ -41,8 +41,11 @@ class TrainingRefused(ServiceError):
 
 
 def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, dataset: Dataset,
-                       model_name: str, spec: dict) -> Job:
-    """Validate against the dataset's profile (no job for what cannot work), then queue the job."""
+                       model_name: str, spec: dict, propose_only: bool = False) -> Job:
+    """Validate against the dataset's profile (no job for what cannot work), then queue the job.
+
+    `propose_only` (a schedule's retraining): the new version waits for review; it never becomes
+    the production version on its own, even of a model that has none."""
     from ..ml.spec import SpecError, validate_spec
 
     model_name = check_model_name(membership=membership, user=user, model_name=model_name)
@@ -53,13 +56,14 @@ def training_job_start(*, tenant: Tenant, membership: MembershipInfo, user, data
         raise TrainingRefused(str(exc), field=getattr(exc, "field", None))
     check_version_room(tenant)
     params = {"dataset": dataset.id, "dataset_name": dataset.name, "model_name": model_name,
-              "spec": checked.to_dict()}
+              "spec": checked.to_dict(), **({"propose_only": True} if propose_only else {})}
     with transaction.atomic():
         job = jobs.job_submit(tenant=tenant, user=user, kind=Job.Kind.TRAINING, params=params,
                               dataset=dataset)
         audit.record("training.start", tenant=tenant, object_type="job", object_id=job.id,
-                     details={"dataset": dataset.id, "model_name": model_name,
-                              "algorithm": checked.algorithm, "target": checked.target})
+                     details={"dataset": dataset.id, "dataset_version": dataset.version,
+                              "model_name": model_name, "algorithm": checked.algorithm,
+                              "target": checked.target, **({"propose_only": True} if propose_only else {})})
     return job
 
 
@@ -104,7 +108,7 @@ def model_version_register(*, tenant: Tenant, job: Job, user_id: int | None, dat
     quotas.storage_reserve(tenant, stored_bytes)
     version = ModelVersion.objects.create(model=model, version=number, job=job, dataset=dataset,
                                           created_by_id=user_id, **fields)
-    if model.production_version_id is None:
+    if model.production_version_id is None and not job.params.get("propose_only"):
         model.production_version = version
         model.save(update_fields=["production_version", "updated_at"])
     audit.record("model.version_create", tenant=tenant, object_type="model_version", object_id=version.id,

@@ -84,8 +84,36 @@ def _dataset_upload(request, upload):
     return _upload_form(request, error=None, status=200)
 
 
-def _upload_form(request, *, error: str | None, status: int):
+@csrf_exempt
+@member_page(roles=WRITER_ROLES)
+@require_http_methods(["GET", "POST"])
+def dataset_version_upload(request, dataset_id: int):
+    """A new version of a dataset: the same upload path as a new dataset (see dataset_upload)."""
+    dataset = _dataset(request, dataset_id, need=EDIT)  # reads no body: before the session is fine
+    try:
+        with dataset_services.UploadSession(request) as upload:
+            return _dataset_version_upload(request, upload, dataset)
+    except PAGE_ERRORS as exc:
+        error, status = page_error(exc)
+        return _upload_form(request, error=error, status=status, version_of=dataset)
+
+
+@csrf_protect
+def _dataset_version_upload(request, upload, dataset):
+    if request.method == "POST":
+        created = dataset_services.dataset_create(
+            tenant=request.tenant, user=request.user, upload=request.FILES.get("file"), budget=upload.budget,
+            description=request.POST.get("description", ""), encoding=request.POST.get("encoding", ""),
+            version_of=dataset)
+        messages.success(request, f"Uploaded version {created.version} of {created.name}: "
+                                  f"{created.rows:,} rows, {created.column_count} columns.")
+        return redirect_after_post(request, "dataset_detail", dataset_id=created.id)
+    return _upload_form(request, error=None, status=200, version_of=dataset)
+
+
+def _upload_form(request, *, error: str | None, status: int, version_of=None):
     return render(request, "mlcore/datasets/upload.html", {
+        "version_of": version_of,
         "error": error, "limits": quotas.effective_limits(request.tenant),
         "usage": quotas.usage_summary(tenant=request.tenant),
         "name": request.POST.get("name", "") if request.method == "POST" and error else "",
@@ -132,6 +160,7 @@ def dataset_detail(request, dataset_id: int):
         "actions": dataset.allowed_actions, "grants": object_grants(obj=dataset),
         "can_train": request.membership.can_write_data,
         "lineage": dataset_lineage(membership=request.membership, user_id=request.user.pk, dataset=dataset),
+        "versions": dataset_services.dataset_versions(dataset=dataset)[:50],
     }, status=400 if request.method == "POST" else 200)
 
 

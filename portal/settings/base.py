@@ -298,6 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "tenants.idempotency_purge", "schedule": 3600.0},
     # A safety net for lost wake-up messages: wake a worker for every queue with waiting jobs.
     "jobs-kick": {"task": "mlcore.kick_queues", "schedule": 10.0},
+    # Schedules due this minute start their jobs; SKIP LOCKED keeps two beats from firing one twice.
+    "schedules-fire-due": {"task": "mlcore.fire_due_schedules", "schedule": crontab()},
     # Webhook deliveries whose next attempt is due (first sends lost with the broker, and retries).
     "webhooks-send-due": {"task": "tenants.webhooks_send_due", "schedule": 5.0},
     # Yesterday's sampled inputs of every production version compared with its training data.
