@@ -1,11 +1,14 @@
 """Fair share with real workers: does a flood from one tenant delay another tenant's jobs?
 
-    .venv/bin/python bench/fairness.py [--flood 200] [--jobs 20] [--runs 3] [--workers 2]
+    .venv/bin/python bench/fairness.py [--flood 200] [--jobs 20] [--runs 3] [--workers 2] [--search]
 
 Tenant A submits FLOOD jobs of about one second, then tenant B submits JOBS. B's waits (job
 start minus submission) are measured with and without A's flood, interleaved, `runs` times.
 Target: B's median wait under flood <= 1.5x its wait alone + one job's duration. Also printed:
 worker utilisation while jobs were waiting (target: workers busy whenever jobs wait).
+
+--search: a third tenant runs a model search (AutoML, one trial per turn) through every run, alone
+and under flood, so B's waits are measured beside it; the same target applies.
 """
 
 from __future__ import annotations
@@ -97,12 +100,40 @@ def cancel_queued(client, job_ids: list[int]) -> None:
         client.post(f"/api/v1/jobs/{job_id}/cancel/")
 
 
+class Searching:
+    """Tenant C's model search, started again whenever it ends, so one is always in the queue."""
+
+    def __init__(self, client, dataset_id: int):
+        self.client, self.dataset_id = client, dataset_id
+        self.ids: list[int] = []
+
+    def keep_running(self) -> None:
+        if self.ids and self.client.get(f"/api/v1/searches/{self.ids[-1]}/").json()["status"] in (
+                "queued", "running"):
+            return
+        response = self.client.post("/api/v1/searches/", {
+            "dataset": self.dataset_id, "target": "label", "budget_seconds": 3600,
+            "budget_cpu_seconds": 100_000}, format="json")
+        if response.status_code != 202:
+            raise RuntimeError(f"search refused: {response.status_code} {response.content[:200]!r}")
+        self.ids.append(response.json()["id"])
+
+    def report(self) -> str:
+        trials = sum(len(self.client.get(f"/api/v1/searches/{i}/").json()["trials"]) for i in self.ids)
+        return f"tenant C's searches: {len(self.ids)} started, {trials} trials run beside the measurements"
+
+    def stop(self) -> None:
+        for search_id in self.ids:
+            self.client.post(f"/api/v1/searches/{search_id}/cancel/")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flood", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--search", action="store_true", help="a third tenant's model search runs throughout")
     args = parser.parse_args()
     isolate_queues()
     with bench_database("fair"):
@@ -111,11 +142,13 @@ def main() -> None:
 
         tenant_a, [(_, alice)] = make_tenant("flood-a")
         tenant_b, [(_, bob)] = make_tenant("single-b")
-        for tenant in (tenant_a, tenant_b):
+        tenant_c, [(_, carol)] = make_tenant("search-c")
+        for tenant in (tenant_a, tenant_b, tenant_c):
             tenant_limits_set(tenant=tenant, overrides={"concurrent_jobs": args.workers,
                                                         "cpu_seconds": 10**9})
         data_a = upload(alice, dataset_csv())["id"]
         data_b = upload(bob, dataset_csv())["id"]
+        searching = Searching(carol, upload(carol, dataset_csv())["id"]) if args.search else None
         worker = Worker([queue_for("training")], args.workers, ROOT / "var" / "bench-fairness-worker.log")
         try:
             probe = wait_jobs(bob, submit(bob, data_b, 3, "probe"))
@@ -125,6 +158,8 @@ def main() -> None:
             print(f"one job takes about {job_seconds:.2f} s; {args.workers} worker processes\n")
             alone_medians, flood_medians, alone_p90s, flood_p90s, busy = [], [], [], [], []
             for run in range(1, args.runs + 1):
+                if searching:
+                    searching.keep_running()
                 alone = waits(wait_jobs(bob, submit(bob, data_b, args.jobs, "alone")))
                 with Utilisation(args.workers, [tenant_a, tenant_b]) as util:
                     flood_ids = submit(alice, data_a, args.flood, "flood")
@@ -140,7 +175,11 @@ def main() -> None:
                 print(f"run {run}: B alone median {alone_medians[-1]:.2f} s p90 {alone_p90s[-1]:.2f} s | "
                       f"under flood median {flood_medians[-1]:.2f} s p90 {flood_p90s[-1]:.2f} s | "
                       f"workers busy while jobs waited: {100 * busy[-1]:.0f}%")
+            if searching:
+                print(searching.report())
         finally:
+            if searching:
+                searching.stop()
             worker.stop()
 
     alone_m, flood_m = statistics.median(alone_medians), statistics.median(flood_medians)
