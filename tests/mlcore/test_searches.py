@@ -33,10 +33,7 @@ def start(client, dataset_id, **overrides):
 
 def one_turn() -> int:
     """A worker claims the next ticket of the training queue (a fair pick) and runs that one turn."""
-    ticket = scheduler.claim_next(queue_for("training"), "test-worker")
-    assert ticket is not None
-    execute(ticket)
-    return ticket.job_id
+    return tenant_turn()[1]
 
 
 def train(client, dataset_id: int, model_name: str, algorithm: str) -> dict:
@@ -137,6 +134,36 @@ def test_between_trials_the_search_gives_its_worker_back_to_the_fair_scheduler(a
     assert one_turn() == training["id"]
     assert one_turn() == search["id"]
     assert len(bob.get(f"/api/v1/searches/{search['id']}/").json()["trials"]) == 2
+
+
+def test_two_tenants_searches_at_once_leave_each_tenants_training_job_its_fair_turn(api_as, demo, acme, globex):
+    """Acme's and globex's searches both hold the queue; each tenant then asks for one training job.
+    One worker runs turn after turn: each training job starts within the next four turns (its own
+    tenant's search turn queued before it, the other tenant's search turn and job), and both
+    searches go on afterwards."""
+    bob, charlie = api_as("bob"), api_as("charlie")
+    globex_data = upload_dataset(charlie, demo_churn_csv(), filename="churn.csv")
+    searches = {(acme.id, start(bob, demo["id"]).json()["id"]),
+                (globex.id, start(charlie, globex_data["id"]).json()["id"])}
+    assert {tenant_turn(), tenant_turn()} == searches  # one trial each, then back in the queue
+    jobs = {(acme.id, train(bob, demo["id"], "Churn", "logistic_regression")["id"]),
+            (globex.id, train(charlie, globex_data["id"], "Churn", "logistic_regression")["id"])}
+
+    order = [tenant_turn() for _ in range(4)]
+
+    assert jobs <= set(order), order
+    assert set(order) - jobs <= searches
+    assert tenant_turn() in searches  # the searches go on
+    for (tenant_id, search_id), client in ((s, bob if s[0] == acme.id else charlie) for s in searches):
+        assert len(client.get(f"/api/v1/searches/{search_id}/").json()["trials"]) >= 2
+
+
+def tenant_turn() -> tuple[int, int]:
+    """One turn; returns (tenant id, job id): job ids repeat across schemas."""
+    ticket = scheduler.claim_next(queue_for("training"), "test-worker")
+    assert ticket is not None
+    execute(ticket)
+    return ticket.tenant_id, ticket.job_id
 
 
 def test_cancel_stops_the_search_and_keeps_its_finished_trials(api_as, demo, acme):
