@@ -10,6 +10,7 @@ from tenants import caches
 from tenants.accounts import access
 from tenants.caches import cache_put
 from tenants.limits import quotas
+from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,8 @@ def test_serving_bob_in_acme_then_charlie_in_globex_keeps_one_entry_per_cache(ap
     monkeypatch.setattr(caches, "PER_PROCESS_ENTRIES", 1)
     access.forget_cached_credentials()
     access.forget_tenant_hosts()
+    quotas.forget_cached_limits()
+    serving.forget_all()
     bob, charlie = api_as("bob"), api_as("charlie")
 
     assert bob.get("/api/v1/datasets/").status_code == 200
@@ -39,4 +42,24 @@ def test_serving_bob_in_acme_then_charlie_in_globex_keeps_one_entry_per_cache(ap
     assert len(access._memberships) == 1
     assert len(access._tokens) == 1
     assert len(quotas._limits_cache) == 1
-    assert len(serving._grants) <= 1
+
+
+def test_predicting_with_bobs_model_then_charlies_keeps_one_grant(api_as, monkeypatch):
+    """The serving cache of who may use which model: one entry per (tenant, model, user)."""
+    monkeypatch.setattr(caches, "PER_PROCESS_ENTRIES", 1)
+    serving.forget_all()
+    models = []
+    for name in ("bob", "charlie"):
+        client = api_as(name)
+        dataset = upload_dataset(client, churn_csv())
+        job = client.post("/api/v1/training-jobs/", {"dataset": dataset["id"], "model_name": "Churn",
+                                                      "target": "churned", "algorithm": "logistic_regression"},
+                          format="json").json()
+        run_jobs()
+        models.append((client, client.get(f"/api/v1/jobs/{job['id']}/").json()["result"]["model"]))
+    row = {"tenure": 3, "monthly": 20.5, "plan": "basic", "autopay": "yes"}
+
+    for client, model_id in models:
+        assert client.post(f"/api/v1/models/{model_id}/predict/", {"rows": [row]}, format="json").status_code == 200
+
+    assert len(serving._grants) == 1
