@@ -59,12 +59,15 @@ class ScheduleRunOutput(serializers.Serializer):
         return obj.job.status if obj.job_id else None
 
 
+ID_PARAMETER = {"type": "integer", "minimum": 1}  # what _int_param accepts
+
+
 def _int_param(request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise Problem(400, f"{name} must be an id.", errors=[{"field": name, "message": "A whole number is required."}])
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise Problem(400, f"{name} must be an id.", errors=[{"field": name, "message": "A whole number from 1 is required."}])
     return int(value)
 
 
@@ -83,7 +86,7 @@ class ScheduleListApi(TenantAPI):
                     help_text="Required with frequency cron, e.g. '30 6 * * 1-5'")
 
     @extend_schema(summary="Schedules: yours, or every one for admins", operation_id="schedules_list",
-                   parameters=[*PAGE_PARAMETERS, OpenApiParameter("dataset", int), OpenApiParameter("model", int)],
+                   parameters=[*PAGE_PARAMETERS, OpenApiParameter("dataset", ID_PARAMETER), OpenApiParameter("model", ID_PARAMETER)],
                    responses={200: paginated(ScheduleOutput, "Schedule"), **problems(400, 403)})
     def get(self, request):
         series, dataset_id = None, _int_param(request, "dataset")
