@@ -21,6 +21,7 @@ from .. import storage
 from ..responses import download_response
 from ..selectors import DATASET_SHARING, dataset_list, get_dataset_for_user
 from ..services import datasets as dataset_services
+from ..services import uploads
 from .sharing import ShareApi, share_schema
 
 
@@ -96,7 +97,7 @@ class UploadingAPI:
     closed with the response, which gives back every byte of a refused upload."""
 
     def initial(self, request, *args, **kwargs):
-        self.upload = dataset_services.UploadSession(request).open()
+        self.upload = uploads.UploadSession(request).open()
         super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):

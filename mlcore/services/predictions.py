@@ -22,13 +22,8 @@ from tenants.models import Tenant
 from .. import jobs, sampling, serving
 from ..models import Dataset, Job, ModelVersion
 from ..selectors import USE, get_model_for_user, get_model_version_for_user
-from .datasets import (
-    UploadBudget,
-    dataset_create,
-    dataset_delete,
-    dataset_profile,
-    free_dataset_name,
-)
+from .datasets import dataset_create, dataset_delete, dataset_profile, free_dataset_name
+from .uploads import UploadBudget
 
 ONLINE_MAX_ROWS = 1000
 EXPLAIN_MAX_ROWS = 100  # an explanation costs up to a few milliseconds a row (mlcore/ml/explain.py)

@@ -30,6 +30,7 @@ from ..selectors import (
     object_grants,
 )
 from ..services import datasets as dataset_services
+from ..services import uploads
 from .listing import DatasetFilterForm, filtered_page
 from .sharing import share_page, unshare
 
@@ -64,7 +65,7 @@ def dataset_upload(request):
     """csrf_exempt + csrf_protect inside: the upload session (its encrypting handler) must be open
     before the CSRF check reads the request body (Django's documented pattern)."""
     try:
-        with dataset_services.UploadSession(request) as upload:
+        with uploads.UploadSession(request) as upload:
             return _dataset_upload(request, upload)
     except PAGE_ERRORS as exc:  # refused while the body streamed in, or by the service
         error, status = page_error(exc)
@@ -91,7 +92,7 @@ def dataset_version_upload(request, dataset_id: int):
     """A new version of a dataset: the same upload path as a new dataset (see dataset_upload)."""
     dataset = _dataset(request, dataset_id, need=EDIT)  # reads no body: before the session is fine
     try:
-        with dataset_services.UploadSession(request) as upload:
+        with uploads.UploadSession(request) as upload:
             return _dataset_version_upload(request, upload, dataset)
     except PAGE_ERRORS as exc:
         error, status = page_error(exc)

@@ -25,8 +25,8 @@ from ..selectors import (
     get_prediction_output_for_user,
     model_list,
 )
-from ..services import datasets as dataset_services
 from ..services import predictions as prediction_services
+from ..services import uploads
 
 
 @member_page(roles=WRITER_ROLES)
@@ -221,7 +221,7 @@ def predict_upload(request):
     (redirect_after_post), so the page it opens still has its message.
     """
     try:
-        with dataset_services.UploadSession(request) as upload:
+        with uploads.UploadSession(request) as upload:
             return _predict_upload(request, upload)
     except Http404:
         error, status = "Choose a model version to score the file with.", 400

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from mlcore import storage, tasks
-from mlcore.services.datasets import RESERVE_STEP, UploadBudget, dataset_create
+from mlcore.services.datasets import dataset_create
+from mlcore.services.uploads import RESERVE_STEP, UploadBudget
 from tenants.accounts.access import membership_for
 from tenants.limits import leases, quotas
 from tenants.models import Tenant, TenantUsage, UploadLease
