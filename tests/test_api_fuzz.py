@@ -27,7 +27,7 @@ from schemathesis.engine.statistic import Statistic
 from tests import factories
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.fuzz]
 
 SEED = 20261207
 MAX_EXAMPLES = 10
