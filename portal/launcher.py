@@ -237,7 +237,7 @@ def test(pytest_args: list[str]) -> int:
         workers = env.get("PORTAL_TEST_WORKERS", "2")
         parts = [_pytest(env, [*pytest_args, "-m", PARALLEL, "-n", workers]),
                  _pytest(env, [*pytest_args, "-m", APART, "-n", workers]),
-                 _pytest(env, [*pytest_args, "-m", SERIAL])]
+                 _pytest(env, [*pytest_args, "-m", SERIAL, "--durations=15"])]  # what to speed up next
         print(_combined_summary([summary for _, summary in parts]), flush=True)
         return _combined_exit_code([code for code, _ in parts])
     finally:
