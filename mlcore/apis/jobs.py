@@ -27,10 +27,10 @@ from ..services import models as model_services
 KINDS = ["training", "prediction", "search"]
 
 
-@extend_schema_serializer(component_name="Job")
-class JobOutput(serializers.Serializer):
+class JobStateOutput(serializers.Serializer):
+    """Where a job stands: shared by jobs and by searches (a search is a job of kind "search")."""
+
     id = serializers.IntegerField()
-    kind = serializers.CharField()
     status = serializers.CharField()
     progress = serializers.FloatField()
     message = serializers.CharField()
@@ -39,18 +39,23 @@ class JobOutput(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     cpu_seconds = serializers.FloatField()
-    peak_memory_bytes = serializers.IntegerField()
     result = serializers.JSONField()
     dataset = serializers.IntegerField(source="dataset_id", allow_null=True,
                                        help_text="null once the dataset is deleted")
-    created_by = serializers.SerializerMethodField()
     wait_reason = serializers.SerializerMethodField()
-
-    def get_created_by(self, obj) -> str | None:
-        return obj.created_by.email if obj.created_by_id else None
 
     def get_wait_reason(self, obj) -> str | None:
         return job_services.wait_reason(tenant=self.context["request"]._request.tenant, job=obj)
+
+
+@extend_schema_serializer(component_name="Job")
+class JobOutput(JobStateOutput):
+    kind = serializers.CharField()
+    peak_memory_bytes = serializers.IntegerField()
+    created_by = serializers.SerializerMethodField()
+
+    def get_created_by(self, obj) -> str | None:
+        return obj.created_by.email if obj.created_by_id else None
 
 
 class TrainingJobCreateApi(TenantAPI):

@@ -13,6 +13,7 @@ from tenants.web.openapi import problems
 from ..selectors import get_dataset_for_user, get_search_for_user
 from ..services import jobs as job_services
 from ..services import searches as search_services
+from .jobs import JobStateOutput
 
 
 @extend_schema_serializer(component_name="SearchTrial")
@@ -34,19 +35,9 @@ class TrialOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="Search")
-class SearchOutput(serializers.Serializer):
+class SearchOutput(JobStateOutput):
     id = serializers.IntegerField(help_text="the search's job id (also under /api/v1/jobs/)")
-    status = serializers.CharField()
-    progress = serializers.FloatField()
-    message = serializers.CharField()
-    error = serializers.CharField()
-    wait_reason = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
     cpu_seconds = serializers.FloatField(help_text="metered so far, every trial and the final fit")
-    dataset = serializers.IntegerField(source="dataset_id", allow_null=True,
-                                       help_text="null once the dataset is deleted")
     target = serializers.CharField(source="params.spec.target")
     task = serializers.CharField(source="params.spec.task")
     metric = serializers.CharField(source="params.metric")
@@ -59,9 +50,6 @@ class SearchOutput(serializers.Serializer):
     best_trial = serializers.SerializerMethodField(help_text="number of the best trial so far (null: none)")
     result = serializers.JSONField(help_text="once succeeded: {model, model_version, version, best_trial, "
                                              "trials, stop_reason}")
-
-    def get_wait_reason(self, obj) -> str | None:
-        return job_services.wait_reason(tenant=self.context["request"]._request.tenant, job=obj)
 
     def get_best_trial(self, obj) -> int | None:
         winner = job_services.search_best_trial(obj)
