@@ -17,6 +17,8 @@ def test_at_390px_alice_opens_the_menu_and_reaches_an_admin_page_without_scrolli
     security = page.get_by_test_id("nav-security")
     assert menu.is_visible() and not security.is_visible()  # folded away until asked for
     assert page.evaluate(SIDEWAYS) <= 390
+    rows = page.evaluate(ROWS)
+    assert abs(rows["user"] - rows["brand"]) <= 8, rows["widths"]  # one top row: workspace, menu, user
     assert_accessible(page, "phone-overview")
 
     menu.click()
@@ -86,3 +88,28 @@ def test_bob_filters_the_lists_and_the_filters_stay_in_the_url(page, server, acm
     page.goto(server("acme", "/jobs/?status=failed"))
     assert page.get_by_label("Status").input_value() == "failed"
     assert_accessible(page, "jobs-filtered")
+
+
+ROWS = """() => {
+    const top = el => Math.round(el.getBoundingClientRect().top);
+    const items = [...document.querySelectorAll('#mainnav a')];
+    return {brand: top(document.querySelector('.brand')),
+            user: top(document.querySelector('.usermenu > summary')),
+            navRows: new Set(items.map(top)).size, items: items.length,
+            widths: [...document.querySelector(".topbar-inner").children].map(e => e.className + ":" + Math.round(e.getBoundingClientRect().width) + "@" + top(e))};
+}"""
+
+
+@pytest.mark.parametrize("email", ["alice@acme.test", "bob@acme.test"])
+def test_at_1280px_the_user_menu_stays_beside_the_brand_and_the_menu_fits_one_row(page, server, email):
+    # Every item of an admin's (11) or a member's (7) main menu on one row, and the user menu
+    # on the brand's row: it never drops alone onto a line of its own as the menu grows.
+    sign_in(page, server, "acme", email)
+    for path in ("/", "/models/", "/settings/security/" if email.startswith("alice") else "/schedules/"):
+        page.goto(server("acme", path))
+        rows = page.evaluate(ROWS)
+        assert rows["items"] >= 7
+        assert abs(rows["user"] - rows["brand"]) <= 8, rows
+        assert rows["navRows"] == 1, rows
+        assert page.evaluate(SIDEWAYS) <= 1280
+    screenshot(page, f"topbar-1280-{email.split('@')[0]}")
