@@ -215,12 +215,13 @@ def _banner(base: str, port: int, logins: str) -> None:
 
 # Safe to share the machine between two pytest-xdist workers (each has its own database, cache and
 # queue prefixes and storage folder: portal/settings/test.py): first the fast tests; then, also two
-# at a time but apart from them, the browser tests (each worker its own Chromium and live server)
-# and the API fuzz (its own server; long, not timing-bound); last, one at a time, the slow drills
-# (real workers, kills, timing).
+# at a time but apart from them, the browser tests (each worker its own Chromium and live server),
+# the API fuzz (its own server) and the slow tests that are long but not timing-bound (a real
+# worker's job, the embedded servers' boot, backups, the client's fresh virtualenv); last, one at a
+# time, the drills marked `alone` (kills, outages, deadlines, throughput between hosts).
 PARALLEL = "not slow and not browser"
-APART = "browser or fuzz"
-SERIAL = "slow and not browser and not fuzz"
+APART = "(browser or fuzz or slow) and not alone"
+SERIAL = "alone"
 # pytest's final line, e.g. "==== 3 failed, 812 passed, 5 skipped in 201.17s (0:03:21) ====", or
 # under -q "3 failed, 812 passed in 201.17s"
 SUMMARY = re.compile(r"^(?:=+ )?(?P<counts>\d+ \w+(?:, \d+ \w+)*) in (?P<seconds>[0-9.]+)s"
@@ -236,7 +237,7 @@ def test(pytest_args: list[str]) -> int:
             return _pytest(env, pytest_args)[0]
         workers = env.get("PORTAL_TEST_WORKERS", "2")
         parts = [_pytest(env, [*pytest_args, "-m", PARALLEL, "-n", workers]),
-                 _pytest(env, [*pytest_args, "-m", APART, "-n", workers]),
+                 _pytest(env, [*pytest_args, "-m", APART, "-n", workers, "--durations=10"]),
                  _pytest(env, [*pytest_args, "-m", SERIAL, "--durations=15"])]  # what to speed up next
         print(_combined_summary([summary for _, summary in parts]), flush=True)
         return _combined_exit_code([code for code, _ in parts])

@@ -25,7 +25,7 @@ from tenants.services import api_token_create
 from tests.factories import host
 from tests.servers import WebServer, Worker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 MB = 1024 * 1024
 KILLS = 5

@@ -78,13 +78,14 @@ def test_each_tenants_job_runs_in_its_own_schema_and_makes_its_own_model(worker,
     assert "Acme churn" not in str(charlie.get("/api/v1/models/").json())
 
 
+@pytest.mark.alone
 def test_a_worker_killed_mid_training_leaves_no_stuck_job(committed, api_as, world):
     first = Worker("doomed")
     try:
         bob = api_as("bob")
         dataset = upload_dataset(bob, big_csv(40_000))
         job = train(bob, dataset["id"], algorithm="random_forest",
-                    params={"n_estimators": 400, "min_samples_leaf": 1})
+                    params={"n_estimators": 150, "min_samples_leaf": 1})
         wait_for(bob, job["id"], statuses=("running",), timeout=60)
         time.sleep(1.5)
         orphans = first.job_processes()
@@ -101,7 +102,7 @@ def test_a_worker_killed_mid_training_leaves_no_stuck_job(committed, api_as, wor
     try:
         # The reaper notices the lost job within a minute and it runs again (or fails for good)...
         assert _taken_up_again(job["id"], world, timeout=60)
-        # ...and it ends: retraining 400 trees takes its time on a busy 2-core machine.
+        # ...and it ends: retraining 150 trees takes its time on a busy 2-core machine.
         done = wait_for(bob, job["id"], timeout=300)
     finally:
         second.stop()
@@ -147,6 +148,7 @@ def test_a_job_over_its_memory_limit_is_stopped_and_the_worker_keeps_serving(wor
     assert worker.proc.poll() is None
 
 
+@pytest.mark.alone
 def test_cancel_stops_a_running_job_within_seconds(worker, api_as):
     bob = api_as("bob")
     dataset = upload_dataset(bob, big_csv(40_000))
@@ -169,6 +171,7 @@ def test_cancel_stops_a_running_job_within_seconds(worker, api_as):
     assert bob.get("/api/v1/models/").json()["count"] == 0
 
 
+@pytest.mark.alone
 def test_a_job_over_its_wall_time_is_stopped_with_that_reason(worker, api_as, world):
     from tenants.limits.quotas import tenant_limits_set
 

@@ -109,6 +109,7 @@ def launcher(committed, tmp_path):
     log.close()
 
 
+@pytest.mark.alone
 def test_a_killed_worker_comes_back_alone_with_one_scheduler_and_nothing_outlives_the_launcher(launcher):
     up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == WORKERS,
                      timeout=120)
@@ -134,6 +135,7 @@ def test_a_killed_worker_comes_back_alone_with_one_scheduler_and_nothing_outlive
     assert alive == []
 
 
+@pytest.mark.alone
 def test_nothing_outlives_a_launcher_killed_with_sigkill(launcher):
     up = _wait_until(lambda: _healthy(launcher.port) and len(_celery(launcher, "worker")) == WORKERS,
                      timeout=120)

@@ -40,7 +40,7 @@ from django.conf import settings
 
 from tests import netns
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 HARD_TIMEOUT = 330  # seconds for the whole test, clean-up included (SIGALRM backstop)
 BASE_DOMAIN = "portal.test"

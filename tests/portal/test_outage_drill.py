@@ -25,7 +25,7 @@ from django.conf import settings
 
 from tests.servers import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 OUTAGE_SECONDS = 10
 RECOVERY_LIMIT_SECONDS = 15

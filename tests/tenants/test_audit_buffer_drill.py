@@ -22,7 +22,7 @@ from tenants.services import api_token_create
 from tests import factories
 from tests.servers import WebServer, process_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 REQUESTS = 60
 BATCH = 20
