@@ -2,4 +2,4 @@
 tests' server): production's (portal/gunicorn_conf.py), workers forked warm, so a worker's first
 request does not spend a short --timeout on imports on a machine shared with other tests."""
 
-from portal.gunicorn_conf import preload_app, when_ready  # noqa: F401 - gunicorn reads them
+from portal.gunicorn_conf import preload_app, when_ready, worker_exit  # noqa: F401 - gunicorn reads them

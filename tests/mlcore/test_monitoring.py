@@ -76,6 +76,21 @@ def drift_endpoint(api_as, settings):
     return response.json()
 
 
+def test_a_web_worker_leaving_gracefully_stores_the_samples_it_holds(api_as, acme, trained):
+    # gunicorn calls worker_exit when a worker is replaced (max_requests) or stopped: the
+    # reservoir is written then, not lost with the process.
+    from portal import gunicorn_conf
+
+    predict_online(api_as("bob"), trained["model"], rows_of(churn_csv(rows=40, seed=5)))
+    with tenant_context(acme):
+        assert not PredictionSample.objects.exists()  # still in the process's reservoir
+    gunicorn_conf.worker_exit(server=None, worker=None)
+    with tenant_context(acme):
+        (sample,) = PredictionSample.objects.all()
+    assert (sample.source, sample.rows, sample.model_version_id) == ("online", 40, trained["model_version"])
+    assert sampling.online_samples.flush() == 0  # nothing left behind, nothing stored twice
+
+
 def test_a_resample_of_the_training_data_is_not_drift(api_as, acme, trained):
     bob = api_as("bob")
     predict_online(bob, trained["model"], rows_of(churn_csv(rows=600, seed=11)))
