@@ -840,6 +840,7 @@ def audited_vs_bare(port: int, setup: TenantSetup, args, work: Path, env: dict, 
         targets = {"audited": (port, f"{setup.slug}.localhost", "/api/v1/datasets/?page_size=50", setup.admin_token),
                    "bare": (bare_port, "bare", "/datasets/?page_size=50", "")}
         servers = {"audited": procs[0].proc.pid, "bare": bare.proc.pid}
+        same_rows(targets)
         for target in targets.values():  # every worker warm, caches filled
             hammer_processes(*target, 1.0, args.audit_connections)
         admin = f"admin@{setup.slug}.test"
@@ -855,6 +856,23 @@ def audited_vs_bare(port: int, setup: TenantSetup, args, work: Path, env: dict, 
     finally:
         bare.stop()
     return {"runs": runs, "entries": entries_after - entries_before}
+
+
+def same_rows(targets: dict) -> None:
+    """Both lists answer the same results (rows, order, fields and values), or the comparison
+    would not be of like with like (the bare list must follow the platform's output)."""
+    results = {}
+    for name, (port, host, path, token) in targets.items():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", path, headers={"Host": host, **({"Authorization": f"Bearer {token}"} if token else {})})
+        response = conn.getresponse()
+        results[name] = json.loads(response.read())["results"]
+        conn.close()
+    if results["audited"] != results["bare"]:
+        fields = {k for a, b in zip(results["audited"], results["bare"], strict=False) for k in a.keys() | b.keys()
+                  if a.get(k) != b.get(k)}
+        raise RuntimeError(f"the bare list differs from the platform's (fields {sorted(fields)}): "
+                           "update bench/bare_list/ to the platform's dataset output")
 
 
 def print_audited_vs_bare(result: dict, args) -> tuple[int, float]:

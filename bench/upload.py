@@ -142,8 +142,23 @@ class Server:
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", module, "--pythonpath", str(ROOT / "bench"),
              "--workers", "1", "--timeout", "600", "--bind", f"127.0.0.1:{port}"],
-            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.worker_pid = 0
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Until the port accepts connections (a busy machine takes more than a few seconds)."""
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.label}: gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"{self.label}: not listening on port {self.port} after {timeout:.0f} s")
 
     def start_worker(self) -> None:
         import psutil
@@ -188,6 +203,8 @@ def checkout(revision: str | None):
     folder = Path(tempfile.mkdtemp(prefix="portal-bench-before-")) / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",  # noqa: S607
                     str(folder), revision], check=True)
+    # The same development secrets and master key as this checkout (the same database's rows).
+    (folder / "var").symlink_to(ROOT / "var", target_is_directory=True)
     try:
         yield folder
     finally:
@@ -235,12 +252,17 @@ def measure(args, path: Path, before_root: Path | None) -> tuple[list[Server], l
     if before_root is not None:
         servers.append(Server(f"before: {args.before}", "portal.wsgi", port + 2, env, before_root))
     try:
-        time.sleep(5)
+        for server in servers:
+            server.wait_ready()
         # Warm-up: a worker imports pyarrow and the ingest code on its first upload.
         small = CACHE / "upload-warmup.csv"
         small.write_bytes(b"a,b\n1,2\n3,4\n")
         for server in servers:
-            upload(server.port, token, small, None)
+            try:
+                upload(server.port, token, small, None)
+            except OSError as error:
+                server.process.terminate()
+                raise SystemExit(f"{server.label}: {error}: {server.process.stderr.read().decode()[-3000:]}") from None
             server.start_worker()
         polars_runs = []
         for _ in range(args.runs):

@@ -26,6 +26,8 @@ class Dataset(models.Model):
     column_count = models.IntegerField()
     encoding = models.CharField(max_length=40)
     everyone_permission = models.CharField(max_length=4)
+    series = models.UUIDField()
+    version = models.IntegerField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

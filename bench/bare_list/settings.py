@@ -17,6 +17,7 @@ _schema = os.environ["BARE_LIST_SCHEMA"]
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
 DATABASES["default"]["OPTIONS"] = {"options": f"-c search_path={_schema},public"}
 USE_TZ = True
+TIME_ZONE = "UTC"  # as the platform: the same timestamps in the answers
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

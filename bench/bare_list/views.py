@@ -23,6 +23,8 @@ class DatasetOutput(serializers.Serializer):
     sha256 = serializers.CharField()
     encoding = serializers.SerializerMethodField()
     shared_with_everyone = serializers.CharField(source="everyone_permission")
+    version = serializers.IntegerField()
+    series = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

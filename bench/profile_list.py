@@ -1,0 +1,88 @@
+"""Where a warm audited dataset list spends its time (issue 14: audited reads at full speed).
+
+    .venv/bin/python bench/profile_list.py [--requests 2000] [--datasets 20]
+
+On a throw-away database: one tenant, its admin's API token, --datasets small datasets; then
+GET /api/v1/datasets/?page_size=50 through Django's WSGI handler in process (the environ gunicorn
+builds; no socket, no test client), timed per request, then under cProfile (cumulative and own
+time). bench/load.py --audit-only measures the same list over real connections against a bare DRF
+list; this shows what the difference is made of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+
+from _db import bench_database
+from _platform import isolate_queues, make_tenant, upload
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--datasets", type=int, default=20)
+    parser.add_argument("--lines", type=int, default=45, help="profile lines printed per sort")
+    parser.add_argument("--full-paths", action="store_true", help="file paths in the profile")
+    args = parser.parse_args()
+    isolate_queues()
+    with bench_database("profile"):
+        import cProfile
+        import pstats
+
+        from django.core.handlers.wsgi import WSGIHandler
+
+        from tenants import services
+        from tenants.models import Membership
+
+        tenant, [(_, client)] = make_tenant("lister", members=1)
+        for i in range(args.datasets):
+            upload(client, f"a,b\n{i},2\n3,4\n".encode(), f"d{i}.csv")
+        admin = Membership.objects.filter(tenant=tenant, role="admin").select_related("user").first().user
+        _, secret = services.api_token_create(user=admin, tenant=tenant, name="profile", scope="read", days=1)
+        handler = WSGIHandler()
+
+        def call() -> None:
+            environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/datasets/", "QUERY_STRING": "page_size=50",
+                       "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+                       "HTTP_HOST": f"{tenant.slug}.localhost", "REMOTE_ADDR": "127.0.0.1",
+                       "HTTP_AUTHORIZATION": f"Bearer {secret}", "wsgi.input": io.BytesIO(b""),
+                       "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
+            status = []
+            response = handler(environ, lambda s, h, *a: status.append(s))
+            b"".join(response)
+            response.close()
+            assert status[0].startswith("200"), status
+
+        for _ in range(300):
+            call()
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            call()
+        print(f"SQL statements of one warm request: {len(queries.captured_queries)}")
+        for query in queries.captured_queries:
+            print(f"  {query['time']} s  {query['sql'][:600]}")
+        started, cpu = time.perf_counter(), time.process_time()
+        for _ in range(args.requests):
+            call()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"audited list through WSGIHandler in process: {wall / args.requests * 1e3:.2f} ms per request "
+              f"({cpu / args.requests * 1e3:.2f} ms CPU)", flush=True)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.requests):
+            call()
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        if not args.full_paths:
+            stats.strip_dirs()
+        stats.sort_stats("cumulative").print_stats(args.lines)
+        stats.sort_stats("tottime").print_stats(args.lines)
+
+
+if __name__ == "__main__":
+    main()
