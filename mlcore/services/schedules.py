@@ -12,11 +12,14 @@ and weekly are written as one), read by Celery's own crontab.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from celery.schedules import crontab
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Min
 from django.http import Http404
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
@@ -36,6 +39,27 @@ logger = logging.getLogger(__name__)
 
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 DUE_BATCH = 100  # schedules fired per tenant per tick; the rest stay due for the next tick
+
+
+@contextmanager
+def _changing_schedules(tenant: Tenant) -> Iterator[None]:
+    """The transaction of a change to the tenant's schedules (inside its schema): its public row
+    locked first, one lock order for every writer, and its due index (`schedules_due_at`, the
+    earliest unpaused next run) recomputed last. Two changes at once queue on the row, so the
+    second computes after the first committed and the index is never left later than the truth."""
+    with transaction.atomic():
+        list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk", flat=True))
+        yield
+        earliest = Schedule.objects.filter(paused=False).aggregate(at=Min("next_run_at"))["at"]
+        Tenant.objects.filter(pk=tenant.pk).update(schedules_due_at=earliest)
+        tenant.schedules_due_at = earliest
+
+
+def schedules_due_refresh(*, tenant: Tenant) -> None:
+    """Recompute the tenant's due index from its schedules (inside its schema): after rows were
+    written behind the services' back (a restore, an upgrade, a test)."""
+    with _changing_schedules(tenant):
+        pass
 
 
 class TimetableInvalid(ServiceError):
@@ -112,7 +136,7 @@ def schedule_create(*, tenant: Tenant, membership: MembershipInfo, user, action:
     schedule = Schedule(action=action, dataset=dataset, dataset_series=dataset.series, dataset_name=dataset.name,
                         model=model, model_name=model.name, frequency=frequency, cron=expression,
                         next_run_at=next_run_after(expression, now), created_by=user)
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         schedule.full_clean()
         schedule.save()
         audit.record("schedule.create", tenant=tenant, object_type="schedule", object_id=schedule.id,
@@ -125,7 +149,7 @@ def schedule_update(*, tenant: Tenant, schedule: Schedule, frequency: str, cron:
     schedule.cron = timetable_cron(frequency=frequency, cron=cron, now=now)
     schedule.frequency = frequency
     schedule.next_run_at = next_run_after(schedule.cron, now)
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         schedule.save(update_fields=["cron", "frequency", "next_run_at"])
         audit.record("schedule.update", tenant=tenant, object_type="schedule", object_id=schedule.id,
                      details={"cron": schedule.cron})
@@ -133,7 +157,7 @@ def schedule_update(*, tenant: Tenant, schedule: Schedule, frequency: str, cron:
 
 
 def schedule_pause(*, tenant: Tenant, schedule: Schedule, reason: str) -> Schedule:
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         Schedule.objects.filter(pk=schedule.pk).update(paused=True, paused_reason=reason[:300])
         schedule.paused, schedule.paused_reason = True, reason[:300]
         audit.record("schedule.pause", tenant=tenant, object_type="schedule", object_id=schedule.id,
@@ -149,14 +173,14 @@ def schedule_resume(*, tenant: Tenant, schedule: Schedule) -> Schedule:
                        "them, so it cannot resume. Make a new schedule instead.")
     schedule.paused, schedule.paused_reason = False, ""
     schedule.next_run_at = next_run_after(schedule.cron, timezone.now())
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         schedule.save(update_fields=["paused", "paused_reason", "next_run_at"])
         audit.record("schedule.resume", tenant=tenant, object_type="schedule", object_id=schedule.id)
     return schedule
 
 
 def schedule_delete(*, tenant: Tenant, schedule: Schedule) -> None:
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         schedule_id = schedule.id
         schedule.delete()
         audit.record("schedule.delete", tenant=tenant, object_type="schedule", object_id=schedule_id)
@@ -164,7 +188,7 @@ def schedule_delete(*, tenant: Tenant, schedule: Schedule) -> None:
 
 def schedules_pause_for_member(*, tenant: Tenant, user_id: int) -> int:
     """Called by tenants.services.membership_remove, inside its transaction."""
-    with schema_context(tenant.schema_name):
+    with schema_context(tenant.schema_name), _changing_schedules(tenant):
         ids = list(Schedule.objects.filter(created_by_id=user_id, paused=False).values_list("id", flat=True))
         Schedule.objects.filter(pk__in=ids).update(paused=True, paused_reason="Its owner left the workspace.")
         for schedule_id in ids:
@@ -179,7 +203,7 @@ def schedules_fire_due(*, tenant: Tenant, now: datetime | None = None) -> int:
     SKIP LOCKED and moved to their next time in the same transaction, so two beats or workers at
     once never fire one schedule twice; a run missed by more than one period fires once."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with _changing_schedules(tenant):
         due = list(Schedule.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(paused=False, next_run_at__lte=now).select_related("created_by", "model")
                    .order_by("next_run_at")[:DUE_BATCH])
@@ -263,10 +287,18 @@ def _ran(tenant: Tenant, run: ScheduleRun, *, reason: str = "") -> ScheduleRun:
     return run
 
 
-def schedules_fire_all_tenants(*, now: datetime | None = None) -> int:
-    """The beat's tick: each active tenant's due schedules, in its schema."""
+def schedules_fire_all_tenants(*, now: datetime | None = None, sweep: bool | None = None) -> int:
+    """The beat's tick: the due schedules of the active tenants whose due index says something is
+    due (one query, not one per tenant). Once an hour (`sweep`) every active tenant is visited
+    instead, which also recomputes each index: a safety net for rows written behind the services'
+    back."""
+    now = now or timezone.now()
+    sweep = now.minute == 0 if sweep is None else sweep
+    tenants = Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(is_active=True)
+    if not sweep:
+        tenants = tenants.filter(schedules_due_at__lte=now)
     fired = 0
-    for tenant in Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(is_active=True):
+    for tenant in tenants.order_by("schedules_due_at", "id"):
         with schema_context(tenant.schema_name):
             try:
                 fired += schedules_fire_due(tenant=tenant, now=now)

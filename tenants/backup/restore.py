@@ -29,6 +29,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
+from django_tenants.utils import schema_context
 
 from tenants.accounts import access
 from tenants.auditing import audit, audit_chain
@@ -67,6 +68,9 @@ logger = logging.getLogger(__name__)
 # reseal(source, target, *, kind, object_id, from_schema, to_schema, data_keys) rewrites one
 # encrypted object for another schema; the file format belongs to mlcore.storage, which passes it.
 Reseal = Callable[..., int]
+# loaded(tenant) runs inside the restore's transaction, in the tenant's schema, once its rows are
+# in: what other apps derive from those rows (mlcore: the schedules' due index on the tenant row).
+Loaded = Callable[[Tenant], None]
 
 
 class RestoreRefused(ServiceError):
@@ -87,7 +91,8 @@ class RestoreResult:
     audit: audit_chain.ChainResult | None = None  # the chain verified right after the restore
 
 
-def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = None) -> RestoreResult:
+def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = None,
+                   loaded: Loaded | None = None) -> RestoreResult:
     """Verify the archive, then restore it in place or as a new tenant (see the module's doc)."""
     started = time.monotonic()
     connection.set_schema_to_public()
@@ -110,7 +115,7 @@ def tenant_restore(*, path, as_slug: str | None = None, reseal: Reseal | None = 
         try:
             staged = _stage_files(archive, public, schema, data_keys, reseal, in_place=existing is not None)
             result = _restore(archive, public, existing=existing, slug=slug, schema=schema, plan=plan,
-                              data_keys=data_keys, staged=staged)
+                              data_keys=data_keys, staged=staged, loaded=loaded)
         except (DatabaseError, OSError) as exc:
             # Rolled back and swapped back already; say why in one line (a full disk, a schema
             # this installation cannot take...).
@@ -239,7 +244,7 @@ def _swap_back(staged: Path, schema: str, old: Path | None) -> None:
 
 # --- the transaction ----------------------------------------------------------------------------
 def _restore(archive, public: dict, *, existing: Tenant | None, slug: str, schema: str, plan: Plan,
-             data_keys: dict[int, bytes], staged: Path) -> RestoreResult:
+             data_keys: dict[int, bytes], staged: Path, loaded: Loaded | None = None) -> RestoreResult:
     swapped, old = False, None
     try:
         with transaction.atomic():
@@ -258,6 +263,9 @@ def _restore(archive, public: dict, *, existing: Tenant | None, slug: str, schem
                 _audit_copy(archive, public, tenant)
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # a bad reference fails here, not later
+            if loaded is not None:
+                with schema_context(schema):
+                    loaded(tenant)
             _record_restore(tenant, archive, public, in_place=existing is not None, created=created)
             old = _swap_in(staged, schema)
             swapped = True

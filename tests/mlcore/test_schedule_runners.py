@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from mlcore.models import Job, Schedule, ScheduleRun
-from mlcore.services.schedules import schedules_fire_due
+from mlcore.services.schedules import schedules_due_refresh, schedules_fire_due
 from tests.mlcore.conftest import churn_csv, upload_dataset
 
 
@@ -26,6 +26,7 @@ def _schedule(api_as, acme, *, train) -> int:
     assert response.status_code == 201, response.content
     with tenant_context(acme):
         Schedule.objects.filter(pk=response.json()["id"]).update(next_run_at=timezone.now() - timedelta(minutes=1))
+        schedules_due_refresh(tenant=acme)  # the beat's tick finds it through the tenant's index
     return response.json()["id"]
 
 

@@ -11,7 +11,12 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from mlcore.models import Dataset, Job, MLModel, Schedule, ScheduleRun
-from mlcore.services.schedules import next_run_after, schedules_fire_due
+from mlcore.services.schedules import (
+    next_run_after,
+    schedules_due_refresh,
+    schedules_fire_all_tenants,
+    schedules_fire_due,
+)
 from tenants.models import Membership
 from tests.mlcore.conftest import churn_csv, run_jobs, upload_dataset
 from tests.mlcore.test_prediction_apis import train_model
@@ -36,6 +41,7 @@ def make_schedule(client, **body) -> dict:
 def make_due(tenant, schedule_id: int) -> None:
     with tenant_context(tenant):
         Schedule.objects.filter(pk=schedule_id).update(next_run_at=timezone.now() - timedelta(minutes=1))
+        schedules_due_refresh(tenant=tenant)  # written behind the services' back, as a restore does
 
 
 def fire(tenant) -> int:
@@ -282,3 +288,95 @@ def test_an_unexpected_error_in_one_run_is_recorded_and_the_others_still_fire(ap
     assert failed["outcome"] == "failed" and "unexpected error" in failed["reason"]
     assert bob.get(f"/api/v1/schedules/{fine['id']}/runs/").json()["results"][0]["outcome"] == "started"
     assert "schedule run failed" in caplog.text
+
+
+def due_index(tenant) -> datetime | None:
+    tenant.refresh_from_db(fields=["schedules_due_at"])
+    return tenant.schedules_due_at
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_the_tenants_due_index_follows_every_change_to_its_schedules(api_as, acme, globex, bobs_model):
+    bob = api_as("bob")
+    assert due_index(acme) is None
+    first = make_schedule(bob, action="score", dataset=bobs_model["dataset"]["id"], model=bobs_model["model"])
+    assert due_index(acme) == moment(first["next_run_at"])
+    weekly = make_schedule(bob, action="score", dataset=bobs_model["dataset"]["id"], model=bobs_model["model"],
+                           frequency="cron", cron="0 6 * * 1")
+    assert due_index(acme) == min(moment(first["next_run_at"]), moment(weekly["next_run_at"]))
+
+    bob.post(f"/api/v1/schedules/{first['id']}/pause/")
+    assert due_index(acme) == moment(weekly["next_run_at"])  # a paused schedule is not due
+    resumed = bob.post(f"/api/v1/schedules/{first['id']}/resume/").json()
+    assert due_index(acme) == min(moment(resumed["next_run_at"]), moment(weekly["next_run_at"]))
+    changed = bob.patch(f"/api/v1/schedules/{weekly['id']}/", {"frequency": "cron", "cron": "*/5 * * * *"},
+                        format="json").json()
+    assert due_index(acme) == moment(changed["next_run_at"])
+
+    make_due(acme, first["id"])
+    assert due_index(acme) < timezone.now()
+    assert fire(acme) == 1  # it moves on to its next time, and the index with it
+    with tenant_context(acme):
+        nexts = sorted(Schedule.objects.values_list("next_run_at", flat=True))
+    assert due_index(acme) == nexts[0] > timezone.now()
+
+    for schedule in (first, weekly):
+        assert bob.delete(f"/api/v1/schedules/{schedule['id']}/").status_code == 204
+    assert due_index(acme) is None
+    assert due_index(globex) is None  # another tenant's row is never touched
+
+
+def test_removing_bob_clears_the_index_of_his_paused_schedules(api_as, acme, bob, bobs_model):
+    make_schedule(api_as("bob"), action="score", dataset=bobs_model["dataset"]["id"], model=bobs_model["model"])
+    assert due_index(acme) is not None
+    membership = Membership.objects.get(tenant=acme, user=bob)
+    assert api_as("alice").delete(f"/api/v1/members/{membership.id}/").status_code == 204
+    assert due_index(acme) is None
+
+
+def test_the_beats_tick_visits_only_the_tenants_with_something_due(api_as, acme, globex, bobs_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bob = api_as("bob")
+    schedule = make_schedule(bob, action="score", dataset=bobs_model["dataset"]["id"], model=bobs_model["model"])
+    with CaptureQueriesContext(connection) as nothing_due:
+        assert schedules_fire_all_tenants(sweep=False) == 0
+    assert len(nothing_due.captured_queries) == 1  # the tenants whose index is due: none
+
+    make_due(acme, schedule["id"])
+    with CaptureQueriesContext(connection) as one_due:
+        assert schedules_fire_all_tenants(sweep=False) == 1
+    statements = " ".join(q["sql"] for q in one_due.captured_queries)
+    assert acme.schema_name in statements and globex.schema_name not in statements
+
+
+def test_the_hourly_sweep_fires_a_schedule_whose_index_was_lost(api_as, acme, bobs_model):
+    schedule = make_schedule(api_as("bob"), action="score", dataset=bobs_model["dataset"]["id"],
+                             model=bobs_model["model"])
+    with tenant_context(acme):  # due, but its tenant's index never heard of it
+        Schedule.objects.filter(pk=schedule["id"]).update(next_run_at=timezone.now() - timedelta(minutes=1))
+    type(acme).objects.filter(pk=acme.pk).update(schedules_due_at=None)
+    assert schedules_fire_all_tenants(sweep=False) == 0
+    on_the_hour = timezone.now().replace(minute=0, second=5)
+    assert schedules_fire_all_tenants(now=on_the_hour + timedelta(hours=1)) == 1  # sweep: minute 0
+    assert due_index(acme) > timezone.now()
+
+
+def test_the_upgrade_fills_the_index_from_the_schedules_already_there(api_as, acme, globex, bobs_model):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    made = make_schedule(api_as("bob"), action="score", dataset=bobs_model["dataset"]["id"],
+                         model=bobs_model["model"])
+    type(acme).objects.update(schedules_due_at=None)  # as before the migration
+    migration = importlib.import_module("tenants.migrations.0014_tenant_schedules_due_at")
+    with connection.schema_editor() as editor:
+        migration.fill(apps, editor)
+    assert due_index(acme) == moment(made["next_run_at"])
+    assert due_index(globex) is None

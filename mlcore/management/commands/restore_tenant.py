@@ -1,13 +1,15 @@
 """`manage.py restore_tenant --in FILE [--as SLUG]` (docs/api.md).
 
 Here rather than in tenants: restoring under a new schema re-seals the tenant's files, whose
-format belongs to mlcore.storage (the service in tenants.backup takes that function).
+format belongs to mlcore.storage (the service in tenants.backup takes that function), and the
+restored schedules' due index is recomputed by mlcore's schedules service in the same transaction.
 """
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from mlcore import storage
+from mlcore.services.schedules import schedules_due_refresh
 from tenants.backup.restore import tenant_restore
 from tenants.errors import ServiceError
 
@@ -25,7 +27,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             result = tenant_restore(path=options["archive"], as_slug=options["as_slug"],
-                                    reseal=storage.reseal_file)
+                                    reseal=storage.reseal_file,
+                                    loaded=lambda tenant: schedules_due_refresh(tenant=tenant))
         except ServiceError as exc:
             raise CommandError(exc.message)
         except ValidationError as exc:
