@@ -104,6 +104,33 @@ class Worker:
         self.log.close()
 
 
+def wsgi_caller(*, method: str, path: str, host: str, token: str, body: bytes = b"", query: str = "",
+                content_type: str = ""):
+    """A function that sends one request through Django's WSGI handler in this process, with the
+    environ gunicorn builds (no socket, no test client), and checks it answered 200: what the
+    profiling benchmarks time and profile."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = WSGIHandler()
+
+    def call() -> None:
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+                   "HTTP_HOST": host, "REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {token}",
+                   "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
+        if body:
+            environ.update(CONTENT_TYPE=content_type, CONTENT_LENGTH=str(len(body)))
+        status = []
+        response = handler(environ, lambda s, h, *a: status.append(s))
+        b"".join(response)
+        response.close()
+        assert status[0].startswith("200"), status
+
+    return call
+
+
 def wait_jobs(client, job_ids: list[int], timeout: float = 900) -> list[dict]:
     deadline = time.monotonic() + timeout
     pending, done = set(job_ids), {}

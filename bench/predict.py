@@ -286,28 +286,15 @@ def profile(setup: dict, n: int) -> None:
     process with the environ gunicorn would build (no test client, no socket), timed, then under
     cProfile."""
     import cProfile
-    import io
     import pstats
 
-    from django.core.handlers.wsgi import WSGIHandler
+    from _platform import wsgi_caller
 
     frame = setup["frame"]
     body = json.dumps({"rows": [{k: float(v) for k, v in frame.drop(columns=["diagnosis"]).iloc[0].items()}]}
                       ).encode()
-    handler = WSGIHandler()
-
-    def call() -> None:
-        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/v1/models/{setup['model']}/predict/",
-                   "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
-                   "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": HOST, "REMOTE_ADDR": "127.0.0.1",
-                   "HTTP_AUTHORIZATION": f"Bearer {setup['secret']}", "CONTENT_TYPE": "application/json",
-                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
-                   "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
-        status = []
-        response = handler(environ, lambda s, h, *a: status.append(s))
-        b"".join(response)
-        response.close()
-        assert status[0].startswith("200"), status
+    call = wsgi_caller(method="POST", path=f"/api/v1/models/{setup['model']}/predict/", host=HOST,
+                       token=setup["secret"], body=body, content_type="application/json")
 
     for _ in range(300):
         call()

@@ -12,12 +12,10 @@ list; this shows what the difference is made of.
 from __future__ import annotations
 
 import argparse
-import io
-import sys
 import time
 
 from _db import bench_database
-from _platform import isolate_queues, make_tenant, upload
+from _platform import isolate_queues, make_tenant, upload, wsgi_caller
 
 
 def main() -> None:
@@ -32,8 +30,6 @@ def main() -> None:
         import cProfile
         import pstats
 
-        from django.core.handlers.wsgi import WSGIHandler
-
         from tenants import services
         from tenants.models import Membership
 
@@ -42,19 +38,8 @@ def main() -> None:
             upload(client, f"a,b\n{i},2\n3,4\n".encode(), f"d{i}.csv")
         admin = Membership.objects.filter(tenant=tenant, role="admin").select_related("user").first().user
         _, secret = services.api_token_create(user=admin, tenant=tenant, name="profile", scope="read", days=1)
-        handler = WSGIHandler()
-
-        def call() -> None:
-            environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/datasets/", "QUERY_STRING": "page_size=50",
-                       "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-                       "HTTP_HOST": f"{tenant.slug}.localhost", "REMOTE_ADDR": "127.0.0.1",
-                       "HTTP_AUTHORIZATION": f"Bearer {secret}", "wsgi.input": io.BytesIO(b""),
-                       "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
-            status = []
-            response = handler(environ, lambda s, h, *a: status.append(s))
-            b"".join(response)
-            response.close()
-            assert status[0].startswith("200"), status
+        call = wsgi_caller(method="GET", path="/api/v1/datasets/", query="page_size=50",
+                           host=f"{tenant.slug}.localhost", token=secret)
 
         for _ in range(300):
             call()
