@@ -107,6 +107,12 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
                        format="json").json()
     assert run_jobs("prediction") == 1
     result_csv = b"".join(bob.get(f"/api/v1/jobs/{scoring['id']}/result/").streaming_content)
+    schedule = bob.post("/api/v1/schedules/", {"action": "retrain", "dataset": extra["id"], "model": trained["model"],
+                                               "frequency": "daily"}, format="json")
+    assert schedule.status_code == 201, schedule.content
+    acme.refresh_from_db()
+    due_before = acme.schedules_due_at
+    assert due_before is not None
     upload_dataset(charlie, churn_csv(50, seed=9), filename="globex.csv", name="Globex data")
     services.membership_add(tenant=acme, email="erin@acme.test", role="viewer", actor=None, notify=False)
     erin = User.objects.get(email="erin@acme.test")
@@ -127,6 +133,7 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     print(f"\nbackup of acme with test data: {printed.strip()}")
 
     # Things change after the backup.
+    assert bob.delete(f"/api/v1/schedules/{schedule.json()['id']}/").status_code == 204
     assert bob.delete(f"/api/v1/datasets/{churn['id']}/").status_code == 204
     late_upload = {"file": SimpleUploadedFile("late.csv", churn_csv(80, seed=5)), "name": "Late"}
     late = bob.post("/api/v1/datasets/", late_upload, format="multipart", HTTP_IDEMPOTENCY_KEY="late-1").json()
@@ -140,6 +147,8 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     print(f"restore in place: {printed.strip()}")
 
     assert bob.get("/api/v1/datasets/").json()["results"] == before["datasets"]
+    acme.refresh_from_db()
+    assert acme.schedules_due_at == due_before  # the schedule is back, and the beat's index knows it
     assert bob.get(f"/api/v1/datasets/{late['id']}/").status_code == 404
     assert made_after.get("/api/v1/datasets/").status_code in (401, 404)  # a token made after the backup
     late_upload["file"].seek(0)  # a retry of the late upload runs again: its kept answer is gone
@@ -170,6 +179,7 @@ def test_a_tenant_rolls_back_in_place_and_restores_as_a_second_tenant(committed,
     assert "restored as a new tenant" in printed
     acme2 = Tenant.objects.get(slug="acme2")
     assert acme2.schema_name != acme.schema_name and acme2.id != acme.id
+    assert acme2.schedules_due_at == due_before
     bob2 = factories.token_client(world.bob, acme2)
     assert [(d["name"], d["sha256"]) for d in bob2.get("/api/v1/datasets/").json()["results"]] == \
         [(d["name"], d["sha256"]) for d in before["datasets"]]
